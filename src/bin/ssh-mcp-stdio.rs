@@ -1,0 +1,38 @@
+//! `ssh-mcp-stdio`: the SSH MCP server over stdin/stdout.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use rmcp::ServiceExt;
+use ssh_mcp::cli::{SettingsArgs, shutdown_on_signals};
+use ssh_mcp::{SessionManager, SshMcp, logging};
+
+/// MCP server giving an AI agent SSH access, speaking MCP over stdin/stdout.
+/// Logs go to stderr (filter with RUST_LOG, default info).
+#[derive(Debug, Parser)]
+#[command(name = "ssh-mcp-stdio", version, about)]
+struct Cli {
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    logging::init();
+    let manager = Arc::new(SessionManager::new(cli.settings.settings()));
+    let shutdown = shutdown_on_signals();
+    let server = SshMcp::new(manager.clone())
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("starting the MCP stdio server")?;
+    tracing::info!("serving MCP over stdio");
+    let cancel = server.cancellation_token();
+    tokio::select! {
+        r = server.waiting() => { r.context("MCP stdio server")?; }
+        _ = shutdown.cancelled() => cancel.cancel(),
+    }
+    manager.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! `ssh-mcp`: the SSH MCP server over Streamable HTTP at `/mcp`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use ssh_mcp::cli::{SettingsArgs, shutdown_on_signals};
+use ssh_mcp::http::{self, HttpOptions};
+use ssh_mcp::{SessionManager, logging};
+
+/// MCP server giving an AI agent SSH access, over Streamable HTTP at http://HOST:PORT/mcp.
+/// Logs go to stderr (filter with RUST_LOG, default info).
+#[derive(Debug, Parser)]
+#[command(name = "ssh-mcp", version, about)]
+struct Cli {
+    /// Address to bind.
+    #[arg(long, env = "MCP_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to bind (0: any free port; the log says which).
+    #[arg(long, env = "MCP_PORT", default_value_t = 8000)]
+    port: u16,
+    /// Extra browser Origin to accept (repeatable), e.g. https://app.example.com:443.
+    #[arg(
+        long = "allowed-origin",
+        env = "SSH_MCP_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
+    /// Extra Host header value to accept (repeatable), e.g. mcp.example.com.
+    #[arg(
+        long = "allowed-host",
+        env = "SSH_MCP_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    allowed_hosts: Vec<String>,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    logging::init();
+    let addr = SocketAddr::new(cli.host, cli.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let manager = Arc::new(SessionManager::new(cli.settings.settings()));
+    let options = HttpOptions {
+        allowed_origins: cli.allowed_origins,
+        allowed_hosts: cli.allowed_hosts,
+    };
+    http::serve(listener, manager, options, shutdown_on_signals())
+        .await
+        .context("serving HTTP")
+}

@@ -1,0 +1,183 @@
+//! The core error type, returned by everything below the MCP tool layer.
+//!
+//! Messages are lowercase facts; the advice a model needs ("check the port", "pass
+//! `passphrase`") is added in one place, [`crate::mcp::errors`]. Causes are kept as
+//! `#[source]` instead of being formatted into the message, and no variant ever holds a
+//! secret.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while talking SSH on behalf of a client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The `address` argument could not be parsed.
+    #[error("invalid address {address:?}: {reason}")]
+    InvalidAddress {
+        address: String,
+        reason: &'static str,
+    },
+
+    /// A tool argument is out of range or contradicts another one.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The host name did not resolve.
+    #[error("could not resolve host {host:?}")]
+    Resolve {
+        host: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The TCP connection failed.
+    #[error("could not connect to {addr}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// TCP connect, SSH handshake and authentication did not finish in time.
+    #[error("connecting to {addr} timed out after {}s", after.as_secs())]
+    ConnectTimeout { addr: String, after: Duration },
+
+    /// The server presented a key that differs from the one recorded for it.
+    #[error(
+        "host key for {host} does not match: the server offered {offered}, {file}:{line} records {recorded}"
+    )]
+    HostKeyMismatch {
+        host: String,
+        offered: String,
+        recorded: String,
+        file: PathBuf,
+        line: usize,
+    },
+
+    /// The host is not in any known_hosts file and the policy does not allow learning it.
+    #[error("host key for {host} ({offered}) is not known")]
+    HostKeyUnknown { host: String, offered: String },
+
+    /// The server's key is marked `@revoked`.
+    #[error("host key for {host} ({offered}) is revoked in {file}:{line}")]
+    HostKeyRevoked {
+        host: String,
+        offered: String,
+        file: PathBuf,
+        line: usize,
+    },
+
+    /// A known_hosts file could not be read or written.
+    #[error("known_hosts file {path}")]
+    KnownHostsFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The server rejected every credential we offered.
+    #[error("authentication failed for {user}@{host} (tried: {tried}; server accepts: {accepts})")]
+    AuthFailed {
+        user: String,
+        host: String,
+        tried: String,
+        accepts: String,
+    },
+
+    /// A private key file could not be used.
+    #[error("private key {path}: {problem}")]
+    KeyFile { path: PathBuf, problem: KeyProblem },
+
+    /// The SSH agent could not be used.
+    #[error("ssh agent: {0}")]
+    Agent(String),
+
+    /// The SSH connection failed at the protocol level.
+    #[error("ssh protocol error")]
+    Ssh(#[source] russh::Error),
+
+    /// No session with this id (never opened, disconnected, or expired).
+    #[error("no session with id {0:?}")]
+    SessionNotFound(String),
+
+    /// The session's connection is gone.
+    #[error("the SSH connection of session {0} is closed")]
+    SessionClosed(String),
+
+    /// The server refused to open a channel.
+    #[error("the server refused to open a channel: {0}")]
+    ChannelOpen(String),
+
+    /// A local listener could not be bound.
+    #[error("could not listen on {addr}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// No forward with this id.
+    #[error("no forward with id {0:?}")]
+    ForwardNotFound(String),
+
+    /// A local I/O operation failed.
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Why a private key file could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyProblem {
+    #[error("file not found")]
+    NotFound,
+    #[error("permission denied")]
+    PermissionDenied,
+    #[error("is a directory")]
+    IsDirectory,
+    #[error("key is encrypted and no passphrase was given")]
+    Encrypted,
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    #[error("not a private key in a supported format")]
+    Unsupported,
+}
+
+impl From<russh::Error> for Error {
+    fn from(e: russh::Error) -> Self {
+        Error::Ssh(e)
+    }
+}
+
+impl Error {
+    /// Builds an [`Error::Io`] with a short description of what was being done.
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The full chain of causes, `": "`-joined, as one line.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut cur = std::error::Error::source(self);
+        while let Some(e) = cur {
+            let s = e.to_string();
+            if !s.is_empty() && !out.contains(&s) {
+                out.push_str(": ");
+                out.push_str(&s);
+            }
+            cur = e.source();
+        }
+        out
+    }
+}

@@ -1,0 +1,34 @@
+//! ssh-mcp: a Model Context Protocol server that gives LLM agents real SSH.
+//!
+//! The library holds everything; the two binaries (`ssh-mcp` over Streamable HTTP,
+//! `ssh-mcp-stdio` over stdin/stdout) only parse flags and pick a transport.
+//!
+//! # Layout
+//!
+//! - [`cli`]: flags shared by the two binaries, and the shutdown signal.
+//! - [`error`]: the core [`Error`] type every layer below the tools returns.
+//! - [`secret`]: [`Secret`], a string that never prints itself.
+//! - [`settings`]: operator settings (timeouts, limits, host-key policy), from flags and env.
+//! - [`ssh`]: the SSH client: address parsing, host-key verification, authentication,
+//!   command execution with bounded output, port forwarding.
+//! - [`manager`]: the registry of open SSH sessions, keyed by unguessable ids.
+//! - [`mcp`]: the MCP tool layer: parameter and result types, tool handlers, and the one
+//!   mapping from core errors to tool results.
+//! - [`http`]: the hardened Streamable HTTP front end (axum), used by `ssh-mcp`.
+//! - [`logging`]: tracing to stderr with credential-bearing protocol dumps suppressed.
+
+pub mod cli;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod manager;
+pub mod mcp;
+pub mod secret;
+pub mod settings;
+pub mod ssh;
+
+pub use error::{Error, Result};
+pub use manager::SessionManager;
+pub use mcp::SshMcp;
+pub use secret::Secret;
+pub use settings::Settings;

@@ -1,0 +1,126 @@
+//! The one mapping from core errors to what the model reads.
+//!
+//! Every operational failure becomes a tool result with `isError: true` whose text starts
+//! with what failed and ends with what to do next. Arguments that do not fit the schema
+//! never get here: rmcp answers them with a JSON-RPC `invalid_params` error.
+
+use std::io::ErrorKind;
+
+use crate::error::{Error, KeyProblem};
+
+/// The text of a tool error: `"{op}: {what happened} — {what to do}"`.
+pub fn tool_error(op: &str, e: &Error) -> String {
+    let (what, hint) = describe(e);
+    if hint.is_empty() {
+        format!("{op}: {what}")
+    } else {
+        format!("{op}: {what} — {hint}")
+    }
+}
+
+fn describe(e: &Error) -> (String, String) {
+    let advice: String = match e {
+        Error::InvalidAddress { .. } => {
+            "use host, host:port or [ipv6]:port, e.g. example.com:22".into()
+        }
+        Error::InvalidArgument(_) => "fix the argument and call again".into(),
+        Error::Resolve { host, .. } => {
+            format!("check the host name {host:?}; it does not resolve from this server")
+        }
+        Error::Connect { addr, source } => match source.kind() {
+            ErrorKind::ConnectionRefused => format!("is sshd listening on {addr}?"),
+            ErrorKind::TimedOut | ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+                format!("{addr} cannot be reached from this server; check the address and the network")
+            }
+            _ => format!("check the address {addr} and the network"),
+        },
+        Error::ConnectTimeout { addr, .. } => format!(
+            "{addr} did not complete the SSH handshake in time; the host may be down, or a firewall may drop packets"
+        ),
+        Error::HostKeyMismatch { host, file, .. } => format!(
+            "REFUSED: this may be a man-in-the-middle attack, or the host was reinstalled. Do not retry. \
+             If the operator confirms the new key is legitimate, they can remove the old entry with \
+             `ssh-keygen -R '{host}' -f {}` and connect again",
+            file.display()
+        ),
+        Error::HostKeyUnknown { host, .. } => format!(
+            "the host-key policy is strict, so unknown hosts are refused. Ask the operator to verify the \
+             fingerprint and add the key to known_hosts (e.g. `ssh-keyscan` for {host}, checked against \
+             `ssh-keygen -lf` on the server)"
+        ),
+        Error::HostKeyRevoked { .. } => {
+            "REFUSED: the operator has revoked this key; do not retry".into()
+        }
+        Error::KnownHostsFile { .. } => {
+            "the operator must fix the known_hosts file or its permissions".into()
+        }
+        Error::AuthFailed { .. } => {
+            "check the username and credentials; pass password, or key_path (and passphrase if the key is encrypted)".into()
+        }
+        Error::KeyFile { path, problem } => match problem {
+            KeyProblem::NotFound => format!(
+                "check key_path: {} does not exist on the machine running this server",
+                path.display()
+            ),
+            KeyProblem::PermissionDenied => "this server's user cannot read the key file".into(),
+            KeyProblem::IsDirectory => "key_path must name a private key file".into(),
+            KeyProblem::Encrypted => "pass the key's passphrase in `passphrase`".into(),
+            KeyProblem::WrongPassphrase => "check `passphrase`".into(),
+            KeyProblem::Unsupported => {
+                "use an OpenSSH, PKCS#8 or PEM private key (ed25519, ecdsa or rsa), not a public key or .ppk".into()
+            }
+        },
+        Error::Agent(_) => "check that ssh-agent runs and SSH_AUTH_SOCK points at it".into(),
+        Error::Ssh(_) => "the connection failed; try again, or ssh_connect anew".into(),
+        Error::SessionNotFound(_) => {
+            "it was disconnected or never existed; call ssh_list_sessions to see open sessions, or ssh_connect to open one".into()
+        }
+        Error::SessionClosed(_) => {
+            "the server closed the connection or the network failed; call ssh_connect again".into()
+        }
+        Error::ChannelOpen(_) => {
+            "the server refused; it may limit channels or forbid this (e.g. AllowTcpForwarding no)".into()
+        }
+        Error::Bind { source, .. } if source.kind() == ErrorKind::AddrInUse => {
+            "that port is already in use; choose another local_port, or 0 for any free port".into()
+        }
+        Error::Bind { .. } => "choose another local_port, or 0 for any free port".into(),
+        Error::ForwardNotFound(_) => "call ssh_list_sessions to see the forwards".into(),
+        Error::Io { .. } => String::new(),
+    };
+    (e.chain(), advice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn tool_error_should_name_the_operation_and_the_next_step() {
+        let e = Error::Connect {
+            addr: "h:22".into(),
+            source: io::Error::from(ErrorKind::ConnectionRefused),
+        };
+        let s = tool_error("Failed to connect", &e);
+        assert!(
+            s.starts_with("Failed to connect: could not connect to h:22: "),
+            "{s}"
+        );
+        assert!(s.ends_with("— is sshd listening on h:22?"), "{s}");
+    }
+
+    #[test]
+    fn host_key_mismatch_should_show_both_fingerprints() {
+        let e = Error::HostKeyMismatch {
+            host: "[h]:2222".into(),
+            offered: "SHA256:new".into(),
+            recorded: "SHA256:old".into(),
+            file: "/k".into(),
+            line: 3,
+        };
+        let s = tool_error("Failed to connect", &e);
+        assert!(s.contains("SHA256:new") && s.contains("SHA256:old") && s.contains("/k:3"));
+        assert!(s.contains("ssh-keygen -R '[h]:2222' -f /k"));
+    }
+}

@@ -1,0 +1,210 @@
+//! Tool parameters and results. Field docs become the JSON Schema descriptions the model
+//! reads, so they say what to pass and what comes back.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// Parameters of `ssh_connect`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ConnectParams {
+    /// Server to connect to: `host`, `host:port` (default port 22), or `[ipv6]:port`.
+    pub address: String,
+    /// Remote user name. Defaults to the local user running this server.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password for password (or keyboard-interactive) authentication. Prefer keys or the
+    /// SSH agent: a password passed here is seen by the model and the client.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Path of a private key file on the machine running this server; `~` is expanded.
+    #[serde(default)]
+    pub key_path: Option<String>,
+    /// Passphrase of an encrypted private key (the one in `key_path`, or a default identity).
+    #[serde(default)]
+    pub passphrase: Option<Secret>,
+}
+
+/// Result of `ssh_connect`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ConnectResult {
+    /// Handle for every other tool. Unguessable; valid until `ssh_disconnect` or until the
+    /// server restarts.
+    pub session_id: String,
+    /// Human-readable summary, e.g. `Successfully connected to user@host:22`.
+    pub message: String,
+    /// Always true on success (failures are tool errors).
+    pub authenticated: bool,
+    /// SHA-256 fingerprint of the server's host key, `SHA256:…` as `ssh-keygen -l` prints it.
+    pub host_key_fingerprint: String,
+    /// `known` (matched known_hosts), `learned` (new host, recorded in known_hosts), or
+    /// `unverified` (the operator turned host-key checking off).
+    pub host_key_status: String,
+    /// How authentication succeeded, e.g. `password`, `key ~/.ssh/id_ed25519`, `agent key SHA256:…`.
+    pub auth_method: String,
+}
+
+/// Parameters of `ssh_execute`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ExecuteParams {
+    /// Session from `ssh_connect`.
+    pub session_id: String,
+    /// Command line, run by the remote user's login shell exactly as `ssh host 'command'`
+    /// would. It gets no terminal; stdin is closed unless `stdin` is given.
+    pub command: String,
+    /// Stop the command after this many seconds (INT, then TERM, then KILL) and return what
+    /// it printed so far with `timed_out: true`. Default: the server's setting (60 s).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// Bytes kept per stream (stdout, stderr). Past it the first and last halves are kept
+    /// with a marker between them. Default: the server's setting (65536).
+    #[serde(default)]
+    pub max_output_bytes: Option<usize>,
+    /// Text written to the command's stdin, followed by end-of-file.
+    #[serde(default)]
+    pub stdin: Option<String>,
+}
+
+/// Result of `ssh_execute`. A non-zero `exit_code` is a normal result, not an error.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExecuteResult {
+    /// Standard output (invalid UTF-8 replaced by U+FFFD; head and tail if truncated).
+    pub stdout: String,
+    /// Standard error, same treatment.
+    pub stderr: String,
+    /// Exit status; null when the process was killed by a signal.
+    pub exit_code: Option<i64>,
+    /// Name of the signal that killed the process, without `SIG` (e.g. `KILL`); null otherwise.
+    pub exit_signal: Option<String>,
+    /// The command hit `timeout_secs` and was stopped.
+    pub timed_out: bool,
+    /// Output was cut to `max_output_bytes` per stream.
+    pub truncated: bool,
+    /// Bytes the command wrote to stdout, kept or not.
+    pub stdout_bytes: u64,
+    /// Bytes the command wrote to stderr, kept or not.
+    pub stderr_bytes: u64,
+    /// Wall-clock time of the call.
+    pub duration_ms: u64,
+}
+
+/// Parameters of `ssh_forward`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ForwardParams {
+    /// Session from `ssh_connect`.
+    pub session_id: String,
+    /// Port to listen on at 127.0.0.1 on the machine running this server; 0 picks a free
+    /// port (the result says which).
+    pub local_port: u16,
+    /// Host to reach, resolved by the SSH server (e.g. `localhost` for the server itself).
+    pub remote_address: String,
+    /// Port to reach on `remote_address`.
+    pub remote_port: u16,
+}
+
+/// Result of `ssh_forward`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ForwardResult {
+    /// Where to connect locally, e.g. `127.0.0.1:8080`.
+    pub local_address: String,
+    /// Where connections end up, e.g. `internal-server:80`.
+    pub remote_address: String,
+    /// True while the forward runs.
+    pub active: bool,
+    /// Id of this forward.
+    pub forward_id: String,
+}
+
+/// Parameters of tools that take only a session.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SessionParams {
+    /// Session from `ssh_connect`.
+    pub session_id: String,
+}
+
+/// Result of `ssh_disconnect`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DisconnectResult {
+    /// e.g. `Session <id> disconnected successfully`.
+    pub message: String,
+}
+
+/// Result of `ssh_list_sessions`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListSessionsResult {
+    /// Open sessions, oldest first.
+    pub sessions: Vec<SessionSummary>,
+}
+
+/// One open session.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SessionSummary {
+    pub session_id: String,
+    /// `host:port` connected to.
+    pub address: String,
+    pub username: String,
+    /// When the session was opened (RFC 3339, UTC).
+    pub connected_at: String,
+    /// False when the connection has died; disconnect it and connect again.
+    pub alive: bool,
+    pub host_key_fingerprint: String,
+    pub auth_method: String,
+    /// Port forwards of this session.
+    pub forwards: Vec<ForwardSummary>,
+}
+
+/// One port forward.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ForwardSummary {
+    pub forward_id: String,
+    /// Always `local` for now.
+    pub kind: String,
+    pub local_address: String,
+    pub remote_address: String,
+    pub active: bool,
+    /// Connections open right now.
+    pub connections: usize,
+    /// Bytes carried so far, both directions.
+    pub bytes: u64,
+}
+
+/// `2026-11-25T22:25:00Z` for a system time (UTC, second precision).
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rfc3339_should_format_known_instants() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_213_500);
+        assert_eq!(rfc3339(t), "2026-11-20T22:25:00Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+}

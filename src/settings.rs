@@ -1,0 +1,85 @@
+//! Operator settings: what the person running the server decides, not the model.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::ssh::known_hosts::HostKeyPolicy;
+
+/// Settings shared by every session. Built by the binaries from flags and environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Limit for TCP connect + SSH handshake + authentication.
+    pub connect_timeout: Duration,
+    /// What to do with unknown or changed host keys.
+    pub host_key_policy: HostKeyPolicy,
+    /// known_hosts files to consult; the first one is where new hosts are recorded.
+    /// Empty means `~/.ssh/known_hosts`.
+    pub known_hosts_files: Vec<PathBuf>,
+    /// Session channels open at once per connection. OpenSSH's `MaxSessions` defaults
+    /// to 10; commands past this wait for a free channel instead of failing.
+    pub max_channels_per_session: usize,
+    /// Default `timeout_secs` of `ssh_execute`.
+    pub command_timeout: Duration,
+    /// Default bytes kept per stream (stdout, stderr) of one command.
+    pub max_output_bytes: usize,
+    /// Interval of SSH keepalives; a connection is declared dead after three unanswered.
+    pub keepalive_interval: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(15),
+            host_key_policy: HostKeyPolicy::AcceptNew,
+            known_hosts_files: Vec::new(),
+            max_channels_per_session: 10,
+            command_timeout: Duration::from_secs(60),
+            max_output_bytes: 64 * 1024,
+            keepalive_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+impl Settings {
+    /// The known_hosts files in force: the configured ones, or `~/.ssh/known_hosts`.
+    pub fn known_hosts(&self) -> Vec<PathBuf> {
+        if !self.known_hosts_files.is_empty() {
+            return self.known_hosts_files.clone();
+        }
+        home_dir()
+            .map(|h| vec![h.join(".ssh").join("known_hosts")])
+            .unwrap_or_default()
+    }
+}
+
+/// `$HOME`, the way OpenSSH finds it for path expansion.
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Expands a leading `~` or `~/` to `$HOME`.
+pub fn expand_tilde(path: &str) -> PathBuf {
+    match (path.strip_prefix('~'), home_dir()) {
+        (Some(""), Some(home)) => home,
+        (Some(rest), Some(home)) if rest.starts_with('/') => {
+            home.join(rest.trim_start_matches('/'))
+        }
+        _ => PathBuf::from(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expand_tilde_should_only_touch_a_leading_home_reference() {
+        let home = home_dir().unwrap();
+        assert_eq!(expand_tilde("~/.ssh/id"), home.join(".ssh/id"));
+        assert_eq!(expand_tilde("~"), home);
+        assert_eq!(expand_tilde("/abs/~/x"), PathBuf::from("/abs/~/x"));
+        assert_eq!(expand_tilde("~other/x"), PathBuf::from("~other/x"));
+    }
+}

@@ -1,0 +1,280 @@
+//! Authentication: explicit key file and/or password, else the agent, else the default
+//! identity files, as OpenSSH would.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use russh::client::{AuthResult, Handle, KeyboardInteractiveAuthResponse};
+use russh::keys::agent::AgentIdentity;
+use russh::keys::agent::client::AgentClient;
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
+use russh::{MethodKind, MethodSet};
+
+use crate::error::{Error, KeyProblem, Result};
+use crate::secret::Secret;
+use crate::settings::home_dir;
+use crate::ssh::handler::ClientHandler;
+
+/// The default identity files tried when no credential is given, in order.
+pub const DEFAULT_IDENTITIES: [&str; 3] = ["id_ed25519", "id_ecdsa", "id_rsa"];
+
+/// What the caller gave us to log in with. Nothing at all means: agent, then default
+/// identity files.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// Password for `password` (or `keyboard-interactive`) authentication.
+    pub password: Option<Secret>,
+    /// Private key file, already `~`-expanded.
+    pub key_path: Option<PathBuf>,
+    /// Passphrase for an encrypted key (the explicit one or a default identity).
+    pub passphrase: Option<Secret>,
+}
+
+/// Which method finally let us in.
+pub type AuthMethod = String;
+
+/// Loads a private key, turning every failure into a [`KeyProblem`] a user can act on.
+pub fn load_key(path: &Path, passphrase: Option<&Secret>) -> Result<PrivateKey> {
+    let problem = |problem| Error::KeyFile {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        problem(match e.kind() {
+            io::ErrorKind::NotFound => KeyProblem::NotFound,
+            io::ErrorKind::PermissionDenied => KeyProblem::PermissionDenied,
+            io::ErrorKind::IsADirectory => KeyProblem::IsDirectory,
+            _ => KeyProblem::Unsupported,
+        })
+    })?;
+    match russh::keys::decode_secret_key(&text, passphrase.map(Secret::expose)) {
+        Ok(k) => Ok(k),
+        Err(russh::keys::Error::KeyIsEncrypted) => Err(problem(KeyProblem::Encrypted)),
+        Err(_) if passphrase.is_some() && is_encrypted(&text) => {
+            Err(problem(KeyProblem::WrongPassphrase))
+        }
+        Err(_) if is_encrypted(&text) => Err(problem(KeyProblem::Encrypted)),
+        Err(_) => Err(problem(KeyProblem::Unsupported)),
+    }
+}
+
+/// Whether a key file's text is an encrypted key (OpenSSH, PKCS#8 or legacy PEM).
+fn is_encrypted(text: &str) -> bool {
+    text.contains("ENCRYPTED") || PrivateKey::from_openssh(text).is_ok_and(|k| k.is_encrypted())
+}
+
+/// Runs authentication on a fresh connection. Returns a short description of the method
+/// that succeeded.
+pub async fn authenticate(
+    handle: &mut Handle<ClientHandler>,
+    user: &str,
+    host: &str,
+    creds: &Credentials,
+) -> Result<AuthMethod> {
+    let mut tried: Vec<String> = Vec::new();
+    let mut accepts = MethodSet::empty();
+
+    if let Some(path) = &creds.key_path {
+        let key = load_key(path, creds.passphrase.as_ref())?;
+        let what = format!("key {}", path.display());
+        match try_key(handle, user, key).await? {
+            AuthResult::Success => return Ok(what),
+            AuthResult::Failure {
+                remaining_methods, ..
+            } => {
+                tried.push(format!("{what} (rejected)"));
+                accepts = remaining_methods;
+            }
+        }
+    }
+    if let Some(pw) = &creds.password
+        && let Some(m) = try_password(handle, user, pw, &mut tried, &mut accepts).await?
+    {
+        return Ok(m);
+    }
+    if creds.key_path.is_none() && creds.password.is_none() {
+        if let Some(m) = try_agent(handle, user, &mut tried, &mut accepts).await? {
+            return Ok(m);
+        }
+        if let Some(m) =
+            try_default_identities(handle, user, creds, &mut tried, &mut accepts).await?
+        {
+            return Ok(m);
+        }
+    }
+    Err(Error::AuthFailed {
+        user: user.to_string(),
+        host: host.to_string(),
+        tried: if tried.is_empty() {
+            "nothing: no agent and no default identity file".into()
+        } else {
+            tried.join(", ")
+        },
+        accepts: method_names(&accepts),
+    })
+}
+
+async fn try_key(
+    handle: &mut Handle<ClientHandler>,
+    user: &str,
+    key: PrivateKey,
+) -> Result<AuthResult> {
+    let hash = handle.best_supported_rsa_hash().await?.flatten();
+    let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
+    Ok(handle.authenticate_publickey(user, key).await?)
+}
+
+async fn try_password(
+    handle: &mut Handle<ClientHandler>,
+    user: &str,
+    pw: &Secret,
+    tried: &mut Vec<String>,
+    accepts: &mut MethodSet,
+) -> Result<Option<AuthMethod>> {
+    match handle
+        .authenticate_password(user, pw.expose().to_string())
+        .await?
+    {
+        AuthResult::Success => return Ok(Some("password".into())),
+        AuthResult::Failure {
+            remaining_methods, ..
+        } => {
+            tried.push("password (rejected)".into());
+            *accepts = remaining_methods;
+        }
+    }
+    // Servers with PAM often take passwords only through keyboard-interactive.
+    if !accepts.contains(&MethodKind::KeyboardInteractive) {
+        return Ok(None);
+    }
+    let mut reply = handle
+        .authenticate_keyboard_interactive_start(user, None)
+        .await?;
+    // Answer at most a few rounds: one password prompt each; anything else is refused.
+    for _ in 0..4 {
+        match reply {
+            KeyboardInteractiveAuthResponse::Success => {
+                return Ok(Some("keyboard-interactive".into()));
+            }
+            KeyboardInteractiveAuthResponse::Failure {
+                remaining_methods, ..
+            } => {
+                tried.push("keyboard-interactive (rejected)".into());
+                *accepts = remaining_methods;
+                return Ok(None);
+            }
+            KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
+                let answers = prompts
+                    .iter()
+                    .map(|p| {
+                        if p.echo {
+                            String::new()
+                        } else {
+                            pw.expose().to_string()
+                        }
+                    })
+                    .collect();
+                reply = handle
+                    .authenticate_keyboard_interactive_respond(answers)
+                    .await?;
+            }
+        }
+    }
+    tried.push("keyboard-interactive (too many prompts)".into());
+    Ok(None)
+}
+
+async fn try_agent(
+    handle: &mut Handle<ClientHandler>,
+    user: &str,
+    tried: &mut Vec<String>,
+    accepts: &mut MethodSet,
+) -> Result<Option<AuthMethod>> {
+    let Some(sock) = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let mut agent = match AgentClient::connect_uds(&sock).await {
+        Ok(a) => a,
+        Err(e) => {
+            tried.push(format!("agent (unreachable: {e})"));
+            return Ok(None);
+        }
+    };
+    let ids = match agent.request_identities().await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tried.push(format!("agent (failed: {e})"));
+            return Ok(None);
+        }
+    };
+    if ids.is_empty() {
+        tried.push("agent (holds no keys)".into());
+    }
+    let hash = handle.best_supported_rsa_hash().await?.flatten();
+    for id in ids {
+        let AgentIdentity::PublicKey { key, .. } = id else {
+            continue;
+        };
+        let fp = crate::ssh::known_hosts::fingerprint(&key);
+        let hash = if key.algorithm().is_rsa() { hash } else { None };
+        match handle
+            .authenticate_publickey_with(user, key, hash, &mut agent)
+            .await
+        {
+            Ok(AuthResult::Success) => return Ok(Some(format!("agent key {fp}"))),
+            Ok(AuthResult::Failure {
+                remaining_methods, ..
+            }) => {
+                tried.push(format!("agent key {fp} (rejected)"));
+                *accepts = remaining_methods;
+            }
+            Err(e) => tried.push(format!("agent key {fp} (agent error: {e})")),
+        }
+    }
+    Ok(None)
+}
+
+async fn try_default_identities(
+    handle: &mut Handle<ClientHandler>,
+    user: &str,
+    creds: &Credentials,
+    tried: &mut Vec<String>,
+    accepts: &mut MethodSet,
+) -> Result<Option<AuthMethod>> {
+    let Some(dir) = home_dir().map(|h| h.join(".ssh")) else {
+        return Ok(None);
+    };
+    for name in DEFAULT_IDENTITIES {
+        let path = dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        let shown = format!("~/.ssh/{name}");
+        let key = match load_key(&path, creds.passphrase.as_ref()) {
+            Ok(k) => k,
+            Err(Error::KeyFile { problem, .. }) => {
+                tried.push(format!("{shown} ({problem})"));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        match try_key(handle, user, key).await? {
+            AuthResult::Success => return Ok(Some(format!("key {shown}"))),
+            AuthResult::Failure {
+                remaining_methods, ..
+            } => {
+                tried.push(format!("{shown} (rejected)"));
+                *accepts = remaining_methods;
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn method_names(set: &MethodSet) -> String {
+    if set.is_empty() {
+        return "unknown".into();
+    }
+    set.iter().map(<&str>::from).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,129 @@
+//! The russh client handler: decides whether to trust the server's host key.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use russh::client;
+use russh::keys::{Algorithm, PublicKey, PublicKeyOrCertificate};
+
+use crate::error::Error;
+use crate::ssh::known_hosts::{HostKeyPolicy, KnownHosts, Verdict, fingerprint};
+
+/// What the host-key check decided, for the connect result.
+#[derive(Debug, Clone, Default)]
+pub struct HostKeyOutcome {
+    /// `SHA256:…` fingerprint of the server's key.
+    pub fingerprint: String,
+    /// The host was unknown and its key was recorded (policy `accept-new`).
+    pub learned: Option<PathBuf>,
+    /// Verification is off: the key was not checked at all.
+    pub unverified: bool,
+}
+
+/// The client side of one SSH connection.
+pub struct ClientHandler {
+    /// Host name as written in known_hosts (`host` or `[host]:port`).
+    name: String,
+    policy: HostKeyPolicy,
+    known_hosts: KnownHosts,
+    /// Filled in by [`client::Handler::check_server_key`] and read by the connect code,
+    /// which cannot reach the handler once russh owns it.
+    outcome: Arc<Mutex<Option<HostKeyOutcome>>>,
+}
+
+impl ClientHandler {
+    /// A handler for `name` (see [`crate::ssh::Address::known_hosts_name`]). The returned
+    /// slot holds the host-key outcome once key exchange has run.
+    pub fn new(
+        name: String,
+        policy: HostKeyPolicy,
+        known_hosts: KnownHosts,
+    ) -> (Self, Arc<Mutex<Option<HostKeyOutcome>>>) {
+        let outcome = Arc::new(Mutex::new(None));
+        (
+            Self {
+                name,
+                policy,
+                known_hosts,
+                outcome: outcome.clone(),
+            },
+            outcome,
+        )
+    }
+
+    fn verify(&self, key: &PublicKey) -> Result<HostKeyOutcome, Error> {
+        let offered = fingerprint(key);
+        let mut outcome = HostKeyOutcome {
+            fingerprint: offered.clone(),
+            ..Default::default()
+        };
+        if self.policy == HostKeyPolicy::Off {
+            outcome.unverified = true;
+            return Ok(outcome);
+        }
+        match self.known_hosts.check(&self.name, key)? {
+            Verdict::Trusted => Ok(outcome),
+            Verdict::Changed {
+                recorded,
+                file,
+                line,
+            } => Err(Error::HostKeyMismatch {
+                host: self.name.clone(),
+                offered,
+                recorded,
+                file,
+                line,
+            }),
+            Verdict::Revoked { file, line } => Err(Error::HostKeyRevoked {
+                host: self.name.clone(),
+                offered,
+                file,
+                line,
+            }),
+            Verdict::Unknown if self.policy == HostKeyPolicy::AcceptNew => {
+                self.known_hosts.learn(&self.name, key)?;
+                outcome.learned = self.known_hosts_file();
+                Ok(outcome)
+            }
+            Verdict::Unknown => Err(Error::HostKeyUnknown {
+                host: self.name.clone(),
+                offered,
+            }),
+        }
+    }
+
+    fn known_hosts_file(&self) -> Option<PathBuf> {
+        self.known_hosts.files().first().cloned()
+    }
+}
+
+impl client::Handler for ClientHandler {
+    type Error = Error;
+
+    async fn check_server_key(
+        &mut self,
+        server_public_key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let key = server_public_key.public_key();
+        let outcome = self.verify(&key)?;
+        tracing::debug!(host = %self.name, fingerprint = %outcome.fingerprint, "host key accepted");
+        if let Ok(mut slot) = self.outcome.lock() {
+            *slot = Some(outcome);
+        }
+        Ok(true)
+    }
+}
+
+/// russh's default host-key algorithm list, with the algorithms already recorded for this
+/// host moved to the front, as OpenSSH does: a server with several keys then shows the one
+/// we know instead of looking like a new host.
+pub fn preferred_key_algorithms(known: &[Algorithm]) -> Vec<Algorithm> {
+    let family = |a: &Algorithm| match a {
+        Algorithm::Rsa { .. } => Algorithm::Rsa { hash: None },
+        other => other.clone(),
+    };
+    let known: Vec<Algorithm> = known.iter().map(family).collect();
+    let mut algs = russh::Preferred::DEFAULT.key.to_vec();
+    algs.sort_by_key(|a| !known.contains(&family(a)));
+    algs
+}

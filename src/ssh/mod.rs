@@ -1,0 +1,25 @@
+//! The SSH client, built on russh.
+//!
+//! - [`address`]: `host`, `host:port`, `[v6]:port` parsing.
+//! - [`known_hosts`]: host-key verification with OpenSSH's known_hosts semantics.
+//! - [`handler`]: the russh client handler (host-key check).
+//! - [`auth`]: password, key file, agent and default-identity authentication.
+//! - [`session`]: one authenticated connection and its channel budget.
+//! - [`exec`]: running one command on its own channel.
+//! - [`output`]: head-and-tail capture of a command's output with exact byte counts.
+//! - [`forward`]: local TCP forwarding over `direct-tcpip` channels.
+
+pub mod address;
+pub mod auth;
+pub mod exec;
+#[cfg(feature = "port_forward")]
+pub mod forward;
+pub mod handler;
+pub mod known_hosts;
+pub mod output;
+pub mod session;
+
+pub use address::Address;
+pub use auth::Credentials;
+pub use exec::{ExecOutput, ExecRequest};
+pub use session::{ConnectRequest, Session};

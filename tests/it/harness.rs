@@ -1,0 +1,226 @@
+//! A real MCP client (rmcp) driving the built binaries over their real transports.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
+use rmcp::service::RunningService;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::sshd::{self, Sshd};
+
+/// Upper bound for any single tool call in the tests.
+pub const CALL_LIMIT: Duration = Duration::from_secs(90);
+
+/// Which transport and protocol era to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Stdio,
+    /// Streamable HTTP, 2025-11-25 with `initialize`.
+    Http,
+    /// Streamable HTTP, 2026-07-28 stateless.
+    HttpModern,
+}
+
+/// How to start the server.
+#[derive(Debug, Default)]
+pub struct Opts {
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Extra command-line flags.
+    pub args: Vec<String>,
+}
+
+/// A running server with a connected client.
+pub struct Server {
+    pub client: RunningService<RoleClient, ()>,
+    /// The server's `$HOME`: its `~/.ssh/known_hosts` lives here.
+    pub home: TempDir,
+    stderr: PathBuf,
+    /// The HTTP server process (stdio children are owned by the transport).
+    http: Option<tokio::process::Child>,
+    pub url: Option<String>,
+}
+
+impl Server {
+    pub async fn start(transport: Transport) -> Self {
+        Self::start_with(transport, Opts::default()).await
+    }
+
+    pub async fn stdio() -> Self {
+        Self::start(Transport::Stdio).await
+    }
+
+    pub async fn start_with(transport: Transport, opts: Opts) -> Self {
+        let home = tempfile::Builder::new()
+            .prefix("ssh-mcp-home-")
+            .tempdir()
+            .unwrap();
+        let stderr = home.path().join("server.log");
+        let bin = match transport {
+            Transport::Stdio => env!("CARGO_BIN_EXE_ssh-mcp-stdio"),
+            _ => env!("CARGO_BIN_EXE_ssh-mcp"),
+        };
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.env("HOME", home.path())
+            .env("USER", sshd::USER)
+            .env("RUST_LOG", "debug")
+            .env("MCP_PORT", "0")
+            .env_remove("SSH_AUTH_SOCK")
+            .args(&opts.args)
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .kill_on_drop(true);
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        match transport {
+            Transport::Stdio => {
+                let (proc, _) = TokioChildProcess::builder(cmd)
+                    .stderr(std::fs::File::create(&stderr).unwrap())
+                    .spawn()
+                    .unwrap();
+                let client = tokio::time::timeout(CALL_LIMIT, ().serve(proc))
+                    .await
+                    .expect("initialize timed out")
+                    .expect("initialize failed");
+                Server {
+                    client,
+                    home,
+                    stderr,
+                    http: None,
+                    url: None,
+                }
+            }
+            Transport::Http | Transport::HttpModern => {
+                cmd.stdin(Stdio::null()).stdout(Stdio::null());
+                let child = cmd.spawn().unwrap();
+                let url = wait_for_url(&stderr).await;
+                let t = StreamableHttpClientTransport::from_uri(url.clone());
+                let client = if transport == Transport::Http {
+                    tokio::time::timeout(CALL_LIMIT, ().serve(t)).await
+                } else {
+                    tokio::time::timeout(
+                        CALL_LIMIT,
+                        ().serve_with_lifecycle(
+                            t,
+                            ClientLifecycleMode::Discover {
+                                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                            },
+                        ),
+                    )
+                    .await
+                }
+                .expect("handshake timed out")
+                .expect("handshake failed");
+                Server {
+                    client,
+                    home,
+                    stderr,
+                    http: Some(child),
+                    url: Some(url),
+                }
+            }
+        }
+    }
+
+    /// Calls a tool.
+    pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {
+        let Value::Object(map) = args else {
+            panic!("arguments must be an object")
+        };
+        let req = CallToolRequestParams::new(tool.to_string()).with_arguments(map);
+        tokio::time::timeout(CALL_LIMIT, self.client.call_tool(req))
+            .await
+            .unwrap_or_else(|_| panic!("{tool} did not answer within {CALL_LIMIT:?}"))
+            .unwrap_or_else(|e| panic!("{tool} failed at the protocol level: {e}"))
+    }
+
+    /// Calls a tool that must succeed; returns its structured content.
+    pub async fn ok(&self, tool: &str, args: Value) -> Value {
+        let r = self.call(tool, args).await;
+        assert_ne!(r.is_error, Some(true), "{tool} failed: {}", text(&r));
+        r.structured_content
+            .clone()
+            .unwrap_or_else(|| panic!("{tool}: no structured content"))
+    }
+
+    /// Calls a tool that must fail with a tool error; returns its text.
+    pub async fn err(&self, tool: &str, args: Value) -> String {
+        let r = self.call(tool, args).await;
+        assert_eq!(r.is_error, Some(true), "{tool} should have failed: {r:?}");
+        text(&r)
+    }
+
+    /// Connects with the test user's plain key; returns the session id.
+    pub async fn connect(&self, sshd: &Sshd) -> String {
+        let v = self
+            .ok(
+                "ssh_connect",
+                json!({"address": sshd.address(), "username": sshd::USER,
+                       "key_path": sshd::user().key.to_str().unwrap()}),
+            )
+            .await;
+        v["session_id"].as_str().unwrap().to_string()
+    }
+
+    /// Runs a command that must succeed at the tool level.
+    pub async fn exec(&self, session: &str, command: &str) -> Value {
+        self.ok(
+            "ssh_execute",
+            json!({"session_id": session, "command": command}),
+        )
+        .await
+    }
+
+    /// Process id of the HTTP server.
+    pub fn http_pid(&self) -> Option<u32> {
+        self.http.as_ref().and_then(|c| c.id())
+    }
+
+    /// `~/.ssh/known_hosts` of the server.
+    pub fn known_hosts(&self) -> PathBuf {
+        self.home.path().join(".ssh").join("known_hosts")
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Closes the client; waits for the server process to exit.
+    pub async fn stop(mut self) {
+        let _ = self.client.cancel().await;
+        if let Some(mut child) = self.http.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// The text content of a result.
+pub fn text(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn wait_for_url(log: &PathBuf) -> String {
+    for _ in 0..500 {
+        let s = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(i) = s.find("url=http://") {
+            let rest = &s[i + 4..];
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            return rest[..end].to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "ssh-mcp did not report its URL:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}

@@ -1,0 +1,96 @@
+//! The Streamable HTTP binary: both protocol eras, Origin validation, shared sessions.
+
+use serde_json::json;
+
+use crate::harness::{Server, Transport};
+use crate::sshd::Sshd;
+
+#[tokio::test]
+async fn http_legacy_and_stateless_eras_should_both_run_commands() {
+    let sshd = Sshd::start();
+    for t in [Transport::Http, Transport::HttpModern] {
+        let srv = Server::start(t).await;
+        let s = srv.connect(&sshd).await;
+        let v = srv.exec(&s, "echo hi; exit 5").await;
+        assert_eq!(v["stdout"], "hi\n", "{t:?}");
+        assert_eq!(v["exit_code"], 5, "{t:?}");
+        let list = srv.ok("ssh_list_sessions", json!({})).await;
+        assert_eq!(list["sessions"][0]["session_id"], s.as_str(), "{t:?}");
+        assert_eq!(list["sessions"][0]["alive"], true);
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn ssh_sessions_should_outlive_the_mcp_client_that_opened_them() {
+    let sshd = Sshd::start();
+    let srv = Server::start(Transport::Http).await;
+    let s = srv.connect(&sshd).await;
+    // A second, independent MCP client (stateless era) of the same server uses the session.
+    let url = srv.url.clone().unwrap();
+    let t = rmcp::transport::StreamableHttpClientTransport::from_uri(url);
+    use rmcp::ClientServiceExt;
+    let other = ()
+        .serve_with_lifecycle(
+            t,
+            rmcp::ClientLifecycleMode::Discover {
+                preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .unwrap();
+    let args = json!({"session_id": s, "command": "echo shared"});
+    let r = other
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("ssh_execute")
+                .with_arguments(args.as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.structured_content.unwrap()["stdout"], "shared\n");
+}
+
+#[tokio::test]
+async fn a_foreign_origin_should_get_403() {
+    let srv = Server::start(Transport::Http).await;
+    let url = srv.url.clone().unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let http = reqwest::Client::new();
+    let post = |origin: Option<&str>| {
+        let mut r = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body);
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        r.send()
+    };
+    assert_eq!(
+        post(Some("http://evil.example")).await.unwrap().status(),
+        403
+    );
+    assert_eq!(
+        post(Some("http://localhost.evil.example:8000"))
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        post(Some("http://localhost:3000")).await.unwrap().status(),
+        200
+    );
+    assert_eq!(post(None).await.unwrap().status(), 200);
+    // DNS rebinding: a foreign Host header is refused too.
+    let r = http
+        .post(&url)
+        .header("host", "evil.example")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}

@@ -1,0 +1,16 @@
+//! Integration tests: the built binaries, driven by a real MCP client over their real
+//! transports, against real OpenSSH sshd instances started per test.
+//!
+//! Needs `/usr/sbin/sshd`, `ssh-keygen`, `ssh-agent` and root (a test user with a password
+//! is created). `.ci/run` installs what is missing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod connect;
+mod execute;
+#[cfg(feature = "port_forward")]
+mod forward;
+mod harness;
+mod http;
+mod lifecycle;
+mod sshd;

@@ -1,0 +1,302 @@
+//! A real OpenSSH `sshd` per test: 127.0.0.1, a free port, a temp dir, generated keys.
+//!
+//! The test user, its password and its keys are made once per test process ([`user`]);
+//! each [`Sshd`] has its own host key, config and log, and is killed on drop (its log is
+//! printed when the test failed).
+
+use std::fs;
+use std::io::Read;
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub const SSHD: &str = "/usr/sbin/sshd";
+pub const USER: &str = "sshmcp-test";
+pub const PASSWORD: &str = "Pw-0f-the-test-user-7c1e";
+pub const PASSPHRASE: &str = "passphrase-of-the-encrypted-key";
+
+/// The test user and its credentials, shared by every sshd of this process.
+pub struct TestUser {
+    /// World-readable dir holding `authorized_keys` and the keys (private keys 0600).
+    pub dir: PathBuf,
+    /// Plain ed25519 key.
+    pub key: PathBuf,
+    /// ed25519 key encrypted with [`PASSPHRASE`].
+    pub encrypted_key: PathBuf,
+    /// RSA key, authorized too (for the agent test).
+    pub rsa_key: PathBuf,
+    /// A key that is not authorized anywhere.
+    pub stranger_key: PathBuf,
+}
+
+/// Creates (once) the system user with a password, and its keys.
+pub fn user() -> &'static TestUser {
+    static USER_ONCE: OnceLock<TestUser> = OnceLock::new();
+    USER_ONCE.get_or_init(|| {
+        assert!(
+            Path::new(SSHD).exists(),
+            "OpenSSH server not found at {SSHD}: install it with `apt-get install -y openssh-server openssh-client` (the test suite needs a real sshd)"
+        );
+        assert!(
+            is_root(),
+            "the sshd tests create a system user and run sshd with password authentication: run them as root (CI does)"
+        );
+        if !Command::new("id").arg(USER).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success() {
+            run(Command::new("useradd").args(["-m", "-s", "/bin/bash", USER]));
+        }
+        let mut chpasswd = Command::new("chpasswd").stdin(Stdio::piped()).spawn().unwrap();
+        use std::io::Write;
+        chpasswd
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{USER}:{PASSWORD}\n").as_bytes())
+            .unwrap();
+        assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
+        fs::create_dir_all("/run/sshd").unwrap();
+
+        let dir = tempfile::Builder::new().prefix("ssh-mcp-user-").tempdir().unwrap().keep();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let key = keygen(&dir, "id_ed25519", "ed25519", "");
+        let encrypted_key = keygen(&dir, "id_encrypted", "ed25519", PASSPHRASE);
+        let rsa_key = keygen(&dir, "id_rsa", "rsa", "");
+        let stranger_key = keygen(&dir, "id_stranger", "ed25519", "");
+        let mut auth = String::new();
+        for k in [&key, &encrypted_key, &rsa_key] {
+            auth += &fs::read_to_string(k.with_extension("pub")).unwrap();
+        }
+        let ak = dir.join("authorized_keys");
+        fs::write(&ak, auth).unwrap();
+        fs::set_permissions(&ak, fs::Permissions::from_mode(0o644)).unwrap();
+        TestUser { dir, key, encrypted_key, rsa_key, stranger_key }
+    })
+}
+
+/// Generates a key pair `dir/name` (+ `.pub`); returns the private key path.
+pub fn keygen(dir: &Path, name: &str, kind: &str, passphrase: &str) -> PathBuf {
+    let path = dir.join(name);
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-q", "-t", kind, "-N", passphrase, "-C", name, "-f"])
+        .arg(&path);
+    if kind == "rsa" {
+        cmd.args(["-b", "2048"]);
+    }
+    run(&mut cmd);
+    // `.pub` is derived from the private key path by ssh-keygen.
+    fs::rename(
+        format!("{}.pub", path.display()),
+        path.with_extension("pub"),
+    )
+    .ok();
+    path
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+/// One running sshd.
+pub struct Sshd {
+    pub port: u16,
+    pub dir: TempDir,
+    /// The host public key line (`ssh-ed25519 AAAA…`).
+    pub host_key: String,
+    child: Child,
+}
+
+impl Sshd {
+    /// An sshd with the default settings of this suite.
+    pub fn start() -> Self {
+        Self::start_with("", None)
+    }
+
+    /// An sshd with extra `sshd_config` lines; `port` reuses a port (host-key change tests).
+    pub fn start_with(extra: &str, fixed_port: Option<u16>) -> Self {
+        let user = user();
+        let dir = tempfile::Builder::new()
+            .prefix("ssh-mcp-sshd-")
+            .tempdir()
+            .unwrap();
+        let host_key = keygen(dir.path(), "host_ed25519", "ed25519", "");
+        let host_pub = fs::read_to_string(host_key.with_extension("pub")).unwrap();
+        let host_pub = host_pub
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut last_log = String::new();
+        for _attempt in 0..5 {
+            let port = fixed_port.unwrap_or_else(free_port);
+            let cfg = dir.path().join("sshd_config");
+            let log = dir.path().join("sshd.log");
+            fs::write(
+                &cfg,
+                format!(
+                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {d}/sshd.pid\n\
+                     AuthorizedKeysFile {ak}\nUsePAM no\nStrictModes no\nPasswordAuthentication yes\n\
+                     KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin no\n\
+                     AllowTcpForwarding yes\nSubsystem sftp internal-sftp\nMaxStartups 100:30:200\n\
+                     LogLevel VERBOSE\nAllowUsers {USER}\n{extra}\n",
+                    hk = host_key.display(),
+                    d = dir.path().display(),
+                    ak = user.dir.join("authorized_keys").display(),
+                ),
+            )
+            .unwrap();
+            let mut child = Command::new(SSHD)
+                .arg("-D")
+                .arg("-f")
+                .arg(&cfg)
+                .arg("-E")
+                .arg(&log)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap();
+            if wait_ready(&mut child, port, Duration::from_secs(10)) {
+                return Sshd {
+                    port,
+                    dir,
+                    host_key: host_pub,
+                    child,
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            last_log = fs::read_to_string(&log).unwrap_or_default();
+            if fixed_port.is_some() || !last_log.contains("already in use") {
+                break;
+            }
+        }
+        panic!("sshd did not start:\n{last_log}");
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A known_hosts line for this server.
+    pub fn known_hosts_line(&self) -> String {
+        format!("[127.0.0.1]:{} {}\n", self.port, self.host_key)
+    }
+
+    /// The sshd log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// Kills sshd (the listener only; established connections live on in their own
+    /// processes unless `all` is set).
+    #[allow(dead_code)]
+    pub fn kill(&mut self, all: bool) {
+        if all {
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-P", &self.child.id().to_string()])
+                .status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_ready(child: &mut Child, port: u16, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+            let mut buf = [0u8; 8];
+            if s.read_exact(&mut buf).is_ok() && &buf == b"SSH-2.0-" {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        // Kill the per-connection children first, then the listener.
+        let _ = Command::new("pkill")
+            .args(["-TERM", "-P", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- sshd log (port {}) ----\n{}", self.port, self.log());
+        }
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An `ssh-agent` holding the given keys, killed on drop.
+pub struct Agent {
+    pub socket: PathBuf,
+    _dir: TempDir,
+    child: Child,
+}
+
+impl Agent {
+    pub fn start(keys: &[&Path]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !socket.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for k in keys {
+            run(Command::new("ssh-add")
+                .env("SSH_AUTH_SOCK", &socket)
+                .arg(k)
+                .stderr(Stdio::null()));
+        }
+        Agent {
+            socket,
+            _dir: dir,
+            child,
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
