@@ -56,7 +56,11 @@ enum Stop {
     Sent(u8),
 }
 
-const STOP_SIGNALS: [Sig; 3] = [Sig::INT, Sig::TERM, Sig::KILL];
+/// The stop sequence, one step per grace period. OpenSSH delivers a channel signal to the
+/// command's whole process group (`killpg`), so the first step reaches background jobs too;
+/// HUP comes first because non-interactive shells start background jobs with INT ignored,
+/// and a job left behind once the shell is gone can no longer be signalled through sshd.
+const STOP_SIGNALS: [&[Sig]; 3] = [&[Sig::HUP, Sig::INT], &[Sig::TERM], &[Sig::KILL]];
 
 /// Runs `req` on a new channel of `session`. `cancel` stops the command the same way a
 /// timeout does.
@@ -146,9 +150,11 @@ pub async fn run(
                 }
                 let Stop::Sent(n) = stop else { continue };
                 match STOP_SIGNALS.get(usize::from(n)) {
-                    Some(sig) => {
-                        tracing::debug!(signal = ?sig, "stopping command");
-                        let _ = channel.signal(sig.clone()).await;
+                    Some(sigs) => {
+                        for sig in sigs.iter() {
+                            tracing::debug!(signal = ?sig, "stopping command");
+                            let _ = channel.signal(sig.clone()).await;
+                        }
                         stop = Stop::Sent(n + 1);
                         next_step = Some(tokio::time::Instant::now() + STOP_GRACE);
                     }

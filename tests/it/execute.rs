@@ -177,3 +177,33 @@ async fn a_timeout_should_stop_the_command_and_return_partial_output() {
     // The session stays usable.
     assert_eq!(srv.exec(&s, "echo ok").await["stdout"], "ok\n");
 }
+
+#[tokio::test]
+async fn a_timeout_should_leave_no_process_of_the_command_behind() {
+    let sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    let probe = srv.connect(&sshd).await;
+    // Each marker number is unique to this test; the probe looks for them from another session.
+    let cases = [
+        ("sleep 3101", "HUP"),
+        ("echo x; sleep 3102; echo never", "HUP"),
+        ("sleep 3103 | cat", "HUP"),
+        ("(sleep 3104 &); sleep 3105", "HUP"),
+        ("trap '' HUP INT TERM; sleep 3106; sleep 3107", "KILL"),
+    ];
+    for (cmd, signal) in cases {
+        let v = srv
+            .ok(
+                "ssh_execute",
+                json!({"session_id": s, "command": cmd, "timeout_secs": 1}),
+            )
+            .await;
+        assert_eq!(v["timed_out"], true, "{cmd}: {v}");
+        assert_eq!(v["exit_signal"], signal, "{cmd}: {v}");
+    }
+    let left = srv
+        .exec(&probe, "pgrep -a -f 'sleep 31[0-9][0-9]' || true")
+        .await;
+    assert_eq!(left["stdout"], "", "processes left behind");
+}
