@@ -31,6 +31,18 @@ pub struct SettingsArgs {
     /// Default ssh_execute timeout in seconds.
     #[arg(long, env = "SSH_MCP_COMMAND_TIMEOUT", default_value_t = 60)]
     pub command_timeout: u64,
+    /// Longest timeout_secs a call may ask for; 0 also allows timeout_secs 0 (no limit).
+    #[arg(long, env = "SSH_MCP_MAX_COMMAND_TIMEOUT", default_value_t = 3600)]
+    pub max_command_timeout: u64,
+    /// Close sessions unused for this many seconds (0: never).
+    #[arg(long, env = "SSH_MCP_IDLE_TIMEOUT", default_value_t = 3600)]
+    pub idle_timeout: u64,
+    /// Open sessions at most.
+    #[arg(long, env = "SSH_MCP_MAX_SESSIONS", default_value_t = 64)]
+    pub max_sessions: usize,
+    /// Commands running or queued per session at most (past it calls are refused).
+    #[arg(long, env = "SSH_MCP_MAX_COMMANDS", default_value_t = 64)]
+    pub max_commands: usize,
     /// Default bytes kept per output stream of a command.
     #[arg(long, env = "SSH_MCP_MAX_OUTPUT_BYTES", default_value_t = 65536)]
     pub max_output_bytes: usize,
@@ -48,6 +60,11 @@ impl SettingsArgs {
             known_hosts_files: self.known_hosts.clone(),
             max_channels_per_session: self.max_channels.max(1),
             command_timeout: Duration::from_secs(self.command_timeout),
+            max_command_timeout: (self.max_command_timeout > 0)
+                .then(|| Duration::from_secs(self.max_command_timeout)),
+            idle_timeout: (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout)),
+            max_sessions: self.max_sessions.max(1),
+            max_commands_per_session: self.max_commands.max(1),
             max_output_bytes: self.max_output_bytes,
             keepalive_interval: Duration::from_secs(self.keepalive.max(1)),
         }

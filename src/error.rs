@@ -106,8 +106,16 @@ pub enum Error {
     SessionNotFound(String),
 
     /// The session's connection is gone.
-    #[error("the SSH connection of session {0} is closed")]
-    SessionClosed(String),
+    #[error("the SSH connection is closed: {reason}")]
+    SessionClosed { reason: String },
+
+    /// An operator limit was reached.
+    #[error("{0}")]
+    Limit(String),
+
+    /// No background job with this id.
+    #[error("no job with id {0:?}")]
+    JobNotFound(String),
 
     /// The server refused to open a channel.
     #[error("the server refused to open a channel: {0}")]

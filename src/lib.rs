@@ -11,6 +11,7 @@
 //! - [`settings`]: operator settings (timeouts, limits, host-key policy), from flags and env.
 //! - [`ssh`]: the SSH client: address parsing, host-key verification, authentication,
 //!   command execution with bounded output, port forwarding.
+//! - [`jobs`]: background commands, polled with `ssh_job`.
 //! - [`manager`]: the registry of open SSH sessions, keyed by unguessable ids.
 //! - [`mcp`]: the MCP tool layer: parameter and result types, tool handlers, and the one
 //!   mapping from core errors to tool results.
@@ -20,6 +21,7 @@
 pub mod cli;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod logging;
 pub mod manager;
 pub mod mcp;

@@ -2,14 +2,22 @@
 //!
 //! Sessions are our own state, keyed by an unguessable id we hand to the client; they never
 //! depend on the MCP transport session, so they survive reconnects of the client and work
-//! the same under stateless MCP (2026-07-28).
+//! the same under stateless MCP (2026-07-28). A session whose connection died is
+//! reconnected on its next use with the credentials it was opened with; sessions unused for
+//! the idle timeout are closed by [`SessionManager::reap_idle`].
 
 use std::collections::HashMap;
 #[cfg(feature = "port_forward")]
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::jobs::Jobs;
 use crate::settings::Settings;
 #[cfg(feature = "port_forward")]
 use crate::ssh::forward::Forward;
@@ -19,10 +27,67 @@ use crate::ssh::session::{ConnectRequest, Session};
 #[derive(Debug)]
 pub struct Entry {
     pub id: String,
-    pub session: Arc<Session>,
+    /// The live connection; replaced when a dead one is reconnected.
+    session: RwLock<Arc<Session>>,
+    /// How the session was opened, kept (secrets included, redacted in Debug) to reconnect.
+    request: ConnectRequest,
+    /// Serialises reconnects so concurrent calls on a dead session make one new connection.
+    reconnecting: tokio::sync::Mutex<()>,
+    /// Times this session was reconnected.
+    pub reconnects: AtomicU32,
+    /// When a tool last used this session, for the idle timeout.
+    last_used: RwLock<Instant>,
+    /// Budget of commands running or waiting for a channel; past it calls are refused.
+    commands: Arc<Semaphore>,
     /// Forwards started on this session; they stop when it closes.
     #[cfg(feature = "port_forward")]
     pub forwards: Mutex<Vec<Arc<Forward>>>,
+}
+
+impl Entry {
+    /// The current connection (possibly dead; see [`SessionManager::session_for_use`]).
+    pub fn session(&self) -> Arc<Session> {
+        self.session
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn touch(&self) {
+        if let Ok(mut t) = self.last_used.write() {
+            *t = Instant::now();
+        }
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_used
+            .read()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
+
+    /// Reserves a slot for one command, or refuses when the session is saturated.
+    pub fn command_slot(&self) -> Result<OwnedSemaphorePermit> {
+        self.commands.clone().try_acquire_owned().map_err(|_| {
+            Error::Limit(format!(
+                "too many commands are running or queued on session {}",
+                self.id
+            ))
+        })
+    }
+
+    #[cfg(feature = "port_forward")]
+    fn has_active_forwards(&self) -> bool {
+        self.forwards
+            .lock()
+            .map(|f| f.iter().any(|f| f.is_active()))
+            .unwrap_or(false)
+    }
+
+    #[cfg(not(feature = "port_forward"))]
+    fn has_active_forwards(&self) -> bool {
+        false
+    }
 }
 
 /// All sessions of this server process.
@@ -30,6 +95,8 @@ pub struct Entry {
 pub struct SessionManager {
     settings: Settings,
     sessions: RwLock<HashMap<String, Arc<Entry>>>,
+    /// Background jobs of every session.
+    pub jobs: Jobs,
 }
 
 impl SessionManager {
@@ -37,6 +104,7 @@ impl SessionManager {
         Self {
             settings,
             sessions: RwLock::new(HashMap::new()),
+            jobs: Jobs::default(),
         }
     }
 
@@ -46,19 +114,31 @@ impl SessionManager {
 
     /// Connects and registers a new session.
     pub async fn connect(&self, req: &ConnectRequest) -> Result<Arc<Entry>> {
+        if self.read().len() >= self.settings.max_sessions {
+            return Err(Error::Limit(format!(
+                "{} sessions are open, the most this server allows; ssh_disconnect one first",
+                self.settings.max_sessions
+            )));
+        }
         let session = Session::connect(req, &self.settings).await?;
         let entry = Arc::new(Entry {
             id: random_id(16)?,
-            session: Arc::new(session),
+            session: RwLock::new(session),
+            request: req.clone(),
+            reconnecting: tokio::sync::Mutex::new(()),
+            reconnects: AtomicU32::new(0),
+            last_used: RwLock::new(Instant::now()),
+            commands: Arc::new(Semaphore::new(self.settings.max_commands_per_session)),
             #[cfg(feature = "port_forward")]
             forwards: Mutex::new(Vec::new()),
         });
         self.write().insert(entry.id.clone(), entry.clone());
+        let info = &entry.session().info;
         tracing::info!(
             session_id = %entry.id,
-            address = %req.address,
-            user = %req.username,
-            auth = %entry.session.info.auth_method,
+            address = %info.address,
+            user = %info.username,
+            auth = %info.auth_method,
             "session opened"
         );
         Ok(entry)
@@ -72,13 +152,51 @@ impl SessionManager {
             .ok_or_else(|| Error::SessionNotFound(id.to_string()))
     }
 
-    /// Closes and forgets a session, with its channels and forwards.
+    /// The session with this id and a live connection to it: a dead connection is
+    /// reconnected first. The flag tells whether that happened.
+    pub async fn session_for_use(&self, id: &str) -> Result<(Arc<Entry>, Arc<Session>, bool)> {
+        let entry = self.get(id)?;
+        entry.touch();
+        let current = entry.session();
+        if !current.is_closed() {
+            return Ok((entry, current, false));
+        }
+        let fresh = self.reconnect(&entry).await?;
+        Ok((entry, fresh.0, fresh.1))
+    }
+
+    /// Re-establishes a dead connection (once, however many calls wait for it). Returns the
+    /// live session and whether this call had to wait for a reconnect.
+    async fn reconnect(&self, entry: &Entry) -> Result<(Arc<Session>, bool)> {
+        let _guard = entry.reconnecting.lock().await;
+        let current = entry.session();
+        if !current.is_closed() {
+            return Ok((current, true));
+        }
+        let why = current
+            .death_reason()
+            .unwrap_or_else(|| "the connection was lost".into());
+        tracing::info!(session_id = %entry.id, reason = %why, "reconnecting");
+        let fresh = Session::connect(&entry.request, &self.settings)
+            .await
+            .map_err(|e| Error::SessionClosed {
+                reason: format!("{why}; reconnecting failed: {}", e.chain()),
+            })?;
+        if let Ok(mut slot) = entry.session.write() {
+            *slot = fresh.clone();
+        }
+        entry.reconnects.fetch_add(1, Ordering::Relaxed);
+        Ok((fresh, true))
+    }
+
+    /// Closes and forgets a session, with its channels, forwards and jobs.
     pub async fn disconnect(&self, id: &str) -> Result<()> {
         let entry = self
             .write()
             .remove(id.trim())
             .ok_or_else(|| Error::SessionNotFound(id.to_string()))?;
-        entry.session.close().await;
+        entry.session().close().await;
+        self.jobs.session_closed(&entry.id);
         tracing::info!(session_id = %entry.id, "session closed");
         Ok(())
     }
@@ -86,15 +204,58 @@ impl SessionManager {
     /// Every registered session, oldest first.
     pub fn list(&self) -> Vec<Arc<Entry>> {
         let mut all: Vec<_> = self.read().values().cloned().collect();
-        all.sort_by_key(|e| e.session.info.connected_at);
+        all.sort_by_key(|e| e.session().info.connected_at);
         all
+    }
+
+    /// Closes sessions unused for the idle timeout that run no job and no forward.
+    pub async fn reap_idle(&self) {
+        let Some(limit) = self.settings.idle_timeout else {
+            return;
+        };
+        let idle: Vec<String> = self
+            .read()
+            .values()
+            .filter(|e| e.idle_for() >= limit)
+            .filter(|e| !e.has_active_forwards() && !self.jobs.has_running(&e.id))
+            .map(|e| e.id.clone())
+            .collect();
+        for id in idle {
+            tracing::info!(session_id = %id, "closing idle session");
+            let _ = self.disconnect(&id).await;
+        }
+    }
+
+    /// Runs [`Self::reap_idle`] periodically until `shutdown`.
+    pub fn spawn_reaper(self: &Arc<Self>, shutdown: CancellationToken) {
+        let Some(limit) = self.settings.idle_timeout else {
+            return;
+        };
+        let every = (limit / 4).clamp(Duration::from_millis(200), Duration::from_secs(30));
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => match weak.upgrade() {
+                        Some(m) => m.reap_idle().await,
+                        None => break,
+                    },
+                }
+            }
+        });
     }
 
     /// Closes every session (server shutdown).
     pub async fn shutdown(&self) {
         let all: Vec<_> = self.write().drain().map(|(_, e)| e).collect();
         let n = all.len();
-        futures::future::join_all(all.iter().map(|e| e.session.close())).await;
+        for e in &all {
+            self.jobs.session_closed(&e.id);
+        }
+        futures::future::join_all(all.iter().map(|e| async move { e.session().close().await }))
+            .await;
         if n > 0 {
             tracing::info!(sessions = n, "closed all sessions");
         }
@@ -109,13 +270,10 @@ impl SessionManager {
         remote_host: String,
         remote_port: u16,
     ) -> Result<Arc<Forward>> {
-        let entry = self.get(id)?;
-        if entry.session.is_closed() {
-            return Err(Error::SessionClosed(entry.id.clone()));
-        }
+        let (entry, session, _) = self.session_for_use(id).await?;
         let fwd = Arc::new(
             Forward::start(
-                entry.session.clone(),
+                session,
                 format!("fwd-{}", random_id(8)?),
                 local_port,
                 remote_host,

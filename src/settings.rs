@@ -20,6 +20,14 @@ pub struct Settings {
     pub max_channels_per_session: usize,
     /// Default `timeout_secs` of `ssh_execute`.
     pub command_timeout: Duration,
+    /// Longest timeout a call may ask for; `None` lets `timeout_secs: 0` mean no limit.
+    pub max_command_timeout: Option<Duration>,
+    /// Sessions unused this long (with no running job or forward) are closed; `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// Open sessions at most.
+    pub max_sessions: usize,
+    /// Commands running or waiting for a channel, per session, at most.
+    pub max_commands_per_session: usize,
     /// Default bytes kept per stream (stdout, stderr) of one command.
     pub max_output_bytes: usize,
     /// Interval of SSH keepalives; a connection is declared dead after three unanswered.
@@ -34,6 +42,10 @@ impl Default for Settings {
             known_hosts_files: Vec::new(),
             max_channels_per_session: 10,
             command_timeout: Duration::from_secs(60),
+            max_command_timeout: Some(Duration::from_secs(3600)),
+            idle_timeout: Some(Duration::from_secs(3600)),
+            max_sessions: 64,
+            max_commands_per_session: 64,
             max_output_bytes: 64 * 1024,
             keepalive_interval: Duration::from_secs(15),
         }

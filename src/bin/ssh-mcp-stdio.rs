@@ -23,6 +23,7 @@ async fn main() -> anyhow::Result<()> {
     logging::init();
     let manager = Arc::new(SessionManager::new(cli.settings.settings()));
     let shutdown = shutdown_on_signals();
+    manager.spawn_reaper(shutdown.clone());
     let server = SshMcp::new(manager.clone())
         .serve(rmcp::transport::stdio())
         .await

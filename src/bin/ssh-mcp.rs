@@ -51,7 +51,9 @@ async fn main() -> anyhow::Result<()> {
         allowed_origins: cli.allowed_origins,
         allowed_hosts: cli.allowed_hosts,
     };
-    http::serve(listener, manager, options, shutdown_on_signals())
+    let shutdown = shutdown_on_signals();
+    manager.spawn_reaper(shutdown.clone());
+    http::serve(listener, manager, options, shutdown)
         .await
         .context("serving HTTP")
 }

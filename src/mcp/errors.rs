@@ -75,9 +75,11 @@ fn describe(e: &Error) -> (String, String) {
         Error::SessionNotFound(_) => {
             "it was disconnected or never existed; call ssh_list_sessions to see open sessions, or ssh_connect to open one".into()
         }
-        Error::SessionClosed(_) => {
-            "the server closed the connection or the network failed; call ssh_connect again".into()
+        Error::SessionClosed { .. } => {
+            "call the tool again to reconnect this session, or ssh_connect anew".into()
         }
+        Error::Limit(_) => "wait for running work to finish, or close sessions you no longer need".into(),
+        Error::JobNotFound(_) => "the job id is wrong, or the job finished long ago and was forgotten; call ssh_list_sessions to see jobs".into(),
         Error::ChannelOpen(_) => {
             "the server refused; it may limit channels or forbid this (e.g. AllowTcpForwarding no)".into()
         }

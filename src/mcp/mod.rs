@@ -1,11 +1,13 @@
 //! The MCP tool layer: one handler type served over both transports.
 //!
 //! - [`types`]: parameter and result structs (their docs are the schema the model reads).
-//! - [`tools`]: `ssh_connect`, `ssh_execute`, `ssh_disconnect`, `ssh_list_sessions`.
+//! - [`tools`]: `ssh_connect`, `ssh_disconnect`, `ssh_list_sessions`.
+//! - [`execute`]: `ssh_execute` (foreground with progress, or background) and `ssh_job`.
 //! - [`forward`]: `ssh_forward` (cargo feature `port_forward`).
 //! - [`errors`]: the one mapping from core errors to tool errors.
 
 pub mod errors;
+pub mod execute;
 #[cfg(feature = "port_forward")]
 pub mod forward;
 pub mod tools;
@@ -23,7 +25,8 @@ const INSTRUCTIONS: &str = "SSH access to remote hosts. Call ssh_connect first; 
 session_id for ssh_execute (run a shell command, get stdout, stderr and exit code), ssh_forward \
 (tunnel a local port to a host reachable from the server), ssh_list_sessions and ssh_disconnect. \
 Sessions stay open until disconnected. A non-zero exit code is a normal result. Long commands are \
-stopped after timeout_secs; large outputs are cut to their head and tail.";
+stopped after timeout_secs; large outputs are cut to their head and tail. For long jobs use \
+ssh_execute with background: true and follow them with ssh_job.";
 
 /// The MCP server. Cheap to clone: every clone (one per HTTP session) shares the same
 /// [`SessionManager`], so SSH sessions do not depend on the MCP transport session.
@@ -36,7 +39,7 @@ pub struct SshMcp {
 impl SshMcp {
     pub fn new(manager: Arc<SessionManager>) -> Self {
         #[allow(unused_mut)]
-        let mut tool_router = Self::session_router();
+        let mut tool_router = Self::session_router() + Self::exec_router();
         #[cfg(feature = "port_forward")]
         {
             tool_router += Self::forward_router();

@@ -1,24 +1,19 @@
-//! `ssh_connect`, `ssh_execute`, `ssh_disconnect`, `ssh_list_sessions`.
-
-use std::time::Duration;
+//! `ssh_connect`, `ssh_disconnect`, `ssh_list_sessions`.
 
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::service::RequestContext;
-use rmcp::{Json, RoleServer, tool, tool_router};
+use rmcp::{Json, tool, tool_router};
 
 use crate::error::Error;
-use crate::manager::Entry;
+use std::sync::atomic::Ordering;
+
+use crate::manager::{Entry, SessionManager};
 use crate::mcp::SshMcp;
 use crate::mcp::errors::tool_error;
 use crate::mcp::types::*;
 use crate::settings::expand_tilde;
 use crate::ssh::address::Address;
 use crate::ssh::auth::Credentials;
-use crate::ssh::exec::{self, ExecRequest};
 use crate::ssh::session::ConnectRequest;
-
-/// Largest `max_output_bytes` a call may ask for (per stream).
-pub const MAX_OUTPUT_CEILING: usize = 16 * 1024 * 1024;
 
 #[tool_router(router = session_router, vis = "pub(crate)")]
 impl SshMcp {
@@ -70,7 +65,8 @@ is recorded, a changed key is refused.",
             .connect(&req)
             .await
             .map_err(|e| tool_error(OP, &e))?;
-        let info = &entry.session.info;
+        let session = entry.session();
+        let info = &session.info;
         let status = if info.host_key.unverified {
             "unverified"
         } else if info.host_key.learned.is_some() {
@@ -98,62 +94,6 @@ is recorded, a changed key is refused.",
             host_key_fingerprint: info.host_key.fingerprint.clone(),
             host_key_status: status.into(),
             auth_method: info.auth_method.clone(),
-        }))
-    }
-
-    #[tool(
-        name = "ssh_execute",
-        description = "Run a shell command on an open session and return stdout, stderr and \
-exit_code (a non-zero exit code is a normal result). Each call runs on its own channel with no \
-terminal; stdin is closed unless given. The command is stopped after timeout_secs (default 60). \
-Output beyond max_output_bytes per stream keeps its head and tail with a marker.",
-        annotations(
-            title = "Run a command over SSH",
-            read_only_hint = false,
-            destructive_hint = true,
-            idempotent_hint = false,
-            open_world_hint = true
-        )
-    )]
-    pub async fn ssh_execute(
-        &self,
-        Parameters(p): Parameters<ExecuteParams>,
-        ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<ExecuteResult>, String> {
-        const OP: &str = "Failed to execute command";
-        let entry = self
-            .manager
-            .get(&p.session_id)
-            .map_err(|e| tool_error(OP, &e))?;
-        let settings = self.manager.settings();
-        let timeout = match p.timeout_secs {
-            None => Some(settings.command_timeout),
-            Some(0) => None,
-            Some(s) => Some(Duration::from_secs(s)),
-        };
-        let max_output_bytes = p
-            .max_output_bytes
-            .unwrap_or(settings.max_output_bytes)
-            .min(MAX_OUTPUT_CEILING);
-        let req = ExecRequest {
-            command: p.command,
-            stdin: p.stdin.map(String::into_bytes),
-            timeout,
-            max_output_bytes,
-        };
-        let out = exec::run(&entry.session, req, &ctx.ct)
-            .await
-            .map_err(|e| tool_error(OP, &e))?;
-        Ok(Json(ExecuteResult {
-            stdout: out.stdout.render(),
-            stderr: out.stderr.render(),
-            exit_code: out.exit_code.map(i64::from),
-            exit_signal: out.exit_signal,
-            timed_out: out.timed_out,
-            truncated: out.stdout.truncated() || out.stderr.truncated(),
-            stdout_bytes: out.stdout.total(),
-            stderr_bytes: out.stderr.total(),
-            duration_ms: u64::try_from(out.duration.as_millis()).unwrap_or(u64::MAX),
         }))
     }
 
@@ -194,22 +134,42 @@ Output beyond max_output_bytes per stream keeps its head and tail with a marker.
     )]
     pub async fn ssh_list_sessions(&self) -> Result<Json<ListSessionsResult>, String> {
         Ok(Json(ListSessionsResult {
-            sessions: self.manager.list().iter().map(|e| summarize(e)).collect(),
+            sessions: self
+                .manager
+                .list()
+                .iter()
+                .map(|e| summarize(&self.manager, e))
+                .collect(),
         }))
     }
 }
 
-fn summarize(entry: &Entry) -> SessionSummary {
-    let info = &entry.session.info;
+fn summarize(manager: &SessionManager, entry: &Entry) -> SessionSummary {
+    let session = entry.session();
+    let info = &session.info;
+    let alive = !session.is_closed();
     SessionSummary {
         session_id: entry.id.clone(),
         address: info.address.to_string(),
         username: info.username.clone(),
         connected_at: rfc3339(info.connected_at),
-        alive: !entry.session.is_closed(),
+        alive,
+        dead_reason: if alive { None } else { session.death_reason() },
+        reconnects: entry.reconnects.load(Ordering::Relaxed),
         host_key_fingerprint: info.host_key.fingerprint.clone(),
         auth_method: info.auth_method.clone(),
         forwards: forwards_of(entry),
+        jobs: manager
+            .jobs
+            .of_session(&entry.id)
+            .iter()
+            .map(|j| JobSummary {
+                job_id: j.id.clone(),
+                command: j.command.clone(),
+                status: j.status().as_str().into(),
+                started_at: rfc3339(j.started_at),
+            })
+            .collect(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Tool parameters and results. Field docs become the JSON Schema descriptions the model
 //! reads, so they say what to pass and what comes back.
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use schemars::JsonSchema;
@@ -66,6 +67,17 @@ pub struct ExecuteParams {
     /// Text written to the command's stdin, followed by end-of-file.
     #[serde(default)]
     pub stdin: Option<String>,
+    /// Directory to run the command in. If it does not exist the command is not run and
+    /// the exit code is 1.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Environment variables for the command (names: letters, digits, `_`).
+    #[serde(default)]
+    pub env: Option<BTreeMap<String, String>>,
+    /// Start the command and return at once with a `job_id`; follow it with `ssh_job`.
+    /// Its timeout defaults to the server's maximum instead of `timeout_secs`' default.
+    #[serde(default)]
+    pub background: Option<bool>,
 }
 
 /// Result of `ssh_execute`. A non-zero `exit_code` is a normal result, not an error.
@@ -89,6 +101,64 @@ pub struct ExecuteResult {
     pub stderr_bytes: u64,
     /// Wall-clock time of the call.
     pub duration_ms: u64,
+    /// The session's connection had died and was re-established for this call.
+    pub reconnected: bool,
+    /// With `background: true`: the job to follow with `ssh_job` (other fields are empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+}
+
+/// Parameters of `ssh_job`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct JobParams {
+    /// Job from `ssh_execute` with `background: true`.
+    pub job_id: String,
+    /// Wait up to this many seconds (at most 300) for the job to finish before answering.
+    #[serde(default)]
+    pub wait_secs: Option<u64>,
+    /// Stop the job (HUP and INT, then TERM, then KILL) and report it.
+    #[serde(default)]
+    pub kill: Option<bool>,
+}
+
+/// Result of `ssh_job`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct JobResult {
+    pub job_id: String,
+    pub session_id: String,
+    pub command: String,
+    /// `running`, `exited` (ended by itself), `killed` (by `kill` or its session closing),
+    /// `timed_out`, or `failed` (see `error`).
+    pub status: String,
+    /// stdout produced since the previous `ssh_job` call (head and tail if truncated).
+    pub stdout: String,
+    /// stderr produced since the previous `ssh_job` call.
+    pub stderr: String,
+    /// Exit status once finished; null while running or when killed by a signal.
+    pub exit_code: Option<i64>,
+    /// Signal that ended the process, without `SIG`.
+    pub exit_signal: Option<String>,
+    /// Output since the previous call exceeded `max_output_bytes` per stream.
+    pub truncated: bool,
+    /// Bytes written to stdout since the previous call.
+    pub stdout_bytes: u64,
+    /// Bytes written to stderr since the previous call.
+    pub stderr_bytes: u64,
+    /// Time since the job started (or its total run time once finished).
+    pub duration_ms: u64,
+    /// Why the job failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One background job in a listing.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct JobSummary {
+    pub job_id: String,
+    pub command: String,
+    pub status: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
 }
 
 /// Parameters of `ssh_forward`.
@@ -148,12 +218,19 @@ pub struct SessionSummary {
     pub username: String,
     /// When the session was opened (RFC 3339, UTC).
     pub connected_at: String,
-    /// False when the connection has died; disconnect it and connect again.
+    /// False when the connection has died; the next call on it reconnects.
     pub alive: bool,
+    /// Why the connection died, when it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_reason: Option<String>,
+    /// Times the connection was re-established.
+    pub reconnects: u32,
     pub host_key_fingerprint: String,
     pub auth_method: String,
     /// Port forwards of this session.
     pub forwards: Vec<ForwardSummary>,
+    /// Background jobs of this session (running, and finished ones for a while).
+    pub jobs: Vec<JobSummary>,
 }
 
 /// One port forward.

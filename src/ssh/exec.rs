@@ -3,41 +3,59 @@
 //! The channel is read until the server closes it, not until the exit status arrives:
 //! output and the exit status may come in either order, and stopping early loses one or
 //! the other. stdout and stderr arrive on the same russh queue and are drained by the same
-//! loop, so a command writing megabytes to stderr never stalls. A timeout or a
-//! cancellation sends INT, then TERM, then KILL, a grace period apart, and closes the
-//! channel after the last one.
+//! loop into an [`OutputSink`], so a command writing megabytes to stderr never stalls and
+//! memory is whatever the sink keeps. A timeout or a cancellation runs the stop sequence
+//! ([`STOP_SIGNALS`]) a grace period apart and closes the channel after the last step.
 
 use std::time::{Duration, Instant};
 
-use russh::{ChannelMsg, Sig};
+use russh::client::Msg;
+use russh::{Channel, ChannelMsg, Sig};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::ssh::output::Capture;
 use crate::ssh::session::Session;
 
-/// Time between the signals sent to a command that must stop.
+/// Time between the steps of the stop sequence.
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
 
+/// How often [`OutputSink::tick`] is called while a command runs.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// The stop sequence, one step per grace period. OpenSSH delivers a channel signal to the
+/// command's whole process group (`killpg`), so the first step reaches background jobs too;
+/// HUP comes first because non-interactive shells start background jobs with INT ignored,
+/// and a job left behind once the shell is gone can no longer be signalled through sshd.
+pub const STOP_SIGNALS: [&[Sig]; 3] = [&[Sig::HUP, Sig::INT], &[Sig::TERM], &[Sig::KILL]];
+
 /// One command to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ExecRequest {
     /// The command line, run by the remote user's shell.
     pub command: String,
     /// Bytes written to the command's stdin before EOF. `None`: EOF at once.
     pub stdin: Option<Vec<u8>>,
+    /// Directory to run in (`cd` before the command; the command is skipped if it fails).
+    pub cwd: Option<String>,
+    /// Environment variables: sent as SSH `env` requests; those the server refuses
+    /// (sshd's `AcceptEnv`) are exported by the shell before the command instead.
+    pub env: Vec<(String, String)>,
     /// Stop the command after this long. `None`: no limit.
     pub timeout: Option<Duration>,
-    /// Bytes kept per stream (head and tail).
-    pub max_output_bytes: usize,
 }
 
-/// What a command did.
-#[derive(Debug, Clone)]
-pub struct ExecOutput {
-    pub stdout: Capture,
-    pub stderr: Capture,
+/// Receives a running command's output as it arrives.
+pub trait OutputSink: Send {
+    fn stdout(&mut self, data: &[u8]);
+    fn stderr(&mut self, data: &[u8]);
+    /// Called every [`TICK`] while the command runs.
+    fn tick(&mut self, _elapsed: Duration) {}
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exit {
     /// Exit status; `None` when the process died of a signal or never reported one.
     pub exit_code: Option<u32>,
     /// Signal name without `SIG` (e.g. `KILL`) when the process died of a signal.
@@ -49,57 +67,38 @@ pub struct ExecOutput {
     pub duration: Duration,
 }
 
-/// Where a stopping command is in the INT → TERM → KILL → close sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    Running,
-    Sent(u8),
-}
-
-/// The stop sequence, one step per grace period. OpenSSH delivers a channel signal to the
-/// command's whole process group (`killpg`), so the first step reaches background jobs too;
-/// HUP comes first because non-interactive shells start background jobs with INT ignored,
-/// and a job left behind once the shell is gone can no longer be signalled through sshd.
-const STOP_SIGNALS: [&[Sig]; 3] = [&[Sig::HUP, Sig::INT], &[Sig::TERM], &[Sig::KILL]];
-
-/// Runs `req` on a new channel of `session`. `cancel` stops the command the same way a
-/// timeout does.
+/// Runs `req` on a new channel of `session`, feeding output to `sink`. `cancel` stops the
+/// command the same way a timeout does.
 pub async fn run(
     session: &Session,
     req: ExecRequest,
+    sink: &mut dyn OutputSink,
     cancel: &CancellationToken,
-) -> Result<ExecOutput> {
+) -> Result<Exit> {
     let started = Instant::now();
     let deadline = req
         .timeout
         .map(|t| tokio::time::Instant::from_std(started + t));
-    let label = session.info.address.to_string();
-    let session_closed = session.closed_token();
+    let dead = session.dead_token();
+    let mut exit = Exit::default();
 
     let opened = tokio::select! {
-        r = session.open_session_channel(&label) => Some(r?),
+        r = session.open_session_channel() => Some(r?),
         _ = cancel.cancelled() => None,
         _ = sleep_until(deadline) => None,
-        _ = session_closed.cancelled() => return Err(Error::SessionClosed(label)),
-    };
-    let mut out = ExecOutput {
-        stdout: Capture::new(req.max_output_bytes),
-        stderr: Capture::new(req.max_output_bytes),
-        exit_code: None,
-        exit_signal: None,
-        timed_out: false,
-        cancelled: false,
-        duration: Duration::ZERO,
+        _ = dead.cancelled() => return Err(session.closed_error()),
     };
     let Some((mut channel, _permit)) = opened else {
         // Stopped while waiting for a free channel: nothing ran.
-        out.cancelled = cancel.is_cancelled();
-        out.timed_out = !out.cancelled;
-        out.duration = started.elapsed();
-        return Ok(out);
+        exit.cancelled = cancel.is_cancelled();
+        exit.timed_out = !exit.cancelled;
+        exit.duration = started.elapsed();
+        return Ok(exit);
     };
 
-    channel.exec(true, req.command.as_bytes()).await?;
+    let refused = send_env(&mut channel, &req.env).await?;
+    let command = compose(&req.command, req.cwd.as_deref(), &refused);
+    channel.exec(true, command.into_bytes()).await?;
     let mut writer = channel.make_writer();
     let stdin = req.stdin.unwrap_or_default();
     // Written from its own task so a command that prints before reading cannot deadlock
@@ -111,64 +110,132 @@ pub async fn run(
         writer.shutdown().await
     });
 
-    // The reply to our `exec` request: a refusal (e.g. a forced command policy) comes
-    // back as Failure before anything else.
+    // The reply to our `exec` request: a refusal comes back as Failure before anything else.
     let mut confirmed = false;
-    let mut stop = Stop::Running;
+    let mut step: Option<usize> = None;
     let mut next_step = deadline;
-    loop {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+    let result = loop {
         tokio::select! {
             msg = channel.wait() => match msg {
-                None => break,
-                Some(ChannelMsg::Data { data }) => out.stdout.push(&data),
-                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => out.stderr.push(&data),
-                Some(ChannelMsg::ExitStatus { exit_status }) => out.exit_code = Some(exit_status),
+                None => break Ok(()),
+                Some(ChannelMsg::Data { data }) => sink.stdout(&data),
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => sink.stderr(&data),
+                Some(ChannelMsg::ExitStatus { exit_status }) => exit.exit_code = Some(exit_status),
                 Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
-                    out.exit_code = None;
-                    out.exit_signal = Some(signal_name_of(&signal_name));
+                    exit.exit_code = None;
+                    exit.exit_signal = Some(signal_name_of(&signal_name));
                 }
                 Some(ChannelMsg::Success) => confirmed = true,
                 Some(ChannelMsg::Failure) if !confirmed => {
-                    feeder.abort();
-                    return Err(Error::ChannelOpen("the server refused to run the command".into()));
+                    break Err(Error::ChannelOpen("the server refused to run the command".into()));
                 }
                 Some(_) => {}
             },
-            _ = cancel.cancelled(), if stop == Stop::Running => {
-                out.cancelled = true;
-                stop = Stop::Sent(0);
+            _ = ticker.tick() => sink.tick(started.elapsed()),
+            _ = cancel.cancelled(), if step.is_none() => {
+                exit.cancelled = true;
+                step = Some(0);
                 next_step = Some(tokio::time::Instant::now());
             }
-            _ = session_closed.cancelled() => {
-                feeder.abort();
-                return Err(Error::SessionClosed(label));
-            }
+            _ = dead.cancelled() => break Err(session.closed_error()),
             _ = sleep_until(next_step), if next_step.is_some() => {
-                if stop == Stop::Running {
-                    out.timed_out = true;
-                    stop = Stop::Sent(0);
-                }
-                let Stop::Sent(n) = stop else { continue };
-                match STOP_SIGNALS.get(usize::from(n)) {
+                let n = *step.get_or_insert_with(|| {
+                    exit.timed_out = true;
+                    0
+                });
+                match STOP_SIGNALS.get(n) {
                     Some(sigs) => {
                         for sig in sigs.iter() {
                             tracing::debug!(signal = ?sig, "stopping command");
                             let _ = channel.signal(sig.clone()).await;
                         }
-                        stop = Stop::Sent(n + 1);
+                        step = Some(n + 1);
                         next_step = Some(tokio::time::Instant::now() + STOP_GRACE);
                     }
                     None => {
                         let _ = channel.close().await;
-                        break;
+                        break Ok(());
                     }
                 }
             }
         }
-    }
+    };
     feeder.abort();
-    out.duration = started.elapsed();
-    Ok(out)
+    result?;
+    // The channel closed without an exit report and we did not stop it: the connection died.
+    if exit.exit_code.is_none() && exit.exit_signal.is_none() && step.is_none() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if session.is_closed() {
+            return Err(session.closed_error());
+        }
+    }
+    exit.duration = started.elapsed();
+    Ok(exit)
+}
+
+/// Sends `env` requests, each answered before the next; returns those the server refused.
+async fn send_env(
+    channel: &mut Channel<Msg>,
+    env: &[(String, String)],
+) -> Result<Vec<(String, String)>> {
+    let mut refused = Vec::new();
+    for (k, v) in env {
+        channel.set_env(true, k.clone(), v.clone()).await?;
+        let reply = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match channel.wait().await {
+                    Some(ChannelMsg::Success) => return Some(true),
+                    Some(ChannelMsg::Failure) => return Some(false),
+                    Some(_) => continue,
+                    None => return None,
+                }
+            }
+        })
+        .await;
+        match reply {
+            Ok(Some(true)) => {}
+            Ok(Some(false)) | Err(_) => refused.push((k.clone(), v.clone())),
+            Ok(None) => return Err(Error::ChannelOpen("the channel closed during setup".into())),
+        }
+    }
+    Ok(refused)
+}
+
+/// The command line sent to the shell: exports for refused env vars, the `cd`, then the
+/// command on its own line so that its syntax cannot interact with ours.
+pub fn compose(command: &str, cwd: Option<&str>, exports: &[(String, String)]) -> String {
+    let mut prefix = String::new();
+    for (k, v) in exports {
+        prefix.push_str(&format!("export {k}={}\n", shell_quote(v)));
+    }
+    if let Some(dir) = cwd {
+        let dir = if dir.starts_with('-') {
+            format!("./{dir}")
+        } else {
+            dir.to_string()
+        };
+        prefix.push_str(&format!("cd {} || exit 1\n", shell_quote(&dir)));
+    }
+    if prefix.is_empty() {
+        command.to_string()
+    } else {
+        prefix + command
+    }
+}
+
+/// Single-quotes a string for POSIX shells (and bash, zsh, fish, csh): `'` becomes `'\''`.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Whether `name` is a valid environment variable name.
+pub fn valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -196,4 +263,33 @@ pub fn signal_name_of(sig: &Sig) -> String {
         Sig::Custom(name) => return name.trim_start_matches("SIG").to_string(),
     }
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quote_should_survive_single_quotes() {
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn compose_should_put_the_command_on_its_own_line() {
+        assert_eq!(compose("ls", None, &[]), "ls");
+        assert_eq!(
+            compose("ls", Some("/tmp/x y"), &[("A".into(), "1'2".into())]),
+            "export A='1'\\''2'\ncd '/tmp/x y' || exit 1\nls"
+        );
+        assert_eq!(compose("ls", Some("-x"), &[]), "cd './-x' || exit 1\nls");
+    }
+
+    #[test]
+    fn env_names_should_be_validated() {
+        assert!(valid_env_name("FOO_1") && valid_env_name("_x"));
+        assert!(!valid_env_name("1A") && !valid_env_name("A-B") && !valid_env_name(""));
+        assert!(!valid_env_name("A;rm"));
+    }
 }

@@ -53,7 +53,7 @@ impl Forward {
             local_addr,
             remote_host,
             remote_port,
-            cancel: session.closed_token().child_token(),
+            cancel: session.dead_token().child_token(),
             live: Arc::new(AtomicUsize::new(0)),
             bytes: Arc::new(AtomicU64::new(0)),
         };

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use russh::client;
 use russh::keys::{Algorithm, PublicKey, PublicKeyOrCertificate};
+use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::ssh::known_hosts::{HostKeyPolicy, KnownHosts, Verdict, fingerprint};
@@ -29,6 +30,32 @@ pub struct ClientHandler {
     /// Filled in by [`client::Handler::check_server_key`] and read by the connect code,
     /// which cannot reach the handler once russh owns it.
     outcome: Arc<Mutex<Option<HostKeyOutcome>>>,
+    /// Told when the connection ends, and why.
+    death: Death,
+}
+
+/// Where a connection's end is recorded: a token cancelled when it ends, and the reason.
+#[derive(Debug, Clone, Default)]
+pub struct Death {
+    pub token: CancellationToken,
+    reason: Arc<Mutex<Option<String>>>,
+}
+
+impl Death {
+    /// Records the first reason given and cancels the token.
+    pub fn record(&self, reason: impl Into<String>) {
+        if let Ok(mut slot) = self.reason.lock()
+            && slot.is_none()
+        {
+            *slot = Some(reason.into());
+        }
+        self.token.cancel();
+    }
+
+    /// Why the connection ended, if it has.
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().ok().and_then(|r| r.clone())
+    }
 }
 
 impl ClientHandler {
@@ -38,6 +65,7 @@ impl ClientHandler {
         name: String,
         policy: HostKeyPolicy,
         known_hosts: KnownHosts,
+        death: Death,
     ) -> (Self, Arc<Mutex<Option<HostKeyOutcome>>>) {
         let outcome = Arc::new(Mutex::new(None));
         (
@@ -46,6 +74,7 @@ impl ClientHandler {
                 policy,
                 known_hosts,
                 outcome: outcome.clone(),
+                death,
             },
             outcome,
         )
@@ -111,6 +140,27 @@ impl client::Handler for ClientHandler {
             *slot = Some(outcome);
         }
         Ok(true)
+    }
+
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        let why = match &reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                format!("the server disconnected ({})", info.message)
+            }
+            client::DisconnectReason::Error(Error::Ssh(russh::Error::KeepaliveTimeout)) => {
+                "the server stopped answering keepalives (host down or network lost)".to_string()
+            }
+            client::DisconnectReason::Error(e) => format!("connection lost: {}", e.chain()),
+        };
+        tracing::info!(host = %self.name, reason = %why, "connection ended");
+        self.death.record(why);
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
+            client::DisconnectReason::Error(e) => Err(e),
+        }
     }
 }
 

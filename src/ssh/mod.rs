@@ -21,5 +21,5 @@ pub mod session;
 
 pub use address::Address;
 pub use auth::Credentials;
-pub use exec::{ExecOutput, ExecRequest};
+pub use exec::{ExecRequest, Exit};
 pub use session::{ConnectRequest, Session};

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::ssh::address::Address;
 use crate::ssh::auth::{self, Credentials};
-use crate::ssh::handler::{ClientHandler, HostKeyOutcome, preferred_key_algorithms};
+use crate::ssh::handler::{ClientHandler, Death, HostKeyOutcome, preferred_key_algorithms};
 use crate::ssh::known_hosts::KnownHosts;
 
 /// Everything needed to open a session.
@@ -45,8 +45,9 @@ pub struct Session {
     channels: Arc<Semaphore>,
     /// The size of `channels`, to tell whether other commands hold slots.
     channels_total: usize,
-    /// Cancelled when the session closes; forwards and in-flight commands hold children.
-    closed: CancellationToken,
+    /// Cancelled when the session is closed or its connection dies, with the reason;
+    /// forwards hold child tokens, in-flight commands watch it.
+    death: Death,
 }
 
 impl std::fmt::Debug for Session {
@@ -58,7 +59,7 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// Resolves, connects (TCP_NODELAY), verifies the host key and authenticates, all
     /// within `settings.connect_timeout`.
-    pub async fn connect(req: &ConnectRequest, settings: &Settings) -> Result<Self> {
+    pub async fn connect(req: &ConnectRequest, settings: &Settings) -> Result<Arc<Self>> {
         let addr = req.address.to_string();
         match tokio::time::timeout(settings.connect_timeout, Self::connect_inner(req, settings))
             .await
@@ -71,7 +72,7 @@ impl Session {
         }
     }
 
-    async fn connect_inner(req: &ConnectRequest, settings: &Settings) -> Result<Self> {
+    async fn connect_inner(req: &ConnectRequest, settings: &Settings) -> Result<Arc<Self>> {
         let stream = tcp_connect(&req.address).await?;
         let name = req.address.known_hosts_name();
         let known_hosts = KnownHosts::new(settings.known_hosts());
@@ -85,7 +86,9 @@ impl Session {
             },
             ..Default::default()
         };
-        let (handler, outcome) = ClientHandler::new(name, settings.host_key_policy, known_hosts);
+        let death = Death::default();
+        let (handler, outcome) =
+            ClientHandler::new(name, settings.host_key_policy, known_hosts, death.clone());
         let mut handle = client::connect_stream(Arc::new(config), stream, handler).await?;
         let auth_method = auth::authenticate(
             &mut handle,
@@ -99,7 +102,7 @@ impl Session {
             .ok()
             .and_then(|slot| slot.clone())
             .unwrap_or_default();
-        Ok(Self {
+        let session = Self {
             info: SessionInfo {
                 address: req.address.clone(),
                 username: req.username.clone(),
@@ -110,18 +113,62 @@ impl Session {
             handle,
             channels: Arc::new(Semaphore::new(settings.max_channels_per_session.max(1))),
             channels_total: settings.max_channels_per_session.max(1),
-            closed: CancellationToken::new(),
-        })
+            death,
+        };
+        let session = Arc::new(session);
+        session.watch();
+        Ok(session)
+    }
+
+    /// russh does not always call the handler when a connection ends (not when the socket
+    /// fails to shut down), so a light poll notices the rest.
+    fn watch(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let death = self.death.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    _ = death.token.cancelled() => break,
+                    _ = tick.tick() => match weak.upgrade() {
+                        Some(s) if s.handle.is_closed() => {
+                            death.record("the connection was lost");
+                            break;
+                        }
+                        Some(_) => {}
+                        None => break,
+                    },
+                }
+            }
+        });
     }
 
     /// Whether the connection is gone (closed by us, the server, or a network failure).
     pub fn is_closed(&self) -> bool {
-        self.closed.is_cancelled() || self.handle.is_closed()
+        self.death.token.is_cancelled() || self.handle.is_closed()
     }
 
-    /// A token cancelled when this session closes.
-    pub fn closed_token(&self) -> CancellationToken {
-        self.closed.clone()
+    /// A token cancelled when this session closes or its connection dies.
+    pub fn dead_token(&self) -> CancellationToken {
+        self.death.token.clone()
+    }
+
+    /// Why the connection ended, if it has.
+    pub fn death_reason(&self) -> Option<String> {
+        self.death.reason().or_else(|| {
+            self.handle
+                .is_closed()
+                .then(|| "the connection was lost".to_string())
+        })
+    }
+
+    /// The error for work attempted on a dead connection.
+    pub fn closed_error(&self) -> Error {
+        Error::SessionClosed {
+            reason: self
+                .death_reason()
+                .unwrap_or_else(|| "the connection was lost".into()),
+        }
     }
 
     /// The underlying russh handle, for opening non-session channels (forwarding).
@@ -135,10 +182,7 @@ impl Session {
     /// saw the close, and its `MaxSessions` may be lower than our budget; it then refuses the
     /// open (OpenSSH answers "connect failed: no more sessions"). Such refusals are retried
     /// with backoff while other commands of this session run, and a few times otherwise.
-    pub async fn open_session_channel(
-        &self,
-        label: &str,
-    ) -> Result<(Channel<Msg>, OwnedSemaphorePermit)> {
+    pub async fn open_session_channel(&self) -> Result<(Channel<Msg>, OwnedSemaphorePermit)> {
         let mut backoff = Duration::from_millis(10);
         let mut attempts = 0u32;
         loop {
@@ -147,7 +191,7 @@ impl Session {
                 .clone()
                 .acquire_owned()
                 .await
-                .map_err(|_| Error::SessionClosed(label.to_string()))?;
+                .map_err(|_| self.closed_error())?;
             match self.handle.channel_open_session().await {
                 Ok(ch) => return Ok((ch, permit)),
                 Err(russh::Error::ChannelOpenFailure(reason)) => {
@@ -168,9 +212,7 @@ impl Session {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_millis(250));
                 }
-                Err(_) if self.handle.is_closed() => {
-                    return Err(Error::SessionClosed(label.to_string()));
-                }
+                Err(_) if self.handle.is_closed() => return Err(self.closed_error()),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -178,7 +220,7 @@ impl Session {
 
     /// Closes the connection: cancels forwards and commands, then sends SSH_MSG_DISCONNECT.
     pub async fn close(&self) {
-        self.closed.cancel();
+        self.death.record("the session was disconnected");
         self.channels.close();
         let _ = self
             .handle

@@ -1,0 +1,267 @@
+//! Background jobs: commands started with `background: true`, polled with `ssh_job`.
+//!
+//! A job runs [`exec::run`] in its own task. Its output is kept per read: each `ssh_job`
+//! call takes what arrived since the previous one, bounded head-and-tail like a foreground
+//! command. Jobs end with their session. Finished jobs are forgotten after
+//! [`RETENTION`], or sooner when more than [`MAX_FINISHED`] have piled up.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::ssh::exec::{self, ExecRequest, Exit, OutputSink};
+use crate::ssh::output::Capture;
+use crate::ssh::session::Session;
+
+/// How long a finished job stays readable.
+pub const RETENTION: Duration = Duration::from_secs(3600);
+/// Finished jobs kept at most (oldest forgotten first).
+pub const MAX_FINISHED: usize = 200;
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Running,
+    /// The command ended by itself (`exit_code`, or `exit_signal` for an outside signal).
+    Exited,
+    /// Stopped by `ssh_job kill`, or because its session was closed.
+    Killed,
+    /// Stopped at its timeout.
+    TimedOut,
+    /// Could not run, or its connection died (`error` says why).
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Exited => "exited",
+            Self::Killed => "killed",
+            Self::TimedOut => "timed_out",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Output and outcome of a job, guarded by the job's mutex.
+#[derive(Debug)]
+struct State {
+    limit: usize,
+    /// Output since the previous read.
+    stdout: Capture,
+    stderr: Capture,
+    status: JobStatus,
+    exit: Option<Exit>,
+    error: Option<String>,
+    finished: Option<Instant>,
+}
+
+/// One background job.
+#[derive(Debug)]
+pub struct Job {
+    pub id: String,
+    pub session_id: String,
+    pub command: String,
+    pub started_at: SystemTime,
+    started: Instant,
+    /// Stops the command (kill, or its session closing).
+    cancel: CancellationToken,
+    state: Mutex<State>,
+    /// Becomes true when the job has finished.
+    done: watch::Sender<bool>,
+}
+
+/// What one `ssh_job` read returns.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub status: JobStatus,
+    /// Output since the previous read.
+    pub stdout: Capture,
+    pub stderr: Capture,
+    pub exit: Option<Exit>,
+    pub error: Option<String>,
+    pub elapsed: Duration,
+}
+
+impl Job {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn status(&self) -> JobStatus {
+        self.lock().status
+    }
+
+    /// Stops the job (no-op when finished).
+    pub fn kill(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Waits until the job finishes, `limit` passes, or `cancel` fires.
+    pub async fn wait(&self, limit: Duration, cancel: &CancellationToken) {
+        let mut rx = self.done.subscribe();
+        tokio::select! {
+            _ = rx.wait_for(|d| *d) => {}
+            _ = tokio::time::sleep(limit) => {}
+            _ = cancel.cancelled() => {}
+        }
+    }
+
+    /// Takes the output that arrived since the previous read.
+    pub fn read(&self) -> Report {
+        let mut st = self.lock();
+        let limit = st.limit;
+        Report {
+            status: st.status,
+            stdout: std::mem::replace(&mut st.stdout, Capture::new(limit)),
+            stderr: std::mem::replace(&mut st.stderr, Capture::new(limit)),
+            exit: st.exit.clone(),
+            error: st.error.clone(),
+            elapsed: st
+                .exit
+                .as_ref()
+                .map_or_else(|| self.started.elapsed(), |e| e.duration),
+        }
+    }
+
+    fn finish(&self, result: Result<Exit>) {
+        let mut st = self.lock();
+        st.status = match &result {
+            _ if self.cancel.is_cancelled() => JobStatus::Killed,
+            Ok(e) if e.timed_out => JobStatus::TimedOut,
+            Ok(_) => JobStatus::Exited,
+            Err(_) => JobStatus::Failed,
+        };
+        match result {
+            Ok(e) => st.exit = Some(e),
+            Err(e) => st.error = Some(e.chain()),
+        }
+        st.finished = Some(Instant::now());
+        drop(st);
+        self.done.send_replace(true);
+    }
+}
+
+/// Feeds a job's output into its state.
+struct Sink(Arc<Job>);
+
+impl OutputSink for Sink {
+    fn stdout(&mut self, data: &[u8]) {
+        self.0.lock().stdout.push(data);
+    }
+    fn stderr(&mut self, data: &[u8]) {
+        self.0.lock().stderr.push(data);
+    }
+}
+
+/// Every job of the server.
+#[derive(Debug, Default)]
+pub struct Jobs {
+    map: Mutex<HashMap<String, Arc<Job>>>,
+}
+
+impl Jobs {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Job>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts `req` in the background on `session`. `slot` is held until the job ends.
+    pub fn start(
+        &self,
+        id: String,
+        session_id: &str,
+        session: Arc<Session>,
+        req: ExecRequest,
+        limit: usize,
+        slot: OwnedSemaphorePermit,
+    ) -> Arc<Job> {
+        self.prune();
+        let (done, _) = watch::channel(false);
+        let job = Arc::new(Job {
+            id,
+            session_id: session_id.to_string(),
+            command: req.command.clone(),
+            started_at: SystemTime::now(),
+            started: Instant::now(),
+            cancel: CancellationToken::new(),
+            state: Mutex::new(State {
+                limit,
+                stdout: Capture::new(limit),
+                stderr: Capture::new(limit),
+                status: JobStatus::Running,
+                exit: None,
+                error: None,
+                finished: None,
+            }),
+            done,
+        });
+        self.map().insert(job.id.clone(), job.clone());
+        let task_job = job.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut sink = Sink(task_job.clone());
+            let cancel = task_job.cancel.clone();
+            let result = exec::run(&session, req, &mut sink, &cancel).await;
+            tracing::info!(job_id = %task_job.id, ok = result.is_ok(), "job finished");
+            task_job.finish(result);
+        });
+        job
+    }
+
+    /// The job with this id.
+    pub fn get(&self, id: &str) -> Result<Arc<Job>> {
+        self.map()
+            .get(id.trim())
+            .cloned()
+            .ok_or_else(|| Error::JobNotFound(id.to_string()))
+    }
+
+    /// Jobs of a session, oldest first.
+    pub fn of_session(&self, session_id: &str) -> Vec<Arc<Job>> {
+        let mut v: Vec<_> = self
+            .map()
+            .values()
+            .filter(|j| j.session_id == session_id)
+            .cloned()
+            .collect();
+        v.sort_by_key(|j| j.started);
+        v
+    }
+
+    /// Whether a session has a running job.
+    pub fn has_running(&self, session_id: &str) -> bool {
+        self.of_session(session_id)
+            .iter()
+            .any(|j| j.status() == JobStatus::Running)
+    }
+
+    /// Stops the jobs of a session that is closing.
+    pub fn session_closed(&self, session_id: &str) {
+        for j in self.of_session(session_id) {
+            j.kill();
+        }
+    }
+
+    /// Forgets finished jobs past their retention, and the oldest finished ones past
+    /// [`MAX_FINISHED`].
+    fn prune(&self) {
+        let mut map = self.map();
+        map.retain(|_, j| j.lock().finished.is_none_or(|f| f.elapsed() < RETENTION));
+        let mut finished: Vec<(Instant, String)> = map
+            .values()
+            .filter_map(|j| j.lock().finished.map(|f| (f, j.id.clone())))
+            .collect();
+        if finished.len() > MAX_FINISHED {
+            finished.sort();
+            let excess = finished.len() - MAX_FINISHED;
+            for (_, id) in finished.into_iter().take(excess) {
+                map.remove(&id);
+            }
+        }
+    }
+}

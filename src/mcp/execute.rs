@@ -1,0 +1,273 @@
+//! `ssh_execute` and `ssh_job`.
+
+use std::time::Duration;
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{ProgressNotificationParam, ProgressToken};
+use rmcp::service::RequestContext;
+use rmcp::{Json, Peer, RoleServer, tool, tool_router};
+use tokio::sync::mpsc;
+
+use crate::error::Error;
+use crate::jobs::{Job, JobStatus};
+use crate::manager::random_id;
+use crate::mcp::SshMcp;
+use crate::mcp::errors::tool_error;
+use crate::mcp::types::{ExecuteParams, ExecuteResult, JobParams, JobResult};
+use crate::ssh::exec::{self, ExecRequest, OutputSink, valid_env_name};
+use crate::ssh::output::Capture;
+
+/// Largest `max_output_bytes` a call may ask for (per stream).
+pub const MAX_OUTPUT_CEILING: usize = 16 * 1024 * 1024;
+/// Longest `wait_secs` of `ssh_job`.
+pub const MAX_JOB_WAIT: Duration = Duration::from_secs(300);
+
+#[tool_router(router = exec_router, vis = "pub(crate)")]
+impl SshMcp {
+    #[tool(
+        name = "ssh_execute",
+        description = "Run a shell command on an open session and return stdout, stderr and \
+exit_code (a non-zero exit code is a normal result). Each call runs on its own channel with no \
+terminal; stdin is closed unless given. The command is stopped after timeout_secs (default 60): \
+HUP and INT, then TERM, then KILL to its process group, and what it printed so far is returned \
+with timed_out true. Output beyond max_output_bytes per stream keeps its head and tail with a \
+marker. With background: true it returns a job_id at once; poll it with ssh_job. A session whose \
+connection died is reconnected transparently (reconnected: true).",
+        annotations(
+            title = "Run a command over SSH",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn ssh_execute(
+        &self,
+        Parameters(p): Parameters<ExecuteParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<ExecuteResult>, String> {
+        const OP: &str = "Failed to execute command";
+        let fail = |e: Error| tool_error(OP, &e);
+        let settings = self.manager.settings();
+        let background = p.background.unwrap_or(false);
+        let timeout = effective_timeout(p.timeout_secs, background, settings).map_err(fail)?;
+        let limit = p
+            .max_output_bytes
+            .unwrap_or(settings.max_output_bytes)
+            .min(MAX_OUTPUT_CEILING);
+        let env: Vec<(String, String)> = p.env.unwrap_or_default().into_iter().collect();
+        if let Some((bad, _)) = env.iter().find(|(k, _)| !valid_env_name(k)) {
+            return Err(fail(Error::InvalidArgument(format!(
+                "environment variable name {bad:?} is not valid (letters, digits and _, not starting with a digit)"
+            ))));
+        }
+        let (entry, session, reconnected) = self
+            .manager
+            .session_for_use(&p.session_id)
+            .await
+            .map_err(fail)?;
+        let slot = entry.command_slot().map_err(fail)?;
+        let req = ExecRequest {
+            command: p.command,
+            stdin: p.stdin.map(String::into_bytes),
+            cwd: p.cwd.filter(|c| !c.is_empty()),
+            env,
+            timeout,
+        };
+        let mut result = ExecuteResult {
+            stdout: String::new(),
+            stderr: String::new(),
+            exit_code: None,
+            exit_signal: None,
+            timed_out: false,
+            truncated: false,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            duration_ms: 0,
+            reconnected,
+            job_id: None,
+        };
+        if background {
+            let id = format!("job-{}", random_id(8).map_err(fail)?);
+            let job = self
+                .manager
+                .jobs
+                .start(id, &entry.id, session, req, limit, slot);
+            result.job_id = Some(job.id.clone());
+            return Ok(Json(result));
+        }
+
+        let progress = ctx.meta.get_progress_token().map(|token| {
+            let (tx, rx) = mpsc::channel(4);
+            let forwarder = tokio::spawn(forward_progress(ctx.peer.clone(), rx));
+            (Reporter { token, tx, timeout }, forwarder)
+        });
+        let (reporter, forwarder) = match progress {
+            Some((r, f)) => (Some(r), Some(f)),
+            None => (None, None),
+        };
+        let mut sink = Foreground {
+            stdout: Capture::new(limit),
+            stderr: Capture::new(limit),
+            reporter,
+        };
+        let exit = exec::run(&session, req, &mut sink, &ctx.ct).await;
+        drop(slot);
+        // No progress may follow the result: close the queue and let it drain first.
+        sink.reporter = None;
+        if let Some(f) = forwarder {
+            let _ = f.await;
+        }
+        let exit = exit.map_err(fail)?;
+        result.stdout = sink.stdout.render();
+        result.stderr = sink.stderr.render();
+        result.exit_code = exit.exit_code.map(i64::from);
+        result.exit_signal = exit.exit_signal;
+        result.timed_out = exit.timed_out;
+        result.truncated = sink.stdout.truncated() || sink.stderr.truncated();
+        result.stdout_bytes = sink.stdout.total();
+        result.stderr_bytes = sink.stderr.total();
+        result.duration_ms = millis(exit.duration);
+        Ok(Json(result))
+    }
+
+    #[tool(
+        name = "ssh_job",
+        description = "Follow a background job started by ssh_execute with background: true: \
+returns its status (running, exited, killed, timed_out, failed), the output produced since the \
+previous ssh_job call, and exit_code or exit_signal once finished. wait_secs waits for the job to \
+finish first; kill: true stops it.",
+        annotations(
+            title = "Follow a background job",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    pub async fn ssh_job(
+        &self,
+        Parameters(p): Parameters<JobParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<JobResult>, String> {
+        let job = self
+            .manager
+            .jobs
+            .get(&p.job_id)
+            .map_err(|e| tool_error("Failed to read job", &e))?;
+        if p.kill.unwrap_or(false) {
+            job.kill();
+            job.wait(exec::STOP_GRACE * 4, &ctx.ct).await;
+        }
+        let wait = Duration::from_secs(p.wait_secs.unwrap_or(0)).min(MAX_JOB_WAIT);
+        if !wait.is_zero() && job.status() == JobStatus::Running {
+            job.wait(wait, &ctx.ct).await;
+        }
+        Ok(Json(job_result(&job)))
+    }
+}
+
+fn job_result(job: &Job) -> JobResult {
+    let r = job.read();
+    let exit = r.exit.unwrap_or_default();
+    JobResult {
+        job_id: job.id.clone(),
+        session_id: job.session_id.clone(),
+        command: job.command.clone(),
+        status: r.status.as_str().into(),
+        stdout: r.stdout.render(),
+        stderr: r.stderr.render(),
+        exit_code: exit.exit_code.map(i64::from),
+        exit_signal: exit.exit_signal,
+        truncated: r.stdout.truncated() || r.stderr.truncated(),
+        stdout_bytes: r.stdout.total(),
+        stderr_bytes: r.stderr.total(),
+        duration_ms: millis(r.elapsed),
+        error: r.error,
+    }
+}
+
+/// The timeout of a call: `timeout_secs`, or the default (foreground) or the maximum
+/// (background); `0` means none, which only an operator without a maximum allows.
+fn effective_timeout(
+    asked: Option<u64>,
+    background: bool,
+    settings: &crate::settings::Settings,
+) -> Result<Option<Duration>, Error> {
+    let max = settings.max_command_timeout;
+    let wanted = match asked {
+        None if background => max,
+        None => Some(settings.command_timeout),
+        Some(0) => None,
+        Some(s) => Some(Duration::from_secs(s)),
+    };
+    match (wanted, max) {
+        (None, Some(m)) => Err(Error::InvalidArgument(format!(
+            "timeout_secs 0 (no limit) is not allowed here; the maximum is {} s. Use background: true and ssh_job for long jobs",
+            m.as_secs()
+        ))),
+        (Some(w), Some(m)) if w > m => Err(Error::InvalidArgument(format!(
+            "timeout_secs {} exceeds this server's maximum of {} s",
+            w.as_secs(),
+            m.as_secs()
+        ))),
+        (w, _) => Ok(w),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Output of a foreground command, with optional progress reports.
+struct Foreground {
+    stdout: Capture,
+    stderr: Capture,
+    reporter: Option<Reporter>,
+}
+
+/// Queues `notifications/progress` for the request's progress token.
+struct Reporter {
+    token: ProgressToken,
+    tx: mpsc::Sender<ProgressNotificationParam>,
+    timeout: Option<Duration>,
+}
+
+impl OutputSink for Foreground {
+    fn stdout(&mut self, data: &[u8]) {
+        self.stdout.push(data);
+    }
+
+    fn stderr(&mut self, data: &[u8]) {
+        self.stderr.push(data);
+    }
+
+    fn tick(&mut self, elapsed: Duration) {
+        let Some(r) = &self.reporter else { return };
+        let bytes = self.stdout.total() + self.stderr.total();
+        let mut message = format!("{}s, {bytes} bytes of output", elapsed.as_secs());
+        if let Some(line) = self.stdout.last_line().or_else(|| self.stderr.last_line()) {
+            let line: String = line.chars().take(200).collect();
+            message.push_str(&format!("; last line: {line}"));
+        }
+        // Progress is elapsed seconds (always increasing); total is the timeout.
+        let mut p = ProgressNotificationParam::new(r.token.clone(), elapsed.as_secs_f64())
+            .with_message(message);
+        if let Some(t) = r.timeout {
+            p = p.with_total(t.as_secs_f64());
+        }
+        // A slow client must not slow the command: drop a report rather than wait.
+        let _ = r.tx.try_send(p);
+    }
+}
+
+async fn forward_progress(
+    peer: Peer<RoleServer>,
+    mut rx: mpsc::Receiver<ProgressNotificationParam>,
+) {
+    while let Some(p) = rx.recv().await {
+        if peer.notify_progress(p).await.is_err() {
+            break;
+        }
+    }
+}
