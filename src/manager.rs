@@ -195,8 +195,8 @@ impl SessionManager {
             .write()
             .remove(id.trim())
             .ok_or_else(|| Error::SessionNotFound(id.to_string()))?;
-        entry.session().close().await;
         self.jobs.session_closed(&entry.id);
+        entry.session().close().await;
         tracing::info!(session_id = %entry.id, "session closed");
         Ok(())
     }

@@ -80,17 +80,25 @@ pub async fn run(
         .timeout
         .map(|t| tokio::time::Instant::from_std(started + t));
     let dead = session.dead_token();
+    let stopping = session.stopping_token();
+    let stop_requested = async {
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = stopping.cancelled() => {}
+        }
+    };
+    tokio::pin!(stop_requested);
     let mut exit = Exit::default();
 
     let opened = tokio::select! {
         r = session.open_session_channel() => Some(r?),
-        _ = cancel.cancelled() => None,
+        _ = &mut stop_requested => None,
         _ = sleep_until(deadline) => None,
         _ = dead.cancelled() => return Err(session.closed_error()),
     };
     let Some((mut channel, _permit)) = opened else {
         // Stopped while waiting for a free channel: nothing ran.
-        exit.cancelled = cancel.is_cancelled();
+        exit.cancelled = cancel.is_cancelled() || stopping.is_cancelled();
         exit.timed_out = !exit.cancelled;
         exit.duration = started.elapsed();
         return Ok(exit);
@@ -133,7 +141,7 @@ pub async fn run(
                 Some(_) => {}
             },
             _ = ticker.tick() => sink.tick(started.elapsed()),
-            _ = cancel.cancelled(), if step.is_none() => {
+            _ = &mut stop_requested, if step.is_none() => {
                 exit.cancelled = true;
                 step = Some(0);
                 next_step = Some(tokio::time::Instant::now());

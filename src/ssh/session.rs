@@ -48,6 +48,10 @@ pub struct Session {
     /// Cancelled when the session is closed or its connection dies, with the reason;
     /// forwards hold child tokens, in-flight commands watch it.
     death: Death,
+    /// Cancelled when the session is being closed: running commands start their stop
+    /// sequence, because sshd leaves a command without a terminal running when the
+    /// connection goes.
+    stopping: CancellationToken,
 }
 
 impl std::fmt::Debug for Session {
@@ -114,6 +118,7 @@ impl Session {
             channels: Arc::new(Semaphore::new(settings.max_channels_per_session.max(1))),
             channels_total: settings.max_channels_per_session.max(1),
             death,
+            stopping: CancellationToken::new(),
         };
         let session = Arc::new(session);
         session.watch();
@@ -151,6 +156,11 @@ impl Session {
     /// A token cancelled when this session closes or its connection dies.
     pub fn dead_token(&self) -> CancellationToken {
         self.death.token.clone()
+    }
+
+    /// A token cancelled when the session starts closing.
+    pub fn stopping_token(&self) -> CancellationToken {
+        self.stopping.clone()
     }
 
     /// Why the connection ended, if it has.
@@ -218,8 +228,18 @@ impl Session {
         }
     }
 
-    /// Closes the connection: cancels forwards and commands, then sends SSH_MSG_DISCONNECT.
+    /// Closes the connection: stops running commands, cancels forwards, then sends
+    /// SSH_MSG_DISCONNECT.
     pub async fn close(&self) {
+        self.stopping.cancel();
+        // Give running commands their stop sequence (up to KILL) before the connection goes.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(2500);
+        while self.channels.available_permits() < self.channels_total
+            && !self.handle.is_closed()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         self.death.record("the session was disconnected");
         self.channels.close();
         let _ = self

@@ -2,12 +2,15 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
-use rmcp::service::RunningService;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ProgressNotificationParam, ProtocolVersion,
+};
+use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
+use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -35,9 +38,28 @@ pub struct Opts {
     pub args: Vec<String>,
 }
 
+/// The test client: records the progress notifications it receives.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+}
+
+impl ClientHandler for Recorder {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        self.progress.lock().unwrap().push(params);
+    }
+}
+
 /// A running server with a connected client.
 pub struct Server {
-    pub client: RunningService<RoleClient, ()>,
+    pub client: RunningService<RoleClient, Recorder>,
+    pub recorder: Recorder,
+    /// Process id of the server.
+    pub pid: u32,
     /// The server's `$HOME`: its `~/.ssh/known_hosts` lives here.
     pub home: TempDir,
     stderr: PathBuf,
@@ -83,12 +105,16 @@ impl Server {
                     .stderr(std::fs::File::create(&stderr).unwrap())
                     .spawn()
                     .unwrap();
-                let client = tokio::time::timeout(CALL_LIMIT, ().serve(proc))
+                let pid = proc.id().unwrap();
+                let recorder = Recorder::default();
+                let client = tokio::time::timeout(CALL_LIMIT, recorder.clone().serve(proc))
                     .await
                     .expect("initialize timed out")
                     .expect("initialize failed");
                 Server {
                     client,
+                    recorder,
+                    pid,
                     home,
                     stderr,
                     http: None,
@@ -98,14 +124,16 @@ impl Server {
             Transport::Http | Transport::HttpModern => {
                 cmd.stdin(Stdio::null()).stdout(Stdio::null());
                 let child = cmd.spawn().unwrap();
+                let pid = child.id().unwrap();
+                let recorder = Recorder::default();
                 let url = wait_for_url(&stderr).await;
                 let t = StreamableHttpClientTransport::from_uri(url.clone());
                 let client = if transport == Transport::Http {
-                    tokio::time::timeout(CALL_LIMIT, ().serve(t)).await
+                    tokio::time::timeout(CALL_LIMIT, recorder.clone().serve(t)).await
                 } else {
                     tokio::time::timeout(
                         CALL_LIMIT,
-                        ().serve_with_lifecycle(
+                        recorder.clone().serve_with_lifecycle(
                             t,
                             ClientLifecycleMode::Discover {
                                 preferred_versions: vec![ProtocolVersion::V_2026_07_28],
@@ -118,6 +146,8 @@ impl Server {
                 .expect("handshake failed");
                 Server {
                     client,
+                    recorder,
+                    pid,
                     home,
                     stderr,
                     http: Some(child),
@@ -176,9 +206,11 @@ impl Server {
         .await
     }
 
-    /// Process id of the HTTP server.
-    pub fn http_pid(&self) -> Option<u32> {
-        self.http.as_ref().and_then(|c| c.id())
+    /// Peak resident memory of the server process (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
     /// `~/.ssh/known_hosts` of the server.

@@ -118,7 +118,7 @@ async fn http_server_should_close_ssh_sessions_on_sigterm() {
     let srv = Server::start(Transport::Http).await;
     let s = srv.connect(&sshd).await;
     srv.exec(&s, "true").await;
-    let pid = srv.http_pid().unwrap();
+    let pid = srv.pid;
     let out = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()

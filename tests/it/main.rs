@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod agent;
 mod connect;
 mod execute;
 #[cfg(feature = "port_forward")]
@@ -13,4 +14,5 @@ mod forward;
 mod harness;
 mod http;
 mod lifecycle;
+mod liveness;
 mod sshd;

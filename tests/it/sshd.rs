@@ -203,17 +203,75 @@ impl Sshd {
         fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
 
-    /// Kills sshd (the listener only; established connections live on in their own
-    /// processes unless `all` is set).
-    #[allow(dead_code)]
-    pub fn kill(&mut self, all: bool) {
-        if all {
-            let _ = Command::new("pkill")
-                .args(["-KILL", "-P", &self.child.id().to_string()])
+    /// Every process below the listener: per-connection sshd processes and user commands.
+    pub fn descendants(&self) -> Vec<u32> {
+        let mut parent_of = Vec::new();
+        for e in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            // Field 4 (ppid) follows the parenthesised command name.
+            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r.to_string()) else {
+                continue;
+            };
+            if let Some(ppid) = rest
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u32>().ok())
+            {
+                parent_of.push((pid, ppid));
+            }
+        }
+        let mut found = vec![self.child.id()];
+        let mut i = 0;
+        while i < found.len() {
+            let p = found[i];
+            found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+            i += 1;
+        }
+        found.remove(0);
+        found
+    }
+
+    /// Sends `signal` (e.g. `STOP`, `CONT`, `KILL`) to every connection of this sshd.
+    pub fn signal_connections(&self, signal: &str) {
+        for pid in self.descendants() {
+            let _ = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(pid.to_string())
                 .status();
         }
+    }
+
+    /// Kills the listener and every connection, as a crash of the host would.
+    pub fn kill_all(&mut self) {
+        self.signal_connections("KILL");
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Starts sshd again with the same config, port and host key.
+    pub fn restart(&mut self) {
+        self.kill_all();
+        let cfg = self.dir.path().join("sshd_config");
+        let log = self.dir.path().join("sshd.log");
+        self.child = Command::new(SSHD)
+            .arg("-D")
+            .arg("-f")
+            .arg(&cfg)
+            .arg("-E")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(
+            wait_ready(&mut self.child, self.port, Duration::from_secs(10)),
+            "sshd did not restart:\n{}",
+            self.log()
+        );
     }
 }
 

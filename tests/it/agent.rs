@@ -1,0 +1,312 @@
+//! What makes `ssh_execute` safe for a model: cancellation, bounded output, progress,
+//! environment, background jobs, limits.
+
+use std::time::{Duration, Instant};
+
+use rmcp::model::CallToolRequestParams;
+use serde_json::json;
+
+use crate::harness::{Opts, Server, Transport};
+use crate::sshd::Sshd;
+
+fn args(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    v.as_object().unwrap().clone()
+}
+
+/// Polls a probe session until no process matches `pattern` (a regex for pgrep -f).
+async fn gone(srv: &Server, probe: &str, pattern: &str) -> bool {
+    // `[s]leep` matches "sleep" but not the probe's own command line, which holds "[s]leep".
+    let pattern = format!("[{}]{}", &pattern[..1], &pattern[1..]);
+    for _ in 0..50 {
+        let v = srv
+            .exec(probe, &format!("pgrep -f '{pattern}' || true"))
+            .await;
+        if v["stdout"] == "" {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_client_cancel_should_stop_the_remote_command() {
+    let sshd = Sshd::start();
+    for t in [Transport::Stdio, Transport::HttpModern] {
+        let srv = Server::start(t).await;
+        let s = srv.connect(&sshd).await;
+        let probe = srv.connect(&sshd).await;
+        let call = srv
+            .client
+            .call_tool(CallToolRequestParams::new("ssh_execute").with_arguments(
+            args(
+                json!({"session_id": s, "command": "sleep 3201; sleep 3202", "timeout_secs": 120}),
+            ),
+        ));
+        // Dropping the call sends notifications/cancelled (stdio) or closes the stream (HTTP).
+        assert!(
+            tokio::time::timeout(Duration::from_secs(2), call)
+                .await
+                .is_err()
+        );
+        assert!(
+            gone(&srv, &probe, "sleep 320[12]").await,
+            "{t:?}: the command survived the cancel"
+        );
+        // The session still works.
+        assert_eq!(srv.exec(&s, "echo ok").await["stdout"], "ok\n");
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn output_limits_should_be_exact_at_the_boundary() {
+    let sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    for (n, truncated) in [(65535u64, false), (65536, false), (65537, true)] {
+        let v = srv
+            .exec(&s, &format!("head -c {n} /dev/zero | tr '\\0' a"))
+            .await;
+        assert_eq!(v["stdout_bytes"], n);
+        assert_eq!(v["truncated"], truncated, "{n}");
+        let out = v["stdout"].as_str().unwrap();
+        let without_marker = match (out.find("\n[... "), out.find(" ...]\n")) {
+            (Some(a), Some(b)) => format!("{}{}", &out[..a], &out[b + 6..]),
+            _ => out.to_string(),
+        };
+        let kept = without_marker.chars().filter(|&c| c == 'a').count() as u64;
+        assert_eq!(kept, n.min(65536), "{n}");
+        assert_eq!(out.contains("[... 1 bytes omitted"), truncated, "{n}");
+    }
+    let v = srv
+        .ok(
+            "ssh_execute",
+            json!({"session_id": s, "command": "seq 1 100000", "max_output_bytes": 100}),
+        )
+        .await;
+    let out = v["stdout"].as_str().unwrap();
+    assert!(
+        out.starts_with("1\n2\n3\n") && out.ends_with("99999\n100000\n"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_gigabyte_of_output_should_keep_server_memory_bounded() {
+    let sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    let before = srv.peak_rss_kib();
+    let v = srv
+        .ok("ssh_execute", json!({"session_id": s, "command": "head -c 1073741824 /dev/zero", "timeout_secs": 600}))
+        .await;
+    assert_eq!(v["stdout_bytes"], 1_073_741_824u64);
+    assert_eq!(v["exit_code"], 0);
+    let peak = srv.peak_rss_kib();
+    eprintln!("server peak RSS: {before} KiB before, {peak} KiB after 1 GiB of output");
+    assert!(peak < 32 * 1024, "peak RSS {peak} KiB");
+}
+
+#[tokio::test]
+async fn cwd_and_env_should_apply_to_the_command() {
+    // AcceptEnv lets the server take LC_* by SSH env request; the rest falls back to export.
+    let sshd = Sshd::start_with("AcceptEnv LC_*", None);
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    let v = srv
+        .ok(
+            "ssh_execute",
+            json!({"session_id": s, "command": "pwd; echo \"$LC_TEST|$PLAIN\"", "cwd": "/usr/share",
+                   "env": {"LC_TEST": "via env request", "PLAIN": "it's $HOME; `x`"}}),
+        )
+        .await;
+    assert_eq!(v["stdout"], "/usr/share\nvia env request|it's $HOME; `x`\n");
+    let v = srv
+        .ok(
+            "ssh_execute",
+            json!({"session_id": s, "command": "echo never", "cwd": "/no/such/dir"}),
+        )
+        .await;
+    assert_eq!(v["exit_code"], 1);
+    assert_eq!(v["stdout"], "");
+    assert!(v["stderr"].as_str().unwrap().contains("/no/such/dir"));
+    let e = srv
+        .err(
+            "ssh_execute",
+            json!({"session_id": s, "command": "true", "env": {"A;B": "x"}}),
+        )
+        .await;
+    assert!(e.contains("not valid"), "{e}");
+}
+
+#[tokio::test]
+async fn progress_notifications_should_reach_the_client() {
+    let sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    let v = srv
+        .exec(&s, "for i in 1 2 3; do echo line $i; sleep 1; done")
+        .await;
+    assert_eq!(v["stdout"], "line 1\nline 2\nline 3\n");
+    let got = srv.recorder.progress.lock().unwrap().clone();
+    assert!(got.len() >= 2, "{got:?}");
+    assert!(
+        got.windows(2).all(|w| w[1].progress > w[0].progress),
+        "{got:?}"
+    );
+    assert_eq!(got[0].total, Some(60.0));
+    assert!(
+        got.iter().any(|p| p
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("last line: line")),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn background_jobs_should_run_report_and_stop() {
+    let sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    let probe = srv.connect(&sshd).await;
+    let v = srv
+        .ok("ssh_execute", json!({"session_id": s, "command": "echo a; sleep 2; echo b >&2; exit 7", "background": true}))
+        .await;
+    let job = v["job_id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = srv.ok("ssh_job", json!({"job_id": job})).await;
+    assert_eq!(r["status"], "running");
+    assert_eq!(r["stdout"], "a\n");
+    let list = srv.ok("ssh_list_sessions", json!({})).await;
+    assert!(list.to_string().contains(&job), "{list}");
+    let r = srv
+        .ok("ssh_job", json!({"job_id": job, "wait_secs": 20}))
+        .await;
+    assert_eq!(r["status"], "exited", "{r}");
+    assert_eq!(r["exit_code"], 7);
+    assert_eq!(r["stdout"], "", "output already read is not repeated");
+    assert_eq!(r["stderr"], "b\n");
+
+    // kill
+    let v = srv
+        .ok(
+            "ssh_execute",
+            json!({"session_id": s, "command": "sleep 3301", "background": true}),
+        )
+        .await;
+    let job = v["job_id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = srv
+        .ok("ssh_job", json!({"job_id": job, "kill": true}))
+        .await;
+    assert_eq!(r["status"], "killed", "{r}");
+    assert!(gone(&srv, &probe, "sleep 3301").await);
+
+    // a job's own timeout
+    let v = srv
+        .ok("ssh_execute", json!({"session_id": s, "command": "sleep 3302", "background": true, "timeout_secs": 1}))
+        .await;
+    let r = srv
+        .ok("ssh_job", json!({"job_id": v["job_id"], "wait_secs": 20}))
+        .await;
+    assert_eq!(r["status"], "timed_out", "{r}");
+
+    // jobs end with their session
+    let v = srv
+        .ok(
+            "ssh_execute",
+            json!({"session_id": s, "command": "sleep 3303", "background": true}),
+        )
+        .await;
+    let job = v["job_id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    srv.ok("ssh_disconnect", json!({"session_id": s})).await;
+    let r = srv
+        .ok("ssh_job", json!({"job_id": job, "wait_secs": 10}))
+        .await;
+    assert_eq!(r["status"], "killed", "{r}");
+    assert!(gone(&srv, &probe, "sleep 3303").await);
+    let e = srv.err("ssh_job", json!({"job_id": "job-nope"})).await;
+    assert!(e.contains("no job with id"), "{e}");
+}
+
+#[tokio::test]
+async fn operator_limits_should_give_clear_errors() {
+    let sshd = Sshd::start();
+    let srv = Server::start_with(
+        Transport::Stdio,
+        Opts {
+            args: [
+                "--max-sessions",
+                "1",
+                "--max-commands",
+                "1",
+                "--max-command-timeout",
+                "100",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = srv.connect(&sshd).await;
+    let e = srv
+        .err(
+            "ssh_connect",
+            json!({"address": sshd.address(), "password": "x"}),
+        )
+        .await;
+    assert!(e.contains("1 sessions are open"), "{e}");
+    let e = srv
+        .err(
+            "ssh_execute",
+            json!({"session_id": s, "command": "true", "timeout_secs": 0}),
+        )
+        .await;
+    assert!(e.contains("not allowed") && e.contains("background"), "{e}");
+    let e = srv
+        .err(
+            "ssh_execute",
+            json!({"session_id": s, "command": "true", "timeout_secs": 101}),
+        )
+        .await;
+    assert!(e.contains("maximum of 100"), "{e}");
+    let slow = srv.exec(&s, "sleep 2");
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        srv.err("ssh_execute", json!({"session_id": s, "command": "true"}))
+            .await
+    };
+    let (_, e) = tokio::join!(slow, second);
+    assert!(e.contains("too many commands"), "{e}");
+}
+
+#[tokio::test]
+async fn idle_sessions_should_be_closed() {
+    let sshd = Sshd::start();
+    let srv = Server::start_with(
+        Transport::Stdio,
+        Opts {
+            args: vec!["--idle-timeout".into(), "1".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = srv.connect(&sshd).await;
+    let started = Instant::now();
+    loop {
+        let list = srv.ok("ssh_list_sessions", json!({})).await;
+        if list["sessions"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "idle session {s} not closed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
