@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = shutdown_on_signals();
     manager.spawn_reaper(shutdown.clone());
     let server = SshMcp::new(manager.clone())
-        .serve(rmcp::transport::stdio())
+        .serve(rmcp::transport::stdio_pipes())
         .await
         .context("starting the MCP stdio server")?;
     tracing::info!("serving MCP over stdio");

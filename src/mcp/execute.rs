@@ -97,15 +97,12 @@ connection died is reconnected transparently (reconnected: true).",
             return Ok(Json(result));
         }
 
-        let progress = ctx.meta.get_progress_token().map(|token| {
-            let (tx, rx) = mpsc::channel(4);
-            let forwarder = tokio::spawn(forward_progress(ctx.peer.clone(), rx));
-            (Reporter { token, tx, timeout }, forwarder)
+        let reporter = ctx.meta.get_progress_token().map(|token| Reporter {
+            peer: ctx.peer.clone(),
+            token,
+            timeout,
+            queue: None,
         });
-        let (reporter, forwarder) = match progress {
-            Some((r, f)) => (Some(r), Some(f)),
-            None => (None, None),
-        };
         let mut sink = Foreground {
             stdout: Capture::new(limit),
             stderr: Capture::new(limit),
@@ -114,9 +111,8 @@ connection died is reconnected transparently (reconnected: true).",
         let exit = exec::run(&session, req, &mut sink, &ctx.ct).await;
         drop(slot);
         // No progress may follow the result: close the queue and let it drain first.
-        sink.reporter = None;
-        if let Some(f) = forwarder {
-            let _ = f.await;
+        if let Some(r) = sink.reporter.take() {
+            r.finish().await;
         }
         let exit = exit.map_err(fail)?;
         result.stdout = sink.stdout.render();
@@ -226,11 +222,35 @@ struct Foreground {
     reporter: Option<Reporter>,
 }
 
-/// Queues `notifications/progress` for the request's progress token.
+/// Queues `notifications/progress` for the request's progress token. The queue and its
+/// sending task are made at the first report, so quick commands pay nothing for them.
 struct Reporter {
+    peer: Peer<RoleServer>,
     token: ProgressToken,
-    tx: mpsc::Sender<ProgressNotificationParam>,
     timeout: Option<Duration>,
+    queue: Option<(
+        mpsc::Sender<ProgressNotificationParam>,
+        tokio::task::JoinHandle<()>,
+    )>,
+}
+
+impl Reporter {
+    fn send(&mut self, p: ProgressNotificationParam) {
+        let (tx, _) = self.queue.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(4);
+            (tx, tokio::spawn(forward_progress(self.peer.clone(), rx)))
+        });
+        // A slow client must not slow the command: drop a report rather than wait.
+        let _ = tx.try_send(p);
+    }
+
+    /// Closes the queue and waits until what is in it has been sent.
+    async fn finish(self) {
+        if let Some((tx, task)) = self.queue {
+            drop(tx);
+            let _ = task.await;
+        }
+    }
 }
 
 impl OutputSink for Foreground {
@@ -243,7 +263,7 @@ impl OutputSink for Foreground {
     }
 
     fn tick(&mut self, elapsed: Duration) {
-        let Some(r) = &self.reporter else { return };
+        let Some(r) = &mut self.reporter else { return };
         let bytes = self.stdout.total() + self.stderr.total();
         let mut message = format!("{}s, {bytes} bytes of output", elapsed.as_secs());
         if let Some(line) = self.stdout.last_line().or_else(|| self.stderr.last_line()) {
@@ -256,8 +276,7 @@ impl OutputSink for Foreground {
         if let Some(t) = r.timeout {
             p = p.with_total(t.as_secs_f64());
         }
-        // A slow client must not slow the command: drop a report rather than wait.
-        let _ = r.tx.try_send(p);
+        r.send(p);
     }
 }
 

@@ -56,8 +56,10 @@ pub struct ExecuteParams {
     /// Command line, run by the remote user's login shell exactly as `ssh host 'command'`
     /// would. It gets no terminal; stdin is closed unless `stdin` is given.
     pub command: String,
-    /// Stop the command after this many seconds (INT, then TERM, then KILL) and return what
-    /// it printed so far with `timed_out: true`. Default: the server's setting (60 s).
+    /// Stop the command after this many seconds (HUP and INT, then TERM, then KILL, to its
+    /// process group) and return what it printed so far with `timed_out: true`. Default: the
+    /// server's setting (60 s); at most the server's maximum (3600 s); 0 = no limit, only where
+    /// the operator allows it.
     #[serde(default)]
     pub timeout_secs: Option<u64>,
     /// Bytes kept per stream (stdout, stderr). Past it the first and last halves are kept

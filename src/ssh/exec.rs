@@ -107,19 +107,25 @@ pub async fn run(
     let refused = send_env(&mut channel, &req.env).await?;
     let command = compose(&req.command, req.cwd.as_deref(), &refused);
     channel.exec(true, command.into_bytes()).await?;
-    let mut writer = channel.make_writer();
-    let stdin = req.stdin.unwrap_or_default();
-    // Written from its own task so a command that prints before reading cannot deadlock
-    // against us; shutdown sends EOF, so `cat` and friends return.
-    let feeder = tokio::spawn(async move {
-        if !stdin.is_empty() {
-            writer.write_all(&stdin).await?;
+    // stdin is written from its own task so a command that prints before reading cannot
+    // deadlock against us; the shutdown sends EOF, so `cat` and friends return.
+    let feeder = match req.stdin.filter(|b| !b.is_empty()) {
+        Some(stdin) => {
+            let mut writer = channel.make_writer();
+            Some(tokio::spawn(async move {
+                writer.write_all(&stdin).await?;
+                writer.shutdown().await
+            }))
         }
-        writer.shutdown().await
-    });
+        None => {
+            channel.eof().await?;
+            None
+        }
+    };
 
     // The reply to our `exec` request: a refusal comes back as Failure before anything else.
     let mut confirmed = false;
+    let mut eof = false;
     let mut step: Option<usize> = None;
     let mut next_step = deadline;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
@@ -129,10 +135,20 @@ pub async fn run(
                 None => break Ok(()),
                 Some(ChannelMsg::Data { data }) => sink.stdout(&data),
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => sink.stderr(&data),
-                Some(ChannelMsg::ExitStatus { exit_status }) => exit.exit_code = Some(exit_status),
+                Some(ChannelMsg::ExitStatus { exit_status }) => {
+                    exit.exit_code = Some(exit_status);
+                    if eof { break Ok(()); }
+                }
                 Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
                     exit.exit_code = None;
                     exit.exit_signal = Some(signal_name_of(&signal_name));
+                    if eof { break Ok(()); }
+                }
+                // EOF: no more output will come. With the exit report also in hand the
+                // command is done; the channel's close handshake can finish without us.
+                Some(ChannelMsg::Eof) => {
+                    eof = true;
+                    if exit.exit_code.is_some() || exit.exit_signal.is_some() { break Ok(()); }
                 }
                 Some(ChannelMsg::Success) => confirmed = true,
                 Some(ChannelMsg::Failure) if !confirmed => {
@@ -169,7 +185,9 @@ pub async fn run(
             }
         }
     };
-    feeder.abort();
+    if let Some(f) = feeder {
+        f.abort();
+    }
     result?;
     // The channel closed without an exit report and we did not stop it: the connection died.
     if exit.exit_code.is_none() && exit.exit_signal.is_none() && step.is_none() {

@@ -7,6 +7,7 @@
 //! - [`session`]: one authenticated connection and its channel budget.
 //! - [`exec`]: running one command on its own channel.
 //! - [`output`]: head-and-tail capture of a command's output with exact byte counts.
+//! - [`socket`]: the TCP stream under SSH, with TCP_NODELAY and TCP_QUICKACK.
 //! - [`forward`]: local TCP forwarding over `direct-tcpip` channels.
 
 pub mod address;
@@ -18,6 +19,7 @@ pub mod handler;
 pub mod known_hosts;
 pub mod output;
 pub mod session;
+pub mod socket;
 
 pub use address::Address;
 pub use auth::Credentials;
