@@ -573,6 +573,7 @@ async fn main() {
         r.push(x / y);
     }
     let _ = tunnel.kill();
+    let _ = tunnel.wait();
     report.row(
         &format!(
             "local forward, {} MiB, MB/s vs ssh -N -L (chacha20-poly1305)",
