@@ -187,6 +187,7 @@ async fn main() {
         args: ["--max-sessions", "1000", "--max-command-timeout", "0"]
             .map(String::from)
             .to_vec(),
+        token: None,
     };
     println!(
         "{:<58} {:>16} {:>22} {:>10}",

@@ -1,73 +1,156 @@
 //! Flags shared by both binaries.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 
-use crate::settings::Settings;
+use crate::audit::AuditLog;
+use crate::config::FileConfig;
+use crate::error::{Error, Result};
+use crate::policy::Policy;
+use crate::settings::{Settings, expand_tilde};
 use crate::ssh::known_hosts::HostKeyPolicy;
 
-/// Operator settings, as command-line flags (each also readable from the environment).
+/// Operator settings, as command-line flags (each also readable from the environment, and
+/// from `[defaults]` of the config file; flags and environment win over the file).
 #[derive(Debug, Clone, Args)]
 pub struct SettingsArgs {
-    /// Seconds allowed for TCP connect, SSH handshake and authentication.
-    #[arg(long, env = "SSH_MCP_CONNECT_TIMEOUT", default_value_t = 15)]
-    pub connect_timeout: u64,
+    /// Config file (TOML): named hosts, allowlist, command policy, audit log, defaults.
+    #[arg(long, env = "SSH_MCP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Seconds allowed for TCP connect, SSH handshake and authentication [default: 15].
+    #[arg(long, env = "SSH_MCP_CONNECT_TIMEOUT")]
+    pub connect_timeout: Option<u64>,
     /// Host-key policy: strict (unknown hosts refused), accept-new (unknown hosts recorded),
-    /// or off (no verification; every result says so).
-    #[arg(long, env = "SSH_MCP_HOST_KEY_POLICY", default_value = "accept-new")]
-    pub host_key_policy: HostKeyPolicy,
-    /// known_hosts file(s); the first one records new hosts. Default: ~/.ssh/known_hosts.
+    /// or off (no verification; every result says so) [default: accept-new].
+    #[arg(long, env = "SSH_MCP_HOST_KEY_POLICY")]
+    pub host_key_policy: Option<HostKeyPolicy>,
+    /// known_hosts file(s), ':'-separated; the first one records new hosts
+    /// [default: ~/.ssh/known_hosts].
     #[arg(
         long = "known-hosts",
         env = "SSH_MCP_KNOWN_HOSTS",
         value_delimiter = ':'
     )]
     pub known_hosts: Vec<PathBuf>,
-    /// Session channels (concurrent commands) per connection; sshd's MaxSessions is 10.
-    #[arg(long, env = "SSH_MCP_MAX_CHANNELS", default_value_t = 10)]
-    pub max_channels: usize,
-    /// Default ssh_execute timeout in seconds.
-    #[arg(long, env = "SSH_MCP_COMMAND_TIMEOUT", default_value_t = 60)]
-    pub command_timeout: u64,
-    /// Longest timeout_secs a call may ask for; 0 also allows timeout_secs 0 (no limit).
-    #[arg(long, env = "SSH_MCP_MAX_COMMAND_TIMEOUT", default_value_t = 3600)]
-    pub max_command_timeout: u64,
-    /// Close sessions unused for this many seconds (0: never).
-    #[arg(long, env = "SSH_MCP_IDLE_TIMEOUT", default_value_t = 3600)]
-    pub idle_timeout: u64,
-    /// Open sessions at most.
-    #[arg(long, env = "SSH_MCP_MAX_SESSIONS", default_value_t = 64)]
-    pub max_sessions: usize,
-    /// Commands running or queued per session at most (past it calls are refused).
-    #[arg(long, env = "SSH_MCP_MAX_COMMANDS", default_value_t = 64)]
-    pub max_commands: usize,
-    /// Default bytes kept per output stream of a command.
-    #[arg(long, env = "SSH_MCP_MAX_OUTPUT_BYTES", default_value_t = 65536)]
-    pub max_output_bytes: usize,
-    /// Seconds between SSH keepalives (a connection is dead after 3 unanswered).
-    #[arg(long, env = "SSH_MCP_KEEPALIVE", default_value_t = 15)]
-    pub keepalive: u64,
+    /// Session channels (concurrent commands) per connection; sshd's MaxSessions is 10
+    /// [default: 10].
+    #[arg(long, env = "SSH_MCP_MAX_CHANNELS")]
+    pub max_channels: Option<usize>,
+    /// Default ssh_execute timeout in seconds [default: 60].
+    #[arg(long, env = "SSH_MCP_COMMAND_TIMEOUT")]
+    pub command_timeout: Option<u64>,
+    /// Longest timeout_secs a call may ask for; 0 also allows timeout_secs 0 (no limit)
+    /// [default: 3600].
+    #[arg(long, env = "SSH_MCP_MAX_COMMAND_TIMEOUT")]
+    pub max_command_timeout: Option<u64>,
+    /// Close sessions unused for this many seconds, 0: never [default: 3600].
+    #[arg(long, env = "SSH_MCP_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<u64>,
+    /// Open sessions at most [default: 64].
+    #[arg(long, env = "SSH_MCP_MAX_SESSIONS")]
+    pub max_sessions: Option<usize>,
+    /// Commands running or queued per session at most; past it calls are refused
+    /// [default: 64].
+    #[arg(long, env = "SSH_MCP_MAX_COMMANDS")]
+    pub max_commands: Option<usize>,
+    /// Default bytes kept per output stream of a command [default: 65536].
+    #[arg(long, env = "SSH_MCP_MAX_OUTPUT_BYTES")]
+    pub max_output_bytes: Option<usize>,
+    /// Seconds between SSH keepalives; a connection is dead after 3 unanswered [default: 15].
+    #[arg(long, env = "SSH_MCP_KEEPALIVE")]
+    pub keepalive: Option<u64>,
 }
 
 impl SettingsArgs {
-    /// The settings these flags describe.
-    pub fn settings(&self) -> Settings {
-        Settings {
-            connect_timeout: Duration::from_secs(self.connect_timeout.max(1)),
-            host_key_policy: self.host_key_policy,
-            known_hosts_files: self.known_hosts.clone(),
-            max_channels_per_session: self.max_channels.max(1),
-            command_timeout: Duration::from_secs(self.command_timeout),
-            max_command_timeout: (self.max_command_timeout > 0)
-                .then(|| Duration::from_secs(self.max_command_timeout)),
-            idle_timeout: (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout)),
-            max_sessions: self.max_sessions.max(1),
-            max_commands_per_session: self.max_commands.max(1),
-            max_output_bytes: self.max_output_bytes,
-            keepalive_interval: Duration::from_secs(self.keepalive.max(1)),
+    /// The settings these flags describe, on top of the config file (if any) and the
+    /// built-in defaults. Returns the parsed file too, for the parts only a binary uses.
+    pub fn load(&self) -> Result<(Settings, FileConfig)> {
+        let file = match &self.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        let d = &file.defaults;
+        let base = Settings::default();
+        let secs = |flag: Option<u64>, file: Option<u64>| flag.or(file).map(Duration::from_secs);
+        let file_policy = match &d.host_key_policy {
+            Some(p) => Some(p.parse::<HostKeyPolicy>().map_err(Error::InvalidArgument)?),
+            None => None,
+        };
+        let known_hosts = if !self.known_hosts.is_empty() {
+            self.known_hosts.clone()
+        } else {
+            d.known_hosts
+                .iter()
+                .flatten()
+                .map(|p| expand_tilde(p))
+                .collect()
+        };
+        let optional =
+            |flag: Option<u64>, file: Option<u64>, default: Option<Duration>| match flag.or(file) {
+                Some(0) => None,
+                Some(n) => Some(Duration::from_secs(n)),
+                None => default,
+            };
+        let audit = match &file.audit {
+            Some(a) => Some(Arc::new(AuditLog::open(&expand_tilde(&a.file))?)),
+            None => None,
+        };
+        let settings = Settings {
+            connect_timeout: secs(self.connect_timeout, d.connect_timeout)
+                .unwrap_or(base.connect_timeout)
+                .max(Duration::from_secs(1)),
+            host_key_policy: self
+                .host_key_policy
+                .or(file_policy)
+                .unwrap_or(base.host_key_policy),
+            known_hosts_files: known_hosts,
+            max_channels_per_session: self
+                .max_channels
+                .or(d.max_channels)
+                .unwrap_or(base.max_channels_per_session)
+                .max(1),
+            command_timeout: secs(self.command_timeout, d.command_timeout)
+                .unwrap_or(base.command_timeout),
+            max_command_timeout: optional(
+                self.max_command_timeout,
+                d.max_command_timeout,
+                base.max_command_timeout,
+            ),
+            idle_timeout: optional(self.idle_timeout, d.idle_timeout, base.idle_timeout),
+            max_sessions: self
+                .max_sessions
+                .or(d.max_sessions)
+                .unwrap_or(base.max_sessions)
+                .max(1),
+            max_commands_per_session: self
+                .max_commands
+                .or(d.max_commands)
+                .unwrap_or(base.max_commands_per_session)
+                .max(1),
+            max_output_bytes: self
+                .max_output_bytes
+                .or(d.max_output_bytes)
+                .unwrap_or(base.max_output_bytes),
+            keepalive_interval: secs(self.keepalive, d.keepalive)
+                .unwrap_or(base.keepalive_interval)
+                .max(Duration::from_secs(1)),
+            policy: Arc::new(Policy::from_config(&file.security)?),
+            hosts: Arc::new(file.hosts.clone()),
+            audit,
+        };
+        for (name, h) in settings.hosts.iter() {
+            if let Some(p) = &h.host_key_policy {
+                p.parse::<HostKeyPolicy>().map_err(|e| {
+                    Error::InvalidArgument(format!("hosts.{name}.host_key_policy: {e}"))
+                })?;
+            }
+            crate::ssh::Address::parse(&h.address, 22)
+                .map_err(|e| Error::InvalidArgument(format!("hosts.{name}.address: {e}")))?;
         }
+        Ok((settings, file))
     }
 }
 

@@ -109,6 +109,10 @@ pub enum Error {
     #[error("the SSH connection is closed: {reason}")]
     SessionClosed { reason: String },
 
+    /// The operator's policy refuses this.
+    #[error("refused by this server's policy: {0}")]
+    Policy(String),
+
     /// An operator limit was reached.
     #[error("{0}")]
     Limit(String),

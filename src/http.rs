@@ -2,7 +2,9 @@
 //!
 //! Hardening over rmcp's defaults: `Origin` is validated (a browser page from a foreign
 //! origin gets 403, which rmcp leaves off by default), `Host` must be loopback or the bound
-//! address (DNS-rebinding protection), and request bodies are capped.
+//! address (DNS-rebinding protection), request bodies are capped, and with bearer tokens
+//! configured every request must carry one (401 otherwise). A non-loopback address is
+//! refused without tokens. SSH sessions belong to the token that opened them.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -14,6 +16,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::manager::SessionManager;
 use crate::mcp::SshMcp;
+use crate::secret::Secret;
+
+/// The name of the bearer token a request came with, put in the request's extensions by
+/// the token check, so that tools can tell clients apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenName(pub String);
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -25,6 +33,9 @@ pub const LOOPBACK_ORIGINS: [&str; 3] =
 /// Options of the HTTP front end.
 #[derive(Debug, Clone, Default)]
 pub struct HttpOptions {
+    /// Accepted bearer tokens with their names. Empty: no authentication, which is only
+    /// allowed on a loopback address.
+    pub tokens: Vec<(String, Secret)>,
     /// Extra browser origins to accept (`scheme://host:port`, `:*` for any port).
     pub allowed_origins: Vec<String>,
     /// Extra `Host` header values to accept, beyond loopback and the bound address.
@@ -61,7 +72,88 @@ pub fn router(
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    axum::Router::new().nest_service("/mcp", service)
+    let router = axum::Router::new().nest_service("/mcp", service);
+    if options.tokens.is_empty() {
+        return router;
+    }
+    let tokens = Arc::new(options.tokens.clone());
+    router.layer(axum::middleware::from_fn(move |req, next| {
+        require_token(tokens.clone(), req, next)
+    }))
+}
+
+/// Lets a request through only with `Authorization: Bearer <one of the tokens>`, and tags it
+/// with that token's name.
+async fn require_token(
+    tokens: Arc<Vec<(String, Secret)>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let presented = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    // Compare against every token without stopping early, so timing tells nothing about
+    // which token, or how much of one, matched.
+    let mut matched: Option<&str> = None;
+    if let Some(p) = presented {
+        for (name, token) in tokens.iter() {
+            if constant_time_eq(p.as_bytes(), token.expose().as_bytes()) {
+                matched = Some(name);
+            }
+        }
+    }
+    match matched {
+        Some(name) => {
+            req.extensions_mut().insert(TokenName(name.to_string()));
+            next.run(req).await
+        }
+        None => axum::response::Response::builder()
+            .status(axum::http::StatusCode::UNAUTHORIZED)
+            .header(axum::http::header::WWW_AUTHENTICATE, "Bearer")
+            .body(axum::body::Body::from("a valid bearer token is required\n"))
+            .unwrap_or_default(),
+    }
+}
+
+/// Equality whose running time depends only on the lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for (i, x) in a.iter().enumerate() {
+        diff |= x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+/// Reads bearer tokens: one per line, `name:token` or just `token` (named `token1`, …);
+/// blank lines and `#` comments are skipped.
+pub fn read_token_file(path: &std::path::Path) -> crate::Result<Vec<(String, Secret)>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| crate::Error::io(format!("reading token file {}", path.display()), e))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().map(str::trim).enumerate() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, token) = match line.split_once(':') {
+            Some((n, t)) => (n.trim().to_string(), t.trim()),
+            None => (format!("token{}", i + 1), line),
+        };
+        if token.len() < 16 {
+            return Err(crate::Error::InvalidArgument(format!(
+                "token file {} line {}: tokens must be at least 16 characters",
+                path.display(),
+                i + 1
+            )));
+        }
+        out.push((name, Secret::new(token)));
+    }
+    Ok(out)
 }
 
 fn host_literal(ip: IpAddr) -> String {
@@ -79,6 +171,14 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let bound = listener.local_addr()?;
+    if !bound.ip().is_loopback() && options.tokens.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "refusing to serve on {bound} without authentication: set SSH_MCP_TOKEN or --token-file, or bind 127.0.0.1"
+            ),
+        ));
+    }
     let app = router(manager.clone(), bound, &options, shutdown.clone());
     tracing::info!(url = %format!("http://{bound}/mcp"), "serving MCP over Streamable HTTP");
     let result = axum::serve(listener, app)

@@ -13,6 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::manager::Entry;
 use crate::ssh::exec::{self, ExecRequest, Exit, OutputSink};
 use crate::ssh::output::Capture;
 use crate::ssh::session::Session;
@@ -66,6 +67,8 @@ struct State {
 pub struct Job {
     pub id: String,
     pub session_id: String,
+    /// The owner of the job's session.
+    pub owner: Option<String>,
     pub command: String,
     pub started_at: SystemTime,
     started: Instant,
@@ -170,11 +173,12 @@ impl Jobs {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts `req` in the background on `session`. `slot` is held until the job ends.
+    /// Starts `req` in the background on `session` (the live connection of `entry`). `slot`
+    /// is held until the job ends.
     pub fn start(
         &self,
         id: String,
-        session_id: &str,
+        entry: &Entry,
         session: Arc<Session>,
         req: ExecRequest,
         limit: usize,
@@ -184,7 +188,8 @@ impl Jobs {
         let (done, _) = watch::channel(false);
         let job = Arc::new(Job {
             id,
-            session_id: session_id.to_string(),
+            session_id: entry.id.clone(),
+            owner: entry.owner.clone(),
             command: req.command.clone(),
             started_at: SystemTime::now(),
             started: Instant::now(),
@@ -213,10 +218,11 @@ impl Jobs {
         job
     }
 
-    /// The job with this id.
-    pub fn get(&self, id: &str) -> Result<Arc<Job>> {
+    /// The job with this id, if `owner` started it.
+    pub fn get(&self, id: &str, owner: Option<&str>) -> Result<Arc<Job>> {
         self.map()
             .get(id.trim())
+            .filter(|j| j.owner.as_deref() == owner)
             .cloned()
             .ok_or_else(|| Error::JobNotFound(id.to_string()))
     }

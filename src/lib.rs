@@ -5,6 +5,8 @@
 //!
 //! # Layout
 //!
+//! - [`audit`]: the JSON Lines audit log.
+//! - [`config`]: the operator's TOML config file (named hosts, policy, defaults).
 //! - [`cli`]: flags shared by the two binaries, and the shutdown signal.
 //! - [`error`]: the core [`Error`] type every layer below the tools returns.
 //! - [`secret`]: [`Secret`], a string that never prints itself.
@@ -13,18 +15,22 @@
 //!   command execution with bounded output, port forwarding.
 //! - [`jobs`]: background commands, polled with `ssh_job`.
 //! - [`manager`]: the registry of open SSH sessions, keyed by unguessable ids.
+//! - [`policy`]: allowed hosts, credentials in arguments, command rules.
 //! - [`mcp`]: the MCP tool layer: parameter and result types, tool handlers, and the one
 //!   mapping from core errors to tool results.
 //! - [`http`]: the hardened Streamable HTTP front end (axum), used by `ssh-mcp`.
 //! - [`logging`]: tracing to stderr with credential-bearing protocol dumps suppressed.
 
+pub mod audit;
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod logging;
 pub mod manager;
 pub mod mcp;
+pub mod policy;
 pub mod secret;
 pub mod settings;
 pub mod ssh;

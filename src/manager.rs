@@ -27,6 +27,8 @@ use crate::ssh::session::{ConnectRequest, Session};
 #[derive(Debug)]
 pub struct Entry {
     pub id: String,
+    /// Who opened the session (the HTTP token's name); only they may see or use it.
+    pub owner: Option<String>,
     /// The live connection; replaced when a dead one is reconnected.
     session: RwLock<Arc<Session>>,
     /// How the session was opened, kept (secrets included, redacted in Debug) to reconnect.
@@ -113,7 +115,7 @@ impl SessionManager {
     }
 
     /// Connects and registers a new session.
-    pub async fn connect(&self, req: &ConnectRequest) -> Result<Arc<Entry>> {
+    pub async fn connect(&self, req: &ConnectRequest, owner: Option<&str>) -> Result<Arc<Entry>> {
         if self.read().len() >= self.settings.max_sessions {
             return Err(Error::Limit(format!(
                 "{} sessions are open, the most this server allows; ssh_disconnect one first",
@@ -123,6 +125,7 @@ impl SessionManager {
         let session = Session::connect(req, &self.settings).await?;
         let entry = Arc::new(Entry {
             id: random_id(16)?,
+            owner: owner.map(String::from),
             session: RwLock::new(session),
             request: req.clone(),
             reconnecting: tokio::sync::Mutex::new(()),
@@ -144,18 +147,24 @@ impl SessionManager {
         Ok(entry)
     }
 
-    /// The session with this id.
-    pub fn get(&self, id: &str) -> Result<Arc<Entry>> {
+    /// The session with this id, if `owner` opened it (another owner's session is
+    /// reported as not found, so ids cannot be probed).
+    pub fn get(&self, id: &str, owner: Option<&str>) -> Result<Arc<Entry>> {
         self.read()
             .get(id.trim())
+            .filter(|e| e.owner.as_deref() == owner)
             .cloned()
             .ok_or_else(|| Error::SessionNotFound(id.to_string()))
     }
 
     /// The session with this id and a live connection to it: a dead connection is
     /// reconnected first. The flag tells whether that happened.
-    pub async fn session_for_use(&self, id: &str) -> Result<(Arc<Entry>, Arc<Session>, bool)> {
-        let entry = self.get(id)?;
+    pub async fn session_for_use(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+    ) -> Result<(Arc<Entry>, Arc<Session>, bool)> {
+        let entry = self.get(id, owner)?;
         entry.touch();
         let current = entry.session();
         if !current.is_closed() {
@@ -190,7 +199,8 @@ impl SessionManager {
     }
 
     /// Closes and forgets a session, with its channels, forwards and jobs.
-    pub async fn disconnect(&self, id: &str) -> Result<()> {
+    pub async fn disconnect(&self, id: &str, owner: Option<&str>) -> Result<()> {
+        self.get(id, owner)?;
         let entry = self
             .write()
             .remove(id.trim())
@@ -201,9 +211,14 @@ impl SessionManager {
         Ok(())
     }
 
-    /// Every registered session, oldest first.
-    pub fn list(&self) -> Vec<Arc<Entry>> {
-        let mut all: Vec<_> = self.read().values().cloned().collect();
+    /// The sessions `owner` opened, oldest first.
+    pub fn list(&self, owner: Option<&str>) -> Vec<Arc<Entry>> {
+        let mut all: Vec<_> = self
+            .read()
+            .values()
+            .filter(|e| e.owner.as_deref() == owner)
+            .cloned()
+            .collect();
         all.sort_by_key(|e| e.session().info.connected_at);
         all
     }
@@ -213,16 +228,16 @@ impl SessionManager {
         let Some(limit) = self.settings.idle_timeout else {
             return;
         };
-        let idle: Vec<String> = self
+        let idle: Vec<(String, Option<String>)> = self
             .read()
             .values()
             .filter(|e| e.idle_for() >= limit)
             .filter(|e| !e.has_active_forwards() && !self.jobs.has_running(&e.id))
-            .map(|e| e.id.clone())
+            .map(|e| (e.id.clone(), e.owner.clone()))
             .collect();
-        for id in idle {
+        for (id, owner) in idle {
             tracing::info!(session_id = %id, "closing idle session");
-            let _ = self.disconnect(&id).await;
+            let _ = self.disconnect(&id, owner.as_deref()).await;
         }
     }
 
@@ -266,11 +281,12 @@ impl SessionManager {
     pub async fn forward_local(
         &self,
         id: &str,
+        owner: Option<&str>,
         local_port: u16,
         remote_host: String,
         remote_port: u16,
     ) -> Result<Arc<Forward>> {
-        let (entry, session, _) = self.session_for_use(id).await?;
+        let (entry, session, _) = self.session_for_use(id, owner).await?;
         let fwd = Arc::new(
             Forward::start(
                 session,

@@ -1,11 +1,17 @@
 //! Operator settings: what the person running the server decides, not the model.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit::AuditLog;
+use crate::config::HostEntry;
+use crate::policy::Policy;
 use crate::ssh::known_hosts::HostKeyPolicy;
 
-/// Settings shared by every session. Built by the binaries from flags and environment.
+/// Settings shared by every session. Built by the binaries from flags, environment and the
+/// config file.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Limit for TCP connect + SSH handshake + authentication.
@@ -32,6 +38,12 @@ pub struct Settings {
     pub max_output_bytes: usize,
     /// Interval of SSH keepalives; a connection is declared dead after three unanswered.
     pub keepalive_interval: Duration,
+    /// Allowed hosts, credentials in arguments, command rules.
+    pub policy: Arc<Policy>,
+    /// Named hosts of the config file.
+    pub hosts: Arc<BTreeMap<String, HostEntry>>,
+    /// The audit log, when configured.
+    pub audit: Option<Arc<AuditLog>>,
 }
 
 impl Default for Settings {
@@ -48,6 +60,9 @@ impl Default for Settings {
             max_commands_per_session: 64,
             max_output_bytes: 64 * 1024,
             keepalive_interval: Duration::from_secs(15),
+            policy: Arc::new(Policy::open()),
+            hosts: Arc::new(BTreeMap::new()),
+            audit: None,
         }
     }
 }

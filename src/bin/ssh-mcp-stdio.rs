@@ -21,7 +21,8 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init();
-    let manager = Arc::new(SessionManager::new(cli.settings.settings()));
+    let (settings, _) = cli.settings.load().context("loading settings")?;
+    let manager = Arc::new(SessionManager::new(settings));
     let shutdown = shutdown_on_signals();
     manager.spawn_reaper(shutdown.clone());
     let server = SshMcp::new(manager.clone())

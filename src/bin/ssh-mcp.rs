@@ -27,6 +27,10 @@ struct Cli {
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
+    /// File of bearer tokens (one per line, `name:token` or `token`); every request must
+    /// carry one. SSH_MCP_TOKEN adds one more (named `env`).
+    #[arg(long, env = "SSH_MCP_TOKEN_FILE")]
+    token_file: Option<std::path::PathBuf>,
     /// Extra Host header value to accept (repeatable), e.g. mcp.example.com.
     #[arg(
         long = "allowed-host",
@@ -46,11 +50,34 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    let manager = Arc::new(SessionManager::new(cli.settings.settings()));
-    let options = HttpOptions {
+    let (settings, file) = cli.settings.load().context("loading settings")?;
+    let manager = Arc::new(SessionManager::new(settings));
+    let token_file = cli.token_file.or(file
+        .http
+        .token_file
+        .as_deref()
+        .map(ssh_mcp::settings::expand_tilde));
+    let mut tokens = match &token_file {
+        Some(p) => http::read_token_file(p).context("reading the token file")?,
+        None => Vec::new(),
+    };
+    if let Some(t) = std::env::var("SSH_MCP_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        anyhow::ensure!(
+            t.len() >= 16,
+            "SSH_MCP_TOKEN must be at least 16 characters"
+        );
+        tokens.push(("env".into(), ssh_mcp::Secret::new(t)));
+    }
+    let mut options = HttpOptions {
+        tokens,
         allowed_origins: cli.allowed_origins,
         allowed_hosts: cli.allowed_hosts,
     };
+    options.allowed_origins.extend(file.http.allowed_origins);
+    options.allowed_hosts.extend(file.http.allowed_hosts);
     let shutdown = shutdown_on_signals();
     manager.spawn_reaper(shutdown.clone());
     http::serve(listener, manager, options, shutdown)

@@ -78,6 +78,9 @@ fn describe(e: &Error) -> (String, String) {
         Error::SessionClosed { .. } => {
             "call the tool again to reconnect this session, or ssh_connect anew".into()
         }
+        Error::Policy(_) => {
+            "the operator does not allow this here; do not try to work around it, ask the user instead".into()
+        }
         Error::Limit(_) => "wait for running work to finish, or close sessions you no longer need".into(),
         Error::JobNotFound(_) => "the job id is wrong, or the job finished long ago and was forgotten; call ssh_list_sessions to see jobs".into(),
         Error::ChannelOpen(_) => {

@@ -8,6 +8,7 @@ use rmcp::service::RequestContext;
 use rmcp::{Json, Peer, RoleServer, tool, tool_router};
 use tokio::sync::mpsc;
 
+use crate::audit::Event;
 use crate::error::Error;
 use crate::jobs::{Job, JobStatus};
 use crate::manager::random_id;
@@ -61,12 +62,34 @@ connection died is reconnected transparently (reconnected: true).",
                 "environment variable name {bad:?} is not valid (letters, digits and _, not starting with a digit)"
             ))));
         }
-        let (entry, session, reconnected) = self
+        let owner = Self::owner(&ctx);
+        let audit_base = |decision, error: Option<String>| Event {
+            tool: "ssh_execute",
+            session_id: Some(p.session_id.trim().to_string()),
+            command: Some(p.command.clone()),
+            decision,
+            error,
+            ..Default::default()
+        };
+        if let Err(e) = settings.policy.check_command(&p.command) {
+            self.audit(&ctx, audit_base("denied", Some(e.to_string())));
+            return Err(fail(e));
+        }
+        let (entry, session, reconnected) = match self
             .manager
-            .session_for_use(&p.session_id)
+            .session_for_use(&p.session_id, owner.as_deref())
             .await
-            .map_err(fail)?;
+        {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.audit(&ctx, audit_base("failed", Some(e.to_string())));
+                return Err(fail(e));
+            }
+        };
         let slot = entry.command_slot().map_err(fail)?;
+        let mut event = audit_base("allowed", None);
+        event.host = Some(session.info.address.to_string());
+        event.user = Some(session.info.username.clone());
         let req = ExecRequest {
             command: p.command,
             stdin: p.stdin.map(String::into_bytes),
@@ -92,8 +115,10 @@ connection died is reconnected transparently (reconnected: true).",
             let job = self
                 .manager
                 .jobs
-                .start(id, &entry.id, session, req, limit, slot);
+                .start(id, &entry, session, req, limit, slot);
             result.job_id = Some(job.id.clone());
+            event.job_id = Some(job.id.clone());
+            self.audit(&ctx, event);
             return Ok(Json(result));
         }
 
@@ -114,7 +139,15 @@ connection died is reconnected transparently (reconnected: true).",
         if let Some(r) = sink.reporter.take() {
             r.finish().await;
         }
-        let exit = exit.map_err(fail)?;
+        let exit = match exit {
+            Ok(x) => x,
+            Err(e) => {
+                event.decision = "failed";
+                event.error = Some(e.to_string());
+                self.audit(&ctx, event);
+                return Err(fail(e));
+            }
+        };
         result.stdout = sink.stdout.render();
         result.stderr = sink.stderr.render();
         result.exit_code = exit.exit_code.map(i64::from);
@@ -124,6 +157,13 @@ connection died is reconnected transparently (reconnected: true).",
         result.stdout_bytes = sink.stdout.total();
         result.stderr_bytes = sink.stderr.total();
         result.duration_ms = millis(exit.duration);
+        event.exit_code = result.exit_code;
+        event.exit_signal = result.exit_signal.clone();
+        event.timed_out = Some(result.timed_out);
+        event.stdout_bytes = Some(result.stdout_bytes);
+        event.stderr_bytes = Some(result.stderr_bytes);
+        event.duration_ms = Some(result.duration_ms);
+        self.audit(&ctx, event);
         Ok(Json(result))
     }
 
@@ -149,9 +189,21 @@ finish first; kill: true stops it.",
         let job = self
             .manager
             .jobs
-            .get(&p.job_id)
+            .get(&p.job_id, Self::owner(&ctx).as_deref())
             .map_err(|e| tool_error("Failed to read job", &e))?;
         if p.kill.unwrap_or(false) {
+            self.audit(
+                &ctx,
+                Event {
+                    tool: "ssh_job",
+                    session_id: Some(job.session_id.clone()),
+                    command: Some(job.command.clone()),
+                    job_id: Some(job.id.clone()),
+                    target: Some("kill".into()),
+                    decision: "allowed",
+                    ..Default::default()
+                },
+            );
             job.kill();
             job.wait(exec::STOP_GRACE * 4, &ctx.ct).await;
         }

@@ -1,7 +1,10 @@
 //! `ssh_forward` (cargo feature `port_forward`).
 
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::{Json, tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, tool, tool_router};
+
+use crate::audit::Event;
 
 use crate::error::Error;
 use crate::mcp::SshMcp;
@@ -28,6 +31,7 @@ picks a free port.",
     pub async fn ssh_forward(
         &self,
         Parameters(p): Parameters<ForwardParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ForwardResult>, String> {
         const OP: &str = "Failed to forward";
         let host = p.remote_address.trim();
@@ -39,11 +43,32 @@ picks a free port.",
                 ),
             ));
         }
-        let fwd = self
+        let r = self
             .manager
-            .forward_local(&p.session_id, p.local_port, host.to_string(), p.remote_port)
-            .await
-            .map_err(|e| tool_error(OP, &e))?;
+            .forward_local(
+                &p.session_id,
+                Self::owner(&ctx).as_deref(),
+                p.local_port,
+                host.to_string(),
+                p.remote_port,
+            )
+            .await;
+        self.audit(
+            &ctx,
+            Event {
+                tool: "ssh_forward",
+                session_id: Some(p.session_id.trim().to_string()),
+                target: Some(format!(
+                    "127.0.0.1:{} -> {host}:{}",
+                    r.as_ref().map_or(p.local_port, |f| f.local_addr.port()),
+                    p.remote_port
+                )),
+                decision: if r.is_ok() { "allowed" } else { "failed" },
+                error: r.as_ref().err().map(|e| e.to_string()),
+                ..Default::default()
+            },
+        );
+        let fwd = r.map_err(|e| tool_error(OP, &e))?;
         Ok(Json(ForwardResult {
             local_address: fwd.local_addr.to_string(),
             remote_address: fwd.remote(),

@@ -17,7 +17,10 @@ use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, tool_handler};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, ServerHandler, tool_handler};
+
+use crate::audit::Event;
 
 use crate::manager::SessionManager;
 
@@ -53,13 +56,47 @@ impl SshMcp {
     pub fn manager(&self) -> &Arc<SessionManager> {
         &self.manager
     }
+
+    /// The caller's identity for session ownership: the HTTP bearer token's name, if any.
+    pub(crate) fn owner(ctx: &RequestContext<RoleServer>) -> Option<String> {
+        ctx.extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<crate::http::TokenName>())
+            .map(|t| t.0.clone())
+    }
+
+    /// Records an audit event (when an audit log is configured), naming the MCP client.
+    pub(crate) fn audit(&self, ctx: &RequestContext<RoleServer>, mut event: Event) {
+        let Some(log) = &self.manager.settings().audit else {
+            return;
+        };
+        let client = ctx
+            .peer
+            .peer_info()
+            .map(|info| format!("{} {}", info.client_info.name, info.client_info.version));
+        let token = Self::owner(ctx).map(|t| format!("token {t}"));
+        event.client = match (client, token) {
+            (Some(c), Some(t)) => Some(format!("{c} ({t})")),
+            (c, t) => c.or(t),
+        };
+        log.record(event);
+    }
 }
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SshMcp {
     fn get_info(&self) -> ServerConfig {
+        let hosts = &self.manager.settings().hosts;
+        let mut instructions = INSTRUCTIONS.to_string();
+        if !hosts.is_empty() {
+            let names: Vec<&str> = hosts.keys().map(String::as_str).collect();
+            instructions.push_str(&format!(
+                " Named hosts (pass the name as address, without credentials): {}.",
+                names.join(", ")
+            ));
+        }
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("ssh-mcp", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+            .with_instructions(instructions)
     }
 }

@@ -1,7 +1,10 @@
 //! `ssh_connect`, `ssh_disconnect`, `ssh_list_sessions`.
 
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::{Json, tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, tool, tool_router};
+
+use crate::audit::Event;
 
 use crate::error::Error;
 use std::sync::atomic::Ordering;
@@ -34,37 +37,48 @@ is recorded, a changed key is refused.",
     pub async fn ssh_connect(
         &self,
         Parameters(p): Parameters<ConnectParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ConnectResult>, String> {
         const OP: &str = "Failed to connect";
-        let address = Address::parse(&p.address, 22).map_err(|e| tool_error(OP, &e))?;
-        let username = match p.username.filter(|u| !u.trim().is_empty()) {
-            Some(u) => u.trim().to_string(),
-            None => local_user().ok_or_else(|| {
-                tool_error(
-                    OP,
-                    &Error::InvalidArgument(
-                        "username is required (no local user name known)".into(),
-                    ),
-                )
-            })?,
+        let target = p.address.trim().to_string();
+        let user_arg = p.username.clone();
+        let req = self.connect_request(p);
+        let result = match req {
+            Ok(req) => self
+                .manager
+                .connect(&req, Self::owner(&ctx).as_deref())
+                .await
+                .map(|e| (e, req)),
+            Err(e) => Err(e),
         };
-        let req = ConnectRequest {
-            address,
-            username,
-            credentials: Credentials {
-                password: p.password.filter(|s| !s.is_empty()),
-                key_path: p
-                    .key_path
-                    .filter(|k| !k.trim().is_empty())
-                    .map(|k| expand_tilde(k.trim())),
-                passphrase: p.passphrase.filter(|s| !s.is_empty()),
+        let (entry, req) = match result {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.audit(
+                    &ctx,
+                    Event {
+                        tool: "ssh_connect",
+                        host: Some(target),
+                        user: user_arg,
+                        decision: decision_of(&e),
+                        error: Some(e.to_string()),
+                        ..Default::default()
+                    },
+                );
+                return Err(tool_error(OP, &e));
+            }
+        };
+        self.audit(
+            &ctx,
+            Event {
+                tool: "ssh_connect",
+                session_id: Some(entry.id.clone()),
+                host: Some(req.address.to_string()),
+                user: Some(req.username.clone()),
+                decision: "allowed",
+                ..Default::default()
             },
-        };
-        let entry = self
-            .manager
-            .connect(&req)
-            .await
-            .map_err(|e| tool_error(OP, &e))?;
+        );
         let session = entry.session();
         let info = &session.info;
         let status = if info.host_key.unverified {
@@ -111,11 +125,23 @@ is recorded, a changed key is refused.",
     pub async fn ssh_disconnect(
         &self,
         Parameters(p): Parameters<SessionParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<DisconnectResult>, String> {
-        self.manager
-            .disconnect(&p.session_id)
-            .await
-            .map_err(|e| tool_error("Failed to disconnect", &e))?;
+        let r = self
+            .manager
+            .disconnect(&p.session_id, Self::owner(&ctx).as_deref())
+            .await;
+        self.audit(
+            &ctx,
+            Event {
+                tool: "ssh_disconnect",
+                session_id: Some(p.session_id.trim().to_string()),
+                decision: if r.is_ok() { "allowed" } else { "failed" },
+                error: r.as_ref().err().map(|e| e.to_string()),
+                ..Default::default()
+            },
+        );
+        r.map_err(|e| tool_error("Failed to disconnect", &e))?;
         Ok(Json(DisconnectResult {
             message: format!("Session {} disconnected successfully", p.session_id.trim()),
         }))
@@ -132,15 +158,93 @@ is recorded, a changed key is refused.",
             open_world_hint = false
         )
     )]
-    pub async fn ssh_list_sessions(&self) -> Result<Json<ListSessionsResult>, String> {
+    pub async fn ssh_list_sessions(
+        &self,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<ListSessionsResult>, String> {
+        let owner = Self::owner(&ctx);
         Ok(Json(ListSessionsResult {
+            named_hosts: self.manager.settings().hosts.keys().cloned().collect(),
             sessions: self
                 .manager
-                .list()
+                .list(owner.as_deref())
                 .iter()
                 .map(|e| summarize(&self.manager, e))
                 .collect(),
         }))
+    }
+}
+
+impl SshMcp {
+    /// Turns `ssh_connect` arguments into a connection request, resolving named hosts and
+    /// applying the operator's policy.
+    fn connect_request(&self, p: ConnectParams) -> Result<ConnectRequest, Error> {
+        let settings = self.manager.settings();
+        let policy = &settings.policy;
+        let password = p.password.filter(|s| !s.is_empty());
+        let key_path = p
+            .key_path
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| expand_tilde(k.trim()));
+        let passphrase = p.passphrase.filter(|s| !s.is_empty());
+        let gave_credentials = password.is_some() || key_path.is_some() || passphrase.is_some();
+        if gave_credentials && !policy.credentials_in_arguments() {
+            return Err(Error::Policy(
+                "credentials may not be passed as tool arguments here; connect to one of the named hosts the operator configured".into(),
+            ));
+        }
+        let named = settings.hosts.get(p.address.trim());
+        let (address, default_user, mut credentials, host_key_policy) = match named {
+            Some(h) => {
+                let address = Address::parse(&h.address, 22)?;
+                let creds = Credentials {
+                    password: h.password()?,
+                    key_path: h.identity(),
+                    passphrase: h.passphrase()?,
+                };
+                let policy = match &h.host_key_policy {
+                    Some(s) => Some(s.parse().map_err(Error::InvalidArgument)?),
+                    None => None,
+                };
+                (address, h.user.clone(), creds, policy)
+            }
+            None => {
+                let address = Address::parse(&p.address, 22)?;
+                policy.check_host(&address.host, address.port)?;
+                (address, None, Credentials::default(), None)
+            }
+        };
+        if gave_credentials {
+            credentials = Credentials {
+                password,
+                key_path,
+                passphrase: passphrase.or(credentials.passphrase),
+            };
+        }
+        let username = p
+            .username
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .or(default_user)
+            .or_else(local_user)
+            .ok_or_else(|| {
+                Error::InvalidArgument("username is required (no local user name known)".into())
+            })?;
+        Ok(ConnectRequest {
+            address,
+            username,
+            credentials,
+            host_key_policy,
+        })
+    }
+}
+
+/// The audit decision for a failed call.
+pub(crate) fn decision_of(e: &Error) -> &'static str {
+    if matches!(e, Error::Policy(_)) {
+        "denied"
+    } else {
+        "failed"
     }
 }
 

@@ -12,7 +12,9 @@ use crate::secret::Secret;
 /// Parameters of `ssh_connect`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ConnectParams {
-    /// Server to connect to: `host`, `host:port` (default port 22), or `[ipv6]:port`.
+    /// Server to connect to: the name of a host the operator configured (listed by
+    /// `ssh_list_sessions` as `named_hosts`; no credentials needed), or `host`, `host:port`
+    /// (default port 22), or `[ipv6]:port`.
     pub address: String,
     /// Remote user name. Defaults to the local user running this server.
     #[serde(default)]
@@ -209,6 +211,9 @@ pub struct DisconnectResult {
 pub struct ListSessionsResult {
     /// Open sessions, oldest first.
     pub sessions: Vec<SessionSummary>,
+    /// Hosts the operator configured: pass one as `address` to `ssh_connect`, without
+    /// credentials.
+    pub named_hosts: Vec<String>,
 }
 
 /// One open session.

@@ -11,6 +11,10 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::ssh::session::Session;
 
+/// Buffer size of each direction of a forwarded connection: large enough that each read
+/// fills an SSH packet, instead of tokio's default 8 KiB.
+const COPY_BUF: usize = 256 * 1024;
+
 /// A running local forward. Dropping it does not stop it; call [`Forward::stop`].
 #[derive(Debug)]
 pub struct Forward {
@@ -167,7 +171,7 @@ async fn carry(
     let mut stream = channel.into_stream();
     tokio::select! {
         _ = cancel.cancelled() => Ok(()),
-        r = tokio::io::copy_bidirectional(&mut tcp, &mut stream) => match r {
+        r = tokio::io::copy_bidirectional_with_sizes(&mut tcp, &mut stream, COPY_BUF, COPY_BUF) => match r {
             Ok((up, down)) => {
                 bytes.fetch_add(up + down, Ordering::Relaxed);
                 Ok(())

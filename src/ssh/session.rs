@@ -15,7 +15,7 @@ use crate::settings::Settings;
 use crate::ssh::address::Address;
 use crate::ssh::auth::{self, Credentials};
 use crate::ssh::handler::{ClientHandler, Death, HostKeyOutcome, preferred_key_algorithms};
-use crate::ssh::known_hosts::KnownHosts;
+use crate::ssh::known_hosts::{HostKeyPolicy, KnownHosts};
 use crate::ssh::socket::QuickAckStream;
 
 /// Everything needed to open a session.
@@ -24,6 +24,8 @@ pub struct ConnectRequest {
     pub address: Address,
     pub username: String,
     pub credentials: Credentials,
+    /// Host-key policy for this connection, overriding the server's.
+    pub host_key_policy: Option<HostKeyPolicy>,
 }
 
 /// Facts about an open session, for results and listings. Holds no secret.
@@ -100,8 +102,8 @@ impl Session {
             ..Default::default()
         };
         let death = Death::default();
-        let (handler, outcome) =
-            ClientHandler::new(name, settings.host_key_policy, known_hosts, death.clone());
+        let policy = req.host_key_policy.unwrap_or(settings.host_key_policy);
+        let (handler, outcome) = ClientHandler::new(name, policy, known_hosts, death.clone());
         let mut handle = client::connect_stream(Arc::new(config), stream, handler).await?;
         let auth_method = auth::authenticate(
             &mut handle,

@@ -9,6 +9,7 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResult, ProgressNotificationParam, ProtocolVersion,
 };
 use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
 use serde_json::{Value, json};
@@ -36,6 +37,8 @@ pub struct Opts {
     pub env: Vec<(String, String)>,
     /// Extra command-line flags.
     pub args: Vec<String>,
+    /// Bearer token the HTTP client sends.
+    pub token: Option<String>,
 }
 
 /// The test client: records the progress notifications it receives.
@@ -127,7 +130,11 @@ impl Server {
                 let pid = child.id().unwrap();
                 let recorder = Recorder::default();
                 let url = wait_for_url(&stderr).await;
-                let t = StreamableHttpClientTransport::from_uri(url.clone());
+                let mut config = StreamableHttpClientTransportConfig::with_uri(url.clone());
+                if let Some(tok) = &opts.token {
+                    config = config.auth_header(tok.clone());
+                }
+                let t = StreamableHttpClientTransport::from_config(config);
                 let client = if transport == Transport::Http {
                     tokio::time::timeout(CALL_LIMIT, recorder.clone().serve(t)).await
                 } else {
@@ -230,6 +237,18 @@ impl Server {
             let _ = child.kill().await;
         }
     }
+}
+
+/// A further MCP client (2025-11-25 era) of an HTTP server, with an optional bearer token.
+pub async fn http_client(url: &str, token: Option<&str>) -> RunningService<RoleClient, Recorder> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
+    if let Some(t) = token {
+        config = config.auth_header(t.to_string());
+    }
+    Recorder::default()
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .unwrap()
 }
 
 /// The text content of a result.

@@ -15,4 +15,5 @@ mod harness;
 mod http;
 mod lifecycle;
 mod liveness;
+mod security;
 mod sshd;

@@ -1,0 +1,89 @@
+//! The audit log: one JSON object per line, appended and written out per event, so that
+//! what was done survives a crash of the server. It never holds a secret.
+//!
+//! Fields (absent when not applicable): `ts` (RFC 3339 UTC), `client` (MCP client name and
+//! version, and the HTTP token name), `tool`, `session_id`, `host`, `user`, `command`,
+//! `target` (forward or transfer target), `decision` (`allowed`, `denied`, `failed`),
+//! `error`, `exit_code`, `exit_signal`, `timed_out`, `stdout_bytes`, `stderr_bytes`,
+//! `duration_ms`, `job_id`.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// One audit event. Build it with `..Default::default()` and the fields that apply.
+#[derive(Debug, Default, Serialize)]
+pub struct Event {
+    pub ts: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    pub tool: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub decision: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timed_out: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdout_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+}
+
+/// An open audit log.
+#[derive(Debug)]
+pub struct AuditLog {
+    file: Mutex<File>,
+}
+
+impl AuditLog {
+    /// Opens (creating, mode 0600) a log for appending.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut o = OpenOptions::new();
+        o.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        let file = o
+            .open(path)
+            .map_err(|e| Error::io(format!("opening audit log {}", path.display()), e))?;
+        Ok(Self {
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Appends one event as one `write` of one line.
+    pub fn record(&self, mut event: Event) {
+        event.ts = crate::mcp::types::rfc3339(SystemTime::now());
+        let Ok(mut line) = serde_json::to_vec(&event) else {
+            return;
+        };
+        line.push(b'\n');
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = f.write_all(&line) {
+            tracing::error!(error = %e, "writing the audit log failed");
+        }
+    }
+}
