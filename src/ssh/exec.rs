@@ -69,6 +69,10 @@ pub struct Exit {
 
 /// Runs `req` on a new channel of `session`, feeding output to `sink`. `cancel` stops the
 /// command the same way a timeout does.
+///
+/// A server may close a channel before acknowledging the `exec` request (Dropbear does so
+/// under load): the command never started, so it is tried again on a new channel, a few
+/// times, with backoff.
 pub async fn run(
     session: &Session,
     req: ExecRequest,
@@ -76,6 +80,30 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> Result<Exit> {
     let started = Instant::now();
+    let mut backoff = Duration::from_millis(20);
+    for _ in 0..8 {
+        match run_once(session, req.clone(), sink, cancel, started).await? {
+            Some(exit) => return Ok(exit),
+            None => {
+                tracing::debug!("the server dropped the command before starting it; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
+        }
+    }
+    Err(Error::ChannelOpen(
+        "the server kept closing the channel before starting the command".into(),
+    ))
+}
+
+/// One attempt; `None` when the server closed the channel without starting the command.
+async fn run_once(
+    session: &Session,
+    req: ExecRequest,
+    sink: &mut dyn OutputSink,
+    cancel: &CancellationToken,
+    started: Instant,
+) -> Result<Option<Exit>> {
     let deadline = req
         .timeout
         .map(|t| tokio::time::Instant::from_std(started + t));
@@ -101,12 +129,24 @@ pub async fn run(
         exit.cancelled = cancel.is_cancelled() || stopping.is_cancelled();
         exit.timed_out = !exit.cancelled;
         exit.duration = started.elapsed();
-        return Ok(exit);
+        return Ok(Some(exit));
     };
 
-    let refused = send_env(&mut channel, &req.env).await?;
+    // Until the exec request is sent, a channel the server already closed means the command
+    // never started: report that, so the caller tries again.
+    let refused = match send_env(&mut channel, &req.env).await {
+        Ok(r) => r,
+        Err(_) if !session.is_closed() => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let command = compose(&req.command, req.cwd.as_deref(), &refused);
-    channel.exec(true, command.into_bytes()).await?;
+    if let Err(e) = channel.exec(true, command.into_bytes()).await {
+        return if session.is_closed() {
+            Err(e.into())
+        } else {
+            Ok(None)
+        };
+    }
     // stdin is written from its own task so a command that prints before reading cannot
     // deadlock against us; the shutdown sends EOF, so `cat` and friends return.
     let feeder = match req.stdin.filter(|b| !b.is_empty()) {
@@ -118,13 +158,15 @@ pub async fn run(
             }))
         }
         None => {
-            channel.eof().await?;
+            // A failure here shows up below as a channel closed before the exec reply.
+            let _ = channel.eof().await;
             None
         }
     };
 
     // The reply to our `exec` request: a refusal comes back as Failure before anything else.
     let mut confirmed = false;
+    let mut output = false;
     let mut eof = false;
     let mut step: Option<usize> = None;
     let mut next_step = deadline;
@@ -133,8 +175,14 @@ pub async fn run(
         tokio::select! {
             msg = channel.wait() => match msg {
                 None => break Ok(()),
-                Some(ChannelMsg::Data { data }) => sink.stdout(&data),
-                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => sink.stderr(&data),
+                Some(ChannelMsg::Data { data }) => {
+                    output = true;
+                    sink.stdout(&data);
+                }
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                    output = true;
+                    sink.stderr(&data);
+                }
                 Some(ChannelMsg::ExitStatus { exit_status }) => {
                     exit.exit_code = Some(exit_status);
                     if eof { break Ok(()); }
@@ -189,15 +237,22 @@ pub async fn run(
         f.abort();
     }
     result?;
-    // The channel closed without an exit report and we did not stop it: the connection died.
+    // The channel closed without an exit report and we did not stop it: the connection
+    // died, or the server gave up on the command.
     if exit.exit_code.is_none() && exit.exit_signal.is_none() && step.is_none() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         if session.is_closed() {
             return Err(session.closed_error());
         }
+        if !confirmed && !output {
+            return Ok(None);
+        }
+        return Err(Error::ChannelOpen(
+            "the server closed the channel without reporting how the command ended".into(),
+        ));
     }
     exit.duration = started.elapsed();
-    Ok(exit)
+    Ok(Some(exit))
 }
 
 /// Sends `env` requests, each answered before the next; returns those the server refused.

@@ -1,7 +1,6 @@
 //! One authenticated SSH connection: connect, channel budget, close.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use russh::client::{self, Handle, Msg};
@@ -56,13 +55,6 @@ pub struct Session {
     /// sequence, because sshd leaves a command without a terminal running when the
     /// connection goes.
     stopping: CancellationToken,
-    /// This session, for the background task that keeps a spare channel.
-    me: Weak<Session>,
-    /// A session channel opened ahead of need, with its budget slot: the next command
-    /// skips the channel-open round trip. Refilled in the background after each use.
-    spare: Mutex<Option<(Channel<Msg>, OwnedSemaphorePermit)>>,
-    /// A refill is in flight.
-    refilling: AtomicBool,
 }
 
 impl std::fmt::Debug for Session {
@@ -117,10 +109,7 @@ impl Session {
             .ok()
             .and_then(|slot| slot.clone())
             .unwrap_or_default();
-        let session = Arc::new_cyclic(|me| Self {
-            me: me.clone(),
-            spare: Mutex::new(None),
-            refilling: AtomicBool::new(false),
+        let session = Arc::new(Self {
             info: SessionInfo {
                 address: req.address.clone(),
                 username: req.username.clone(),
@@ -206,47 +195,6 @@ impl Session {
     /// open (OpenSSH answers "connect failed: no more sessions"). Such refusals are retried
     /// with backoff while other commands of this session run, and a few times otherwise.
     pub async fn open_session_channel(&self) -> Result<(Channel<Msg>, OwnedSemaphorePermit)> {
-        let spare = self.spare.lock().ok().and_then(|mut s| s.take());
-        let opened = match spare {
-            Some(ready) => Ok(ready),
-            None => self.open_fresh_channel().await,
-        };
-        self.refill_spare();
-        opened
-    }
-
-    /// Opens a spare channel in the background when a budget slot is free right now (never
-    /// waiting for one, so the spare cannot delay a command).
-    fn refill_spare(&self) {
-        if self.channels_total < 2
-            || self.is_closed()
-            || self.stopping.is_cancelled()
-            || self.refilling.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        let has_spare = self.spare.lock().map(|s| s.is_some()).unwrap_or(true);
-        let slot = if has_spare {
-            None
-        } else {
-            self.channels.clone().try_acquire_owned().ok()
-        };
-        let (Some(slot), Some(me)) = (slot, self.me.upgrade()) else {
-            self.refilling.store(false, Ordering::Release);
-            return;
-        };
-        tokio::spawn(async move {
-            if let Ok(ch) = me.handle.channel_open_session().await
-                && !me.is_closed()
-                && let Ok(mut spare) = me.spare.lock()
-            {
-                *spare = Some((ch, slot));
-            }
-            me.refilling.store(false, Ordering::Release);
-        });
-    }
-
-    async fn open_fresh_channel(&self) -> Result<(Channel<Msg>, OwnedSemaphorePermit)> {
         let mut backoff = Duration::from_millis(10);
         let mut attempts = 0u32;
         loop {
@@ -286,9 +234,6 @@ impl Session {
     /// SSH_MSG_DISCONNECT.
     pub async fn close(&self) {
         self.stopping.cancel();
-        if let Ok(mut spare) = self.spare.lock() {
-            spare.take();
-        }
         // Give running commands their stop sequence (up to KILL) before the connection goes.
         let deadline = tokio::time::Instant::now() + Duration::from_millis(2500);
         while self.channels.available_permits() < self.channels_total

@@ -1,7 +1,7 @@
 //! Integration tests: the built binaries, driven by a real MCP client over their real
 //! transports, against real OpenSSH sshd instances started per test.
 //!
-//! Needs `/usr/sbin/sshd`, `ssh-keygen`, `ssh-agent` and root (a test user with a password
+//! Needs `/usr/sbin/sshd`, `ssh-keygen`, `ssh-agent`, `/usr/sbin/dropbear` and root (a test user with a password
 //! is created). `.ci/run` installs what is missing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -13,6 +13,7 @@ mod execute;
 mod forward;
 mod harness;
 mod http;
+mod interop;
 mod lifecycle;
 mod liveness;
 mod security;

@@ -77,6 +77,78 @@ pub fn user() -> &'static TestUser {
     })
 }
 
+/// An sshd-compatible second implementation: Dropbear, on 127.0.0.1 with a free port.
+/// Dropbear reads `~/.ssh/authorized_keys` of the user, which [`Dropbear::start`] writes.
+pub struct Dropbear {
+    pub port: u16,
+    _dir: TempDir,
+    child: Child,
+}
+
+pub const DROPBEAR: &str = "/usr/sbin/dropbear";
+
+impl Dropbear {
+    pub fn start() -> Self {
+        let user = user();
+        assert!(
+            Path::new(DROPBEAR).exists(),
+            "Dropbear not found at {DROPBEAR}: install it with `apt-get install -y dropbear-bin`"
+        );
+        let home = PathBuf::from(format!("/home/{USER}/.ssh"));
+        fs::create_dir_all(&home).unwrap();
+        let ak = home.join("authorized_keys");
+        fs::copy(user.dir.join("authorized_keys"), &ak).unwrap();
+        run(Command::new("chown")
+            .args(["-R", &format!("{USER}:{USER}")])
+            .arg(&home));
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::set_permissions(&ak, fs::Permissions::from_mode(0o600)).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("ssh-mcp-dropbear-")
+            .tempdir()
+            .unwrap();
+        let key = dir.path().join("host_ed25519");
+        run(Command::new("dropbearkey")
+            .args(["-t", "ed25519", "-f"])
+            .arg(&key)
+            .stdout(Stdio::null()));
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(DROPBEAR)
+                .args(["-F", "-E", "-p", &format!("127.0.0.1:{port}"), "-r"])
+                .arg(&key)
+                .stdin(Stdio::null())
+                .stderr(fs::File::create(dir.path().join("log")).unwrap())
+                .spawn()
+                .unwrap();
+            if wait_ready(&mut child, port, Duration::from_secs(10)) {
+                return Dropbear {
+                    port,
+                    _dir: dir,
+                    child,
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("dropbear did not start");
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Dropbear {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .args(["-TERM", "-P", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Generates a key pair `dir/name` (+ `.pub`); returns the private key path.
 pub fn keygen(dir: &Path, name: &str, kind: &str, passphrase: &str) -> PathBuf {
     let path = dir.join(name);
