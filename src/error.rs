@@ -59,6 +59,12 @@ pub enum Error {
         line: usize,
     },
 
+    /// The server showed a host certificate that no trusted CA vouches for.
+    #[error(
+        "host certificate of {host} (key {offered}) is not signed by a CA trusted for it, has expired, or does not name it"
+    )]
+    HostCertificate { host: String, offered: String },
+
     /// The host is not in any known_hosts file and the policy does not allow learning it.
     #[error("host key for {host} ({offered}) is not known")]
     HostKeyUnknown { host: String, offered: String },

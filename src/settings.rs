@@ -68,14 +68,18 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The known_hosts files in force: the configured ones, or `~/.ssh/known_hosts`.
+    /// The known_hosts files in force: the configured ones, or OpenSSH's defaults
+    /// (`~/.ssh/known_hosts`, where new hosts are recorded, then the global
+    /// `/etc/ssh/ssh_known_hosts`).
     pub fn known_hosts(&self) -> Vec<PathBuf> {
         if !self.known_hosts_files.is_empty() {
             return self.known_hosts_files.clone();
         }
-        home_dir()
+        let mut files: Vec<PathBuf> = home_dir()
             .map(|h| vec![h.join(".ssh").join("known_hosts")])
-            .unwrap_or_default()
+            .unwrap_or_default();
+        files.push(PathBuf::from("/etc/ssh/ssh_known_hosts"));
+        files
     }
 }
 

@@ -48,6 +48,9 @@ fn describe(e: &Error) -> (String, String) {
              fingerprint and add the key to known_hosts (e.g. `ssh-keyscan` for {host}, checked against \
              `ssh-keygen -lf` on the server)"
         ),
+        Error::HostCertificate { .. } => {
+            "REFUSED: do not retry; the operator must check the server's HostCertificate and the @cert-authority lines of known_hosts".into()
+        }
         Error::HostKeyRevoked { .. } => {
             "REFUSED: the operator has revoked this key; do not retry".into()
         }

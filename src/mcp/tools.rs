@@ -83,6 +83,8 @@ is recorded, a changed key is refused.",
         let info = &session.info;
         let status = if info.host_key.unverified {
             "unverified"
+        } else if info.host_key.certificate {
+            "certificate"
         } else if info.host_key.learned.is_some() {
             "learned"
         } else {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use russh::client;
-use russh::keys::{Algorithm, PublicKey, PublicKeyOrCertificate};
+use russh::keys::{Algorithm, Certificate, PublicKey, PublicKeyOrCertificate};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
@@ -19,12 +19,16 @@ pub struct HostKeyOutcome {
     pub learned: Option<PathBuf>,
     /// Verification is off: the key was not checked at all.
     pub unverified: bool,
+    /// The server proved itself with a host certificate from a trusted CA.
+    pub certificate: bool,
 }
 
 /// The client side of one SSH connection.
 pub struct ClientHandler {
     /// Host name as written in known_hosts (`host` or `[host]:port`).
     name: String,
+    /// The bare host name or address, which a host certificate must name.
+    host: String,
     policy: HostKeyPolicy,
     known_hosts: KnownHosts,
     /// Filled in by [`client::Handler::check_server_key`] and read by the connect code,
@@ -63,6 +67,7 @@ impl ClientHandler {
     /// slot holds the host-key outcome once key exchange has run.
     pub fn new(
         name: String,
+        host: String,
         policy: HostKeyPolicy,
         known_hosts: KnownHosts,
         death: Death,
@@ -71,6 +76,7 @@ impl ClientHandler {
         (
             Self {
                 name,
+                host,
                 policy,
                 known_hosts,
                 outcome: outcome.clone(),
@@ -114,7 +120,39 @@ impl ClientHandler {
                 outcome.learned = self.known_hosts_file();
                 Ok(outcome)
             }
-            Verdict::Unknown => Err(Error::HostKeyUnknown {
+            Verdict::Unknown | Verdict::BadCertificate => Err(Error::HostKeyUnknown {
+                host: self.name.clone(),
+                offered,
+            }),
+        }
+    }
+
+    fn verify_certificate(&self, cert: &Certificate) -> Result<HostKeyOutcome, Error> {
+        let key = PublicKey::from(cert.public_key().clone());
+        let offered = fingerprint(&key);
+        let outcome = HostKeyOutcome {
+            fingerprint: offered.clone(),
+            certificate: true,
+            ..Default::default()
+        };
+        if self.policy == HostKeyPolicy::Off {
+            return Ok(HostKeyOutcome {
+                unverified: true,
+                ..outcome
+            });
+        }
+        match self
+            .known_hosts
+            .check_certificate(&self.name, &self.host, cert)?
+        {
+            Verdict::Trusted => Ok(outcome),
+            Verdict::Revoked { file, line } => Err(Error::HostKeyRevoked {
+                host: self.name.clone(),
+                offered,
+                file,
+                line,
+            }),
+            _ => Err(Error::HostCertificate {
                 host: self.name.clone(),
                 offered,
             }),
@@ -133,8 +171,10 @@ impl client::Handler for ClientHandler {
         &mut self,
         server_public_key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let key = server_public_key.public_key();
-        let outcome = self.verify(&key)?;
+        let outcome = match server_public_key {
+            PublicKeyOrCertificate::Certificate(cert) => self.verify_certificate(cert)?,
+            PublicKeyOrCertificate::PublicKey { key, .. } => self.verify(key)?,
+        };
         tracing::debug!(host = %self.name, fingerprint = %outcome.fingerprint, "host key accepted");
         if let Ok(mut slot) = self.outcome.lock() {
             *slot = Some(outcome);
@@ -163,6 +203,23 @@ impl client::Handler for ClientHandler {
         }
     }
 }
+
+/// Host certificate algorithms to ask for when a CA is trusted for the host.
+pub const CERTIFICATE_ALGORITHMS: [Algorithm; 5] = [
+    Algorithm::Ed25519,
+    Algorithm::Ecdsa {
+        curve: russh::keys::EcdsaCurve::NistP256,
+    },
+    Algorithm::Ecdsa {
+        curve: russh::keys::EcdsaCurve::NistP384,
+    },
+    Algorithm::Rsa {
+        hash: Some(russh::keys::HashAlg::Sha512),
+    },
+    Algorithm::Rsa {
+        hash: Some(russh::keys::HashAlg::Sha256),
+    },
+];
 
 /// russh's default host-key algorithm list, with the algorithms already recorded for this
 /// host moved to the front, as OpenSSH does: a server with several keys then shows the one

@@ -3,8 +3,10 @@
 //! Files are parsed with `ssh-key`'s known_hosts parser; the matching is ours, following
 //! OpenSSH's `match_hostname`: comma lists, `*`/`?` wildcards, `!` negation (a negated match
 //! vetoes the line), hashed names (`|1|salt|hmac-sha1`), `[host]:port` for ports other
-//! than 22, case-insensitive. `@revoked` lines refuse a key; `@cert-authority` lines are
-//! skipped (host certificates are not yet accepted).
+//! than 22, case-insensitive. `@revoked` lines refuse a key. `@cert-authority` lines name
+//! CAs whose host certificates are accepted for the matching hosts: the certificate must be
+//! signed by such a CA, be a host certificate, be valid now, and name the host among its
+//! principals.
 
 use std::fs;
 use std::io::{self, Write};
@@ -12,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use hmac::{KeyInit, Mac};
+use russh::keys::ssh_key::certificate::CertType;
 use russh::keys::ssh_key::known_hosts::{Entry, HostPatterns, Marker};
-use russh::keys::{Algorithm, HashAlg, PublicKey};
+use russh::keys::{Algorithm, Certificate, HashAlg, PublicKey};
 
 use crate::error::{Error, Result};
 
@@ -60,6 +63,9 @@ pub enum Verdict {
     },
     /// A `@revoked` line holds this key.
     Revoked { file: PathBuf, line: usize },
+    /// A host certificate that no trusted CA vouches for (wrong CA, expired, not a host
+    /// certificate, or not naming this host).
+    BadCertificate,
 }
 
 /// A set of known_hosts files. New hosts are recorded in the first one.
@@ -105,6 +111,55 @@ impl KnownHosts {
             (true, _) => Verdict::Trusted,
             (false, Some(c)) => c,
             (false, None) => Verdict::Unknown,
+        })
+    }
+
+    /// Checks a host certificate presented for `name` (known_hosts form) by `host` (the
+    /// plain name or address the principals must contain).
+    pub fn check_certificate(&self, name: &str, host: &str, cert: &Certificate) -> Result<Verdict> {
+        let entries = self.entries()?;
+        for (file, line, entry) in &entries {
+            let revoked = matches!(entry.marker(), Some(Marker::Revoked))
+                && (entry.public_key().key_data() == cert.signature_key()
+                    || entry.public_key().key_data() == cert.public_key());
+            if revoked && host_matches(entry.host_patterns(), name) {
+                return Ok(Verdict::Revoked {
+                    file: file.clone(),
+                    line: *line,
+                });
+            }
+        }
+        let cas: Vec<&Entry> = entries
+            .iter()
+            .map(|(_, _, e)| e)
+            .filter(|e| matches!(e.marker(), Some(Marker::CertAuthority)))
+            .filter(|e| host_matches(e.host_patterns(), name))
+            .collect();
+        if cas.is_empty() {
+            return Ok(Verdict::Unknown);
+        }
+        let fingerprints: Vec<_> = cas
+            .iter()
+            .map(|e| e.public_key().fingerprint(HashAlg::Sha256))
+            .collect();
+        let valid = cert.validate(fingerprints.iter()).is_ok()
+            && cert.cert_type() == CertType::Host
+            && cert
+                .valid_principals()
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(host));
+        Ok(if valid {
+            Verdict::Trusted
+        } else {
+            Verdict::BadCertificate
+        })
+    }
+
+    /// Whether a `@cert-authority` line covers `name`: then host certificates are asked for.
+    pub fn has_authority_for(&self, name: &str) -> bool {
+        self.entries().unwrap_or_default().iter().any(|(_, _, e)| {
+            matches!(e.marker(), Some(Marker::CertAuthority))
+                && host_matches(e.host_patterns(), name)
         })
     }
 

@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::ssh::address::Address;
 use crate::ssh::auth::{self, Credentials};
-use crate::ssh::handler::{ClientHandler, Death, HostKeyOutcome, preferred_key_algorithms};
+use crate::ssh::handler::{
+    CERTIFICATE_ALGORITHMS, ClientHandler, Death, HostKeyOutcome, preferred_key_algorithms,
+};
 use crate::ssh::known_hosts::{HostKeyPolicy, KnownHosts};
 use crate::ssh::socket::QuickAckStream;
 
@@ -89,13 +91,25 @@ impl Session {
             keepalive_max: 3,
             preferred: Preferred {
                 key: preferred_key_algorithms(&known_hosts.algorithms_for(&name)).into(),
+                // Like OpenSSH, ask for host certificates only where a CA is trusted.
+                host_key_certificates: if known_hosts.has_authority_for(&name) {
+                    CERTIFICATE_ALGORITHMS.to_vec().into()
+                } else {
+                    Vec::new().into()
+                },
                 ..Preferred::DEFAULT
             },
             ..Default::default()
         };
         let death = Death::default();
         let policy = req.host_key_policy.unwrap_or(settings.host_key_policy);
-        let (handler, outcome) = ClientHandler::new(name, policy, known_hosts, death.clone());
+        let (handler, outcome) = ClientHandler::new(
+            name,
+            req.address.host.to_ascii_lowercase(),
+            policy,
+            known_hosts,
+            death.clone(),
+        );
         let mut handle = client::connect_stream(Arc::new(config), stream, handler).await?;
         let auth_method = auth::authenticate(
             &mut handle,

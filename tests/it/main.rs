@@ -12,6 +12,7 @@ mod execute;
 #[cfg(feature = "port_forward")]
 mod forward;
 mod harness;
+mod hostkeys;
 mod http;
 mod interop;
 mod lifecycle;
