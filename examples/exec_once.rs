@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
             key_path: Some(key),
             ..Default::default()
         },
-        host_key_policy: None,
+        ..Default::default()
     };
     let session = Session::connect(&req, &Settings::default()).await?;
     let mut times = Vec::new();

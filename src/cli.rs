@@ -11,6 +11,7 @@ use crate::config::FileConfig;
 use crate::error::{Error, Result};
 use crate::policy::Policy;
 use crate::settings::{Settings, expand_tilde};
+use crate::ssh::client_config::ClientConfig;
 use crate::ssh::known_hosts::HostKeyPolicy;
 
 /// Operator settings, as command-line flags (each also readable from the environment, and
@@ -20,6 +21,10 @@ pub struct SettingsArgs {
     /// Config file (TOML): named hosts, allowlist, command policy, audit log, defaults.
     #[arg(long, env = "SSH_MCP_CONFIG")]
     pub config: Option<PathBuf>,
+    /// ssh client config whose Host aliases ssh_connect resolves; "none" to ignore it
+    /// [default: ~/.ssh/config].
+    #[arg(long, env = "SSH_MCP_SSH_CONFIG")]
+    pub ssh_config: Option<String>,
     /// Seconds allowed for TCP connect, SSH handshake and authentication [default: 15].
     #[arg(long, env = "SSH_MCP_CONNECT_TIMEOUT")]
     pub connect_timeout: Option<u64>,
@@ -140,6 +145,19 @@ impl SettingsArgs {
             policy: Arc::new(Policy::from_config(&file.security)?),
             hosts: Arc::new(file.hosts.clone()),
             audit,
+            ssh_config: match self.ssh_config.as_deref().or(d.ssh_config.as_deref()) {
+                Some("none") => None,
+                Some(p) => Some(Arc::new(ClientConfig::load(&expand_tilde(p))?)),
+                // The user's own file: one this server cannot read faithfully is set aside
+                // with a warning rather than stopping the server.
+                None => match ClientConfig::load_default() {
+                    Ok(c) => c.map(Arc::new),
+                    Err(e) => {
+                        tracing::warn!(error = %e.chain(), "not using ~/.ssh/config for host aliases");
+                        None
+                    }
+                },
+            },
         };
         for (name, h) in settings.hosts.iter() {
             if let Some(p) = &h.host_key_policy {

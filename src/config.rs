@@ -50,6 +50,8 @@ pub struct Defaults {
     pub keepalive: Option<u64>,
     pub host_key_policy: Option<String>,
     pub known_hosts: Option<Vec<String>>,
+    /// ssh client config for `Host` aliases; `"none"` to ignore `~/.ssh/config`.
+    pub ssh_config: Option<String>,
 }
 
 /// `[security]`.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::audit::AuditLog;
 use crate::config::HostEntry;
 use crate::policy::Policy;
+use crate::ssh::client_config::ClientConfig;
 use crate::ssh::known_hosts::HostKeyPolicy;
 
 /// Settings shared by every session. Built by the binaries from flags, environment and the
@@ -44,6 +45,8 @@ pub struct Settings {
     pub hosts: Arc<BTreeMap<String, HostEntry>>,
     /// The audit log, when configured.
     pub audit: Option<Arc<AuditLog>>,
+    /// The ssh client config whose `Host` aliases `ssh_connect` understands.
+    pub ssh_config: Option<Arc<ClientConfig>>,
 }
 
 impl Default for Settings {
@@ -63,6 +66,7 @@ impl Default for Settings {
             policy: Arc::new(Policy::open()),
             hosts: Arc::new(BTreeMap::new()),
             audit: None,
+            ssh_config: None,
         }
     }
 }

@@ -195,49 +195,76 @@ impl SshMcp {
                 "credentials may not be passed as tool arguments here; connect to one of the named hosts the operator configured".into(),
             ));
         }
-        let named = settings.hosts.get(p.address.trim());
-        let (address, default_user, mut credentials, host_key_policy) = match named {
-            Some(h) => {
-                let address = Address::parse(&h.address, 22)?;
-                let creds = Credentials {
+        let mut req = match settings.hosts.get(p.address.trim()) {
+            Some(h) => ConnectRequest {
+                address: Address::parse(&h.address, 22)?,
+                username: h.user.clone().unwrap_or_default(),
+                credentials: Credentials {
                     password: h.password()?,
                     key_path: h.identity(),
                     passphrase: h.passphrase()?,
-                };
-                let policy = match &h.host_key_policy {
+                    ..Default::default()
+                },
+                host_key_policy: match &h.host_key_policy {
                     Some(s) => Some(s.parse().map_err(Error::InvalidArgument)?),
                     None => None,
-                };
-                (address, h.user.clone(), creds, policy)
-            }
+                },
+                ..Default::default()
+            },
             None => {
-                let address = Address::parse(&p.address, 22)?;
-                policy.check_host(&address.host, address.port)?;
-                (address, None, Credentials::default(), None)
+                // Port 0 stands for "not given", so that the ssh config's Port can apply.
+                let given = Address::parse(&p.address, 0)?;
+                let mut req = ConnectRequest {
+                    address: Address {
+                        host: given.host.clone(),
+                        port: if given.port == 0 { 22 } else { given.port },
+                    },
+                    ..Default::default()
+                };
+                if let Some(cfg) = &settings.ssh_config {
+                    let r = cfg.resolve(&given.host);
+                    if !r.proxy_jump.is_empty() {
+                        return Err(Error::InvalidArgument(format!(
+                            "{} uses ProxyJump in {}, which this server does not support yet",
+                            given.host,
+                            cfg.path().display()
+                        )));
+                    }
+                    req.address = Address {
+                        host: r.host,
+                        port: match given.port {
+                            0 => r.port.unwrap_or(22),
+                            p => p,
+                        },
+                    };
+                    req.username = r.user.unwrap_or_default();
+                    req.credentials.identity_files = r.identity_files;
+                    req.credentials.identities_only = r.identities_only;
+                    req.known_hosts = r.known_hosts;
+                    req.host_key_policy = r.host_key_policy;
+                    req.connect_timeout = r.connect_timeout;
+                    req.keepalive = r.keepalive;
+                }
+                policy.check_host(&req.address.host, req.address.port)?;
+                req
             }
         };
         if gave_credentials {
-            credentials = Credentials {
-                password,
-                key_path,
-                passphrase: passphrase.or(credentials.passphrase),
-            };
+            req.credentials.password = password;
+            req.credentials.key_path = key_path;
+            req.credentials.passphrase = passphrase.or(req.credentials.passphrase.take());
         }
         let username = p
             .username
             .map(|u| u.trim().to_string())
             .filter(|u| !u.is_empty())
-            .or(default_user)
+            .or(Some(std::mem::take(&mut req.username)).filter(|u| !u.is_empty()))
             .or_else(local_user)
             .ok_or_else(|| {
                 Error::InvalidArgument("username is required (no local user name known)".into())
             })?;
-        Ok(ConnectRequest {
-            address,
-            username,
-            credentials,
-            host_key_policy,
-        })
+        req.username = username;
+        Ok(req)
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::Ipv6Addr;
 use crate::error::{Error, Result};
 
 /// Where to connect: a host name or literal address, and a port.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Address {
     /// Host name or IP literal, without brackets.
     pub host: String,

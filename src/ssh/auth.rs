@@ -29,6 +29,10 @@ pub struct Credentials {
     pub key_path: Option<PathBuf>,
     /// Passphrase for an encrypted key (the explicit one or a default identity).
     pub passphrase: Option<Secret>,
+    /// `IdentityFile`s of the ssh client config, tried after the agent.
+    pub identity_files: Vec<PathBuf>,
+    /// `IdentitiesOnly`: only `identity_files`, no agent, no default identities.
+    pub identities_only: bool,
 }
 
 /// Which method finally let us in.
@@ -94,11 +98,24 @@ pub async fn authenticate(
         return Ok(m);
     }
     if creds.key_path.is_none() && creds.password.is_none() {
-        if let Some(m) = try_agent(handle, user, &mut tried, &mut accepts).await? {
+        if !creds.identities_only
+            && let Some(m) = try_agent(handle, user, &mut tried, &mut accepts).await?
+        {
             return Ok(m);
         }
+        let files: Vec<(PathBuf, String)> = if !creds.identity_files.is_empty() {
+            creds
+                .identity_files
+                .iter()
+                .map(|p| (p.clone(), p.display().to_string()))
+                .collect()
+        } else if creds.identities_only {
+            Vec::new()
+        } else {
+            default_identities()
+        };
         if let Some(m) =
-            try_default_identities(handle, user, creds, &mut tried, &mut accepts).await?
+            try_identity_files(handle, user, creds, &files, &mut tried, &mut accepts).await?
         {
             return Ok(m);
         }
@@ -235,23 +252,30 @@ async fn try_agent(
     Ok(None)
 }
 
-async fn try_default_identities(
+/// `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`, with how to show them.
+fn default_identities() -> Vec<(PathBuf, String)> {
+    let Some(dir) = home_dir().map(|h| h.join(".ssh")) else {
+        return Vec::new();
+    };
+    DEFAULT_IDENTITIES
+        .iter()
+        .map(|name| (dir.join(name), format!("~/.ssh/{name}")))
+        .collect()
+}
+
+async fn try_identity_files(
     handle: &mut Handle<ClientHandler>,
     user: &str,
     creds: &Credentials,
+    files: &[(PathBuf, String)],
     tried: &mut Vec<String>,
     accepts: &mut MethodSet,
 ) -> Result<Option<AuthMethod>> {
-    let Some(dir) = home_dir().map(|h| h.join(".ssh")) else {
-        return Ok(None);
-    };
-    for name in DEFAULT_IDENTITIES {
-        let path = dir.join(name);
+    for (path, shown) in files {
         if !path.exists() {
             continue;
         }
-        let shown = format!("~/.ssh/{name}");
-        let key = match load_key(&path, creds.passphrase.as_ref()) {
+        let key = match load_key(path, creds.passphrase.as_ref()) {
             Ok(k) => k,
             Err(Error::KeyFile { problem, .. }) => {
                 tried.push(format!("{shown} ({problem})"));

@@ -3,6 +3,7 @@
 //! - [`address`]: `host`, `host:port`, `[v6]:port` parsing.
 //! - [`known_hosts`]: host-key verification with OpenSSH's known_hosts semantics.
 //! - [`handler`]: the russh client handler (host-key check).
+//! - [`client_config`]: `~/.ssh/config` aliases.
 //! - [`auth`]: password, key file, agent and default-identity authentication.
 //! - [`session`]: one authenticated connection and its channel budget.
 //! - [`exec`]: running one command on its own channel.
@@ -12,6 +13,7 @@
 
 pub mod address;
 pub mod auth;
+pub mod client_config;
 pub mod exec;
 #[cfg(feature = "port_forward")]
 pub mod forward;

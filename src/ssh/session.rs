@@ -1,5 +1,6 @@
 //! One authenticated SSH connection: connect, channel budget, close.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -19,14 +20,19 @@ use crate::ssh::handler::{
 use crate::ssh::known_hosts::{HostKeyPolicy, KnownHosts};
 use crate::ssh::socket::QuickAckStream;
 
-/// Everything needed to open a session.
-#[derive(Debug, Clone)]
+/// Everything needed to open a session. The optional fields override the server's
+/// settings for this connection (from a named host or the ssh client config).
+#[derive(Debug, Clone, Default)]
 pub struct ConnectRequest {
     pub address: Address,
     pub username: String,
     pub credentials: Credentials,
-    /// Host-key policy for this connection, overriding the server's.
     pub host_key_policy: Option<HostKeyPolicy>,
+    /// known_hosts files (`UserKnownHostsFile`); empty: the server's.
+    pub known_hosts: Vec<PathBuf>,
+    pub connect_timeout: Option<Duration>,
+    /// Keepalive interval (`ServerAliveInterval`).
+    pub keepalive: Option<Duration>,
 }
 
 /// Facts about an open session, for results and listings. Holds no secret.
@@ -70,24 +76,24 @@ impl Session {
     /// within `settings.connect_timeout`.
     pub async fn connect(req: &ConnectRequest, settings: &Settings) -> Result<Arc<Self>> {
         let addr = req.address.to_string();
-        match tokio::time::timeout(settings.connect_timeout, Self::connect_inner(req, settings))
-            .await
-        {
+        let limit = req.connect_timeout.unwrap_or(settings.connect_timeout);
+        match tokio::time::timeout(limit, Self::connect_inner(req, settings)).await {
             Ok(r) => r,
-            Err(_) => Err(Error::ConnectTimeout {
-                addr,
-                after: settings.connect_timeout,
-            }),
+            Err(_) => Err(Error::ConnectTimeout { addr, after: limit }),
         }
     }
 
     async fn connect_inner(req: &ConnectRequest, settings: &Settings) -> Result<Arc<Self>> {
         let stream = tcp_connect(&req.address).await?;
         let name = req.address.known_hosts_name();
-        let known_hosts = KnownHosts::new(settings.known_hosts());
+        let known_hosts = KnownHosts::new(if req.known_hosts.is_empty() {
+            settings.known_hosts()
+        } else {
+            req.known_hosts.clone()
+        });
         let config = client::Config {
             nodelay: true,
-            keepalive_interval: Some(settings.keepalive_interval),
+            keepalive_interval: Some(req.keepalive.unwrap_or(settings.keepalive_interval)),
             keepalive_max: 3,
             preferred: Preferred {
                 key: preferred_key_algorithms(&known_hosts.algorithms_for(&name)).into(),

@@ -18,4 +18,5 @@ mod interop;
 mod lifecycle;
 mod liveness;
 mod security;
+mod sshconfig;
 mod sshd;
