@@ -115,6 +115,14 @@ pub enum Error {
     #[error("the SSH connection is closed: {reason}")]
     SessionClosed { reason: String },
 
+    /// A ProxyJump hop failed.
+    #[error("via jump host {hop}")]
+    Jump {
+        hop: String,
+        #[source]
+        source: Box<Error>,
+    },
+
     /// The operator's policy refuses this.
     #[error("refused by this server's policy: {0}")]
     Policy(String),

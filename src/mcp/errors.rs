@@ -19,6 +19,11 @@ pub fn tool_error(op: &str, e: &Error) -> String {
 }
 
 fn describe(e: &Error) -> (String, String) {
+    if let Error::Jump { source, .. } = e {
+        // The hop's own failure decides the advice.
+        let (_, advice) = describe(source);
+        return (e.chain(), advice);
+    }
     let advice: String = match e {
         Error::InvalidAddress { .. } => {
             "use host, host:port or [ipv6]:port, e.g. example.com:22".into()
@@ -94,7 +99,7 @@ fn describe(e: &Error) -> (String, String) {
         }
         Error::Bind { .. } => "choose another local_port, or 0 for any free port".into(),
         Error::ForwardNotFound(_) => "call ssh_list_sessions to see the forwards".into(),
-        Error::Io { .. } => String::new(),
+        Error::Io { .. } | Error::Jump { .. } => String::new(),
     };
     (e.chain(), advice)
 }

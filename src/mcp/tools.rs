@@ -16,6 +16,7 @@ use crate::mcp::types::*;
 use crate::settings::expand_tilde;
 use crate::ssh::address::Address;
 use crate::ssh::auth::Credentials;
+use crate::ssh::client_config::ClientConfig;
 use crate::ssh::session::ConnectRequest;
 
 #[tool_router(router = session_router, vis = "pub(crate)")]
@@ -223,13 +224,11 @@ impl SshMcp {
                 };
                 if let Some(cfg) = &settings.ssh_config {
                     let r = cfg.resolve(&given.host);
-                    if !r.proxy_jump.is_empty() {
-                        return Err(Error::InvalidArgument(format!(
-                            "{} uses ProxyJump in {}, which this server does not support yet",
-                            given.host,
-                            cfg.path().display()
-                        )));
-                    }
+                    req.jumps = r
+                        .proxy_jump
+                        .iter()
+                        .map(|hop| jump_request(hop, cfg))
+                        .collect::<Result<_, _>>()?;
                     req.address = Address {
                         host: r.host,
                         port: match given.port {
@@ -266,6 +265,41 @@ impl SshMcp {
         req.username = username;
         Ok(req)
     }
+}
+
+/// The request for one ProxyJump hop, `[user@]host[:port]`, itself resolved through the
+/// ssh config (its own ProxyJump is not followed). Hops authenticate with the agent and
+/// identity files, never with the password given for the destination.
+fn jump_request(spec: &str, cfg: &ClientConfig) -> Result<ConnectRequest, Error> {
+    let (user, host) = match spec.rsplit_once('@') {
+        Some((u, h)) => (Some(u.to_string()), h),
+        None => (None, spec),
+    };
+    let given = Address::parse(host, 0)?;
+    let r = cfg.resolve(&given.host);
+    Ok(ConnectRequest {
+        address: Address {
+            host: r.host,
+            port: match given.port {
+                0 => r.port.unwrap_or(22),
+                p => p,
+            },
+        },
+        username: user
+            .or(r.user)
+            .or_else(local_user)
+            .ok_or_else(|| Error::InvalidArgument(format!("no user name for jump host {spec}")))?,
+        credentials: Credentials {
+            identity_files: r.identity_files,
+            identities_only: r.identities_only,
+            ..Default::default()
+        },
+        host_key_policy: r.host_key_policy,
+        known_hosts: r.known_hosts,
+        connect_timeout: r.connect_timeout,
+        keepalive: r.keepalive,
+        jumps: Vec::new(),
+    })
 }
 
 /// The audit decision for a failed call.

@@ -33,6 +33,8 @@ pub struct ConnectRequest {
     pub connect_timeout: Option<Duration>,
     /// Keepalive interval (`ServerAliveInterval`).
     pub keepalive: Option<Duration>,
+    /// ProxyJump hops, first hop first; each is connected with its own request.
+    pub jumps: Vec<ConnectRequest>,
 }
 
 /// Facts about an open session, for results and listings. Holds no secret.
@@ -63,6 +65,9 @@ pub struct Session {
     /// sequence, because sshd leaves a command without a terminal running when the
     /// connection goes.
     stopping: CancellationToken,
+    /// The ProxyJump sessions this connection runs through, first hop first; kept open as
+    /// long as this session.
+    via: Vec<Arc<Session>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -83,8 +88,59 @@ impl Session {
         }
     }
 
+    /// Connects directly, or hop by hop through `req.jumps` (ProxyJump): each hop is an SSH
+    /// session of its own, and the next connection runs over a `direct-tcpip` channel of it.
     async fn connect_inner(req: &ConnectRequest, settings: &Settings) -> Result<Arc<Self>> {
-        let stream = tcp_connect(&req.address).await?;
+        let Some((first, rest)) = req.jumps.split_first() else {
+            let stream = tcp_connect(&req.address).await?;
+            return Self::establish(stream, req, settings, Vec::new()).await;
+        };
+        let first = async {
+            let stream = tcp_connect(&first.address).await?;
+            Self::establish(stream, first, settings, Vec::new()).await
+        }
+        .await
+        .map_err(|e| jump_error(&first.address, e))?;
+        let mut via = vec![first];
+        for hop in rest.iter().chain(std::iter::once(req)) {
+            let prev = via
+                .last()
+                .cloned()
+                .ok_or_else(|| Error::InvalidArgument("no hop".into()))?;
+            let channel = prev
+                .handle
+                .channel_open_direct_tcpip(
+                    hop.address.host.clone(),
+                    u32::from(hop.address.port),
+                    "127.0.0.1",
+                    0,
+                )
+                .await
+                .map_err(|e| {
+                    jump_error(
+                        &prev.info.address,
+                        Error::ChannelOpen(format!("forwarding to {} failed: {e}", hop.address)),
+                    )
+                })?;
+            let session = Self::establish(channel.into_stream(), hop, settings, via.clone()).await;
+            if std::ptr::eq(hop, req) {
+                return session;
+            }
+            via.push(session.map_err(|e| jump_error(&hop.address, e))?);
+        }
+        Err(Error::InvalidArgument("empty jump chain".into()))
+    }
+
+    /// SSH handshake, host-key check and authentication over an established stream.
+    async fn establish<S>(
+        stream: S,
+        req: &ConnectRequest,
+        settings: &Settings,
+        via: Vec<Arc<Session>>,
+    ) -> Result<Arc<Self>>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let name = req.address.known_hosts_name();
         let known_hosts = KnownHosts::new(if req.known_hosts.is_empty() {
             settings.known_hosts()
@@ -142,6 +198,7 @@ impl Session {
             channels_total: settings.max_channels_per_session.max(1),
             death,
             stopping: CancellationToken::new(),
+            via,
         });
         session.watch();
         Ok(session)
@@ -263,11 +320,21 @@ impl Session {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.death.record("the session was disconnected");
+        for hop in self.via.iter().rev() {
+            Box::pin(hop.close()).await;
+        }
         self.channels.close();
         let _ = self
             .handle
             .disconnect(russh::Disconnect::ByApplication, "session closed", "en")
             .await;
+    }
+}
+
+fn jump_error(hop: &Address, e: Error) -> Error {
+    Error::Jump {
+        hop: hop.to_string(),
+        source: Box::new(e),
     }
 }
 

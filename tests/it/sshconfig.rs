@@ -159,3 +159,55 @@ async fn ssh_connect_should_accept_a_host_alias() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Match"));
 }
+
+#[tokio::test]
+async fn proxy_jump_should_reach_the_target_through_the_bastion() {
+    let bastion = Sshd::start_with("LogLevel DEBUG1", None);
+    let target = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config");
+    let key = sshd::user().key.display().to_string();
+    std::fs::write(
+        &file,
+        format!(
+            "Host bastion\n  HostName 127.0.0.1\n  Port {bp}\n  User {USER}\n  IdentityFile {key}\n\
+             Host inner\n  HostName 127.0.0.1\n  Port {tp}\n  User {USER}\n  IdentityFile {key}\n  ProxyJump bastion\n\
+             Host broken\n  HostName 127.0.0.1\n  Port {tp}\n  User {USER}\n  ProxyJump {USER}@127.0.0.1:1\n",
+            bp = bastion.port,
+            tp = target.port,
+        ),
+    )
+    .unwrap();
+    let srv = Server::start_with(
+        Transport::Stdio,
+        Opts {
+            args: vec!["--ssh-config".into(), file.display().to_string()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let v = srv.ok("ssh_connect", json!({"address": "inner"})).await;
+    let s = v["session_id"].as_str().unwrap();
+    assert_eq!(
+        srv.exec(s, "echo $SSH_CONNECTION | cut -d' ' -f4").await["stdout"],
+        format!("{}\n", target.port)
+    );
+    // The bastion carried it: it logged the direct-tcpip channel to the target.
+    let log = bastion.log();
+    assert!(
+        log.contains("direct-tcpip") && log.contains(&format!("port {}", target.port)),
+        "{log}"
+    );
+    // Both hops are recorded in known_hosts under their own names.
+    let kh = std::fs::read_to_string(srv.known_hosts()).unwrap();
+    assert!(
+        kh.contains(&format!("[127.0.0.1]:{}", bastion.port))
+            && kh.contains(&format!("[127.0.0.1]:{}", target.port))
+    );
+    srv.ok("ssh_disconnect", json!({"session_id": s})).await;
+    let e = srv.err("ssh_connect", json!({"address": "broken"})).await;
+    assert!(
+        e.contains("via jump host 127.0.0.1:1") && e.contains("Connection refused"),
+        "{e}"
+    );
+}

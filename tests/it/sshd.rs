@@ -200,7 +200,8 @@ impl Sshd {
         Self::start_with("", None)
     }
 
-    /// An sshd with extra `sshd_config` lines; `port` reuses a port (host-key change tests).
+    /// An sshd with extra `sshd_config` lines (placed first, so they win: sshd takes the first
+    /// value of a keyword); `fixed_port` reuses a port (host-key change tests).
     pub fn start_with(extra: &str, fixed_port: Option<u16>) -> Self {
         let user = user();
         let dir = tempfile::Builder::new()
@@ -222,11 +223,11 @@ impl Sshd {
             fs::write(
                 &cfg,
                 format!(
-                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {d}/sshd.pid\n\
+                    "{extra}\nPort {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {d}/sshd.pid\n\
                      AuthorizedKeysFile {ak}\nUsePAM no\nStrictModes no\nPasswordAuthentication yes\n\
                      KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin no\n\
                      AllowTcpForwarding yes\nSubsystem sftp internal-sftp\nMaxStartups 100:30:200\n\
-                     LogLevel VERBOSE\nAllowUsers {USER}\n{extra}\n",
+                     LogLevel VERBOSE\nAllowUsers {USER}\n",
                     hk = host_key.display(),
                     d = dir.path().display(),
                     ak = user.dir.join("authorized_keys").display(),
