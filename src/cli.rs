@@ -145,6 +145,16 @@ impl SettingsArgs {
             policy: Arc::new(Policy::from_config(&file.security)?),
             hosts: Arc::new(file.hosts.clone()),
             audit,
+            local_roots: file
+                .files
+                .local_roots
+                .iter()
+                .map(|r| {
+                    let p = expand_tilde(r);
+                    p.canonicalize()
+                        .map_err(|e| Error::io(format!("files.local_roots: {}", p.display()), e))
+                })
+                .collect::<Result<_>>()?,
             ssh_config: match self.ssh_config.as_deref().or(d.ssh_config.as_deref()) {
                 Some("none") => None,
                 Some(p) => Some(Arc::new(ClientConfig::load(&expand_tilde(p))?)),

@@ -30,6 +30,9 @@ pub struct FileConfig {
     /// HTTP front end (`ssh-mcp` only).
     #[serde(default)]
     pub http: HttpConfig,
+    /// Local files the SFTP tools may read and write.
+    #[serde(default)]
+    pub files: FilesConfig,
     /// Named hosts: `ssh_connect {address: "<name>"}` uses these.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostEntry>,
@@ -96,6 +99,15 @@ pub struct CommandPolicyConfig {
     /// Regexes; a command matching any is refused.
     #[serde(default)]
     pub deny: Vec<String>,
+}
+
+/// `[files]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Directories that `local_path` arguments must lie in. Empty: any absolute path.
+    #[serde(default)]
+    pub local_roots: Vec<String>,
 }
 
 /// `[audit]`.

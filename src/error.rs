@@ -147,6 +147,14 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// An SFTP operation failed.
+    #[error("{op} {path}: {problem}")]
+    Sftp {
+        op: String,
+        path: String,
+        problem: String,
+    },
+
     /// No forward with this id.
     #[error("no forward with id {0:?}")]
     ForwardNotFound(String),

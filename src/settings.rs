@@ -45,6 +45,8 @@ pub struct Settings {
     pub hosts: Arc<BTreeMap<String, HostEntry>>,
     /// The audit log, when configured.
     pub audit: Option<Arc<AuditLog>>,
+    /// Local directories `local_path` arguments must lie in; empty: any absolute path.
+    pub local_roots: Vec<PathBuf>,
     /// The ssh client config whose `Host` aliases `ssh_connect` understands.
     pub ssh_config: Option<Arc<ClientConfig>>,
 }
@@ -67,6 +69,7 @@ impl Default for Settings {
             hosts: Arc::new(BTreeMap::new()),
             audit: None,
             ssh_config: None,
+            local_roots: Vec::new(),
         }
     }
 }

@@ -98,6 +98,13 @@ fn describe(e: &Error) -> (String, String) {
             "that port is already in use; choose another local_port, or 0 for any free port".into()
         }
         Error::Bind { .. } => "choose another local_port, or 0 for any free port".into(),
+        Error::Sftp { problem, .. } if problem.contains("no such file") => {
+            "check the path (ssh_list_dir shows what is there)".into()
+        }
+        Error::Sftp { problem, .. } if problem.contains("permission denied") => {
+            "the remote user may not access this path; choose another".into()
+        }
+        Error::Sftp { .. } => String::new(),
         Error::ForwardNotFound(_) => "call ssh_list_sessions to see the forwards".into(),
         Error::Io { .. } | Error::Jump { .. } => String::new(),
     };

@@ -2,12 +2,14 @@
 //!
 //! - [`types`]: parameter and result structs (their docs are the schema the model reads).
 //! - [`tools`]: `ssh_connect`, `ssh_disconnect`, `ssh_list_sessions`.
+//! - [`files`]: `ssh_upload`, `ssh_download`, `ssh_list_dir` (SFTP).
 //! - [`execute`]: `ssh_execute` (foreground with progress, or background) and `ssh_job`.
 //! - [`forward`]: `ssh_forward` (cargo feature `port_forward`).
 //! - [`errors`]: the one mapping from core errors to tool errors.
 
 pub mod errors;
 pub mod execute;
+pub mod files;
 #[cfg(feature = "port_forward")]
 pub mod forward;
 pub mod tools;
@@ -42,7 +44,7 @@ pub struct SshMcp {
 impl SshMcp {
     pub fn new(manager: Arc<SessionManager>) -> Self {
         #[allow(unused_mut)]
-        let mut tool_router = Self::session_router() + Self::exec_router();
+        let mut tool_router = Self::session_router() + Self::exec_router() + Self::files_router();
         #[cfg(feature = "port_forward")]
         {
             tool_router += Self::forward_router();

@@ -293,3 +293,114 @@ mod tests {
         assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
     }
 }
+
+/// Parameters of `ssh_upload`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UploadParams {
+    /// Session from `ssh_connect`.
+    pub session_id: String,
+    /// Destination path on the remote host (absolute, or relative to the remote user's home).
+    pub remote_path: String,
+    /// Text to write (at most 1 MiB). Give this or `local_path`.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Absolute path of a file on the machine running this server to upload (any size).
+    #[serde(default)]
+    pub local_path: Option<String>,
+    /// Permission bits in octal, e.g. "0644" or "755". Default: the replaced file's, else 0644.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Replace an existing file. Default false: an existing target is an error.
+    #[serde(default)]
+    pub overwrite: Option<bool>,
+}
+
+/// Result of `ssh_upload`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UploadResult {
+    pub remote_path: String,
+    /// Bytes written.
+    pub bytes: u64,
+    /// SHA-256 of the bytes written, hex.
+    pub sha256: String,
+    pub duration_ms: u64,
+}
+
+/// Parameters of `ssh_download`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DownloadParams {
+    /// Session from `ssh_connect`.
+    pub session_id: String,
+    /// File to read on the remote host.
+    pub remote_path: String,
+    /// Absolute path on the machine running this server to save the file to. Without it the
+    /// file comes back as `content`.
+    #[serde(default)]
+    pub local_path: Option<String>,
+    /// Read at most this many bytes. Default for `content`: 262144 (at most 4 MiB); for
+    /// `local_path`: the whole file.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    /// Replace an existing `local_path`. Default false.
+    #[serde(default)]
+    pub overwrite: Option<bool>,
+}
+
+/// Result of `ssh_download`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DownloadResult {
+    pub remote_path: String,
+    /// Where the file was saved, with `local_path`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_path: Option<String>,
+    /// The file's text, without `local_path` (invalid UTF-8 replaced by U+FFFD; see `lossy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// `content` is not exactly the file: it was not valid UTF-8.
+    pub lossy: bool,
+    /// Bytes read.
+    pub bytes: u64,
+    /// The file's size.
+    pub size: u64,
+    /// Fewer bytes were read than the file holds (`max_bytes`).
+    pub truncated: bool,
+    /// SHA-256 of the bytes read, hex.
+    pub sha256: String,
+    pub duration_ms: u64,
+}
+
+/// Parameters of `ssh_list_dir`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListDirParams {
+    /// Session from `ssh_connect`.
+    pub session_id: String,
+    /// Directory on the remote host ("." is the remote user's home).
+    pub path: String,
+    /// Entries returned at most (default 1000).
+    #[serde(default)]
+    pub max_entries: Option<usize>,
+}
+
+/// Result of `ssh_list_dir`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListDirResult {
+    pub path: String,
+    /// Entries sorted by name (without `.` and `..`).
+    pub entries: Vec<DirEntryResult>,
+    /// More entries exist than were returned.
+    pub truncated: bool,
+}
+
+/// One directory entry.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DirEntryResult {
+    pub name: String,
+    /// `file`, `dir`, `symlink` or `other`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub size: u64,
+    /// Permission bits in octal, e.g. `0644`.
+    pub mode: String,
+    /// Modification time, RFC 3339 UTC.
+    pub mtime: Option<String>,
+}

@@ -9,6 +9,7 @@
 //! - [`exec`]: running one command on its own channel.
 //! - [`output`]: head-and-tail capture of a command's output with exact byte counts.
 //! - [`socket`]: the TCP stream under SSH, with TCP_NODELAY and TCP_QUICKACK.
+//! - [`sftp`]: file transfer and directory listing over the sftp subsystem.
 //! - [`forward`]: local TCP forwarding over `direct-tcpip` channels.
 
 pub mod address;
@@ -21,6 +22,7 @@ pub mod handler;
 pub mod known_hosts;
 pub mod output;
 pub mod session;
+pub mod sftp;
 pub mod socket;
 
 pub use address::Address;

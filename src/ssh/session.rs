@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use russh::client::{self, Handle, Msg};
 use russh::{Channel, ChannelOpenFailure, Preferred};
+use russh_sftp::client::RawSftpSession;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -68,6 +69,8 @@ pub struct Session {
     /// The ProxyJump sessions this connection runs through, first hop first; kept open as
     /// long as this session.
     via: Vec<Arc<Session>>,
+    /// The SFTP channel, opened on first use, with the channel slot it holds.
+    sftp: tokio::sync::OnceCell<(Arc<RawSftpSession>, OwnedSemaphorePermit)>,
 }
 
 impl std::fmt::Debug for Session {
@@ -199,6 +202,7 @@ impl Session {
             death,
             stopping: CancellationToken::new(),
             via,
+            sftp: tokio::sync::OnceCell::new(),
         });
         session.watch();
         Ok(session)
@@ -235,6 +239,18 @@ impl Session {
     /// A token cancelled when this session closes or its connection dies.
     pub fn dead_token(&self) -> CancellationToken {
         self.death.token.clone()
+    }
+
+    /// The session's SFTP channel, made by `init` on first use.
+    pub async fn sftp<F, Fut>(&self, init: F) -> Result<Arc<RawSftpSession>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(Arc<RawSftpSession>, OwnedSemaphorePermit)>>,
+    {
+        self.sftp
+            .get_or_try_init(init)
+            .await
+            .map(|(raw, _)| raw.clone())
     }
 
     /// A token cancelled when the session starts closing.

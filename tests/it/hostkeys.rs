@@ -155,14 +155,27 @@ async fn policy_off_should_connect_anyway_and_say_so() {
     // A wrong key on record: refused under accept-new, accepted (and flagged) under off.
     let other = sshd::keygen(sshd.dir.path(), "other", "ed25519", "");
     let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
-    let line = format!("[127.0.0.1]:{} {}\n", sshd.port, other_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
+    let line = format!(
+        "[127.0.0.1]:{} {}\n",
+        sshd.port,
+        other_pub
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     std::fs::write(kh.path(), &line).unwrap();
     let args = json!({"address": sshd.address(), "username": USER, "password": PASSWORD});
     for (policy, ok) in [("accept-new", false), ("off", true)] {
         let srv = Server::start_with(
             Transport::Stdio,
             Opts {
-                args: vec!["--host-key-policy".into(), policy.into(), "--known-hosts".into(), kh.path().display().to_string()],
+                args: vec![
+                    "--host-key-policy".into(),
+                    policy.into(),
+                    "--known-hosts".into(),
+                    kh.path().display().to_string(),
+                ],
                 ..Default::default()
             },
         )
@@ -170,11 +183,18 @@ async fn policy_off_should_connect_anyway_and_say_so() {
         if ok {
             let v = srv.ok("ssh_connect", args.clone()).await;
             assert_eq!(v["host_key_status"], "unverified");
-            assert!(v["message"].as_str().unwrap().contains("NOT verified"), "{v}");
+            assert!(
+                v["message"].as_str().unwrap().contains("NOT verified"),
+                "{v}"
+            );
         } else {
             let e = srv.err("ssh_connect", args.clone()).await;
             assert!(e.contains("does not match"), "{e}");
         }
     }
-    assert_eq!(std::fs::read_to_string(kh.path()).unwrap(), line, "known_hosts must not change");
+    assert_eq!(
+        std::fs::read_to_string(kh.path()).unwrap(),
+        line,
+        "known_hosts must not change"
+    );
 }

@@ -9,6 +9,7 @@
 mod agent;
 mod connect;
 mod execute;
+mod files;
 #[cfg(feature = "port_forward")]
 mod forward;
 mod harness;

@@ -1,0 +1,329 @@
+//! `ssh_upload`, `ssh_download`, `ssh_list_dir`.
+
+use std::path::{Path, PathBuf};
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, tool, tool_router};
+
+use crate::audit::Event;
+use crate::error::Error;
+use crate::mcp::SshMcp;
+use crate::mcp::errors::tool_error;
+use crate::mcp::types::*;
+use crate::ssh::sftp::{self, Source};
+
+/// Largest `content` an upload may carry.
+pub const MAX_CONTENT: usize = 1024 * 1024;
+/// Default and largest size of a download returned as `content`.
+pub const DEFAULT_CONTENT: u64 = 256 * 1024;
+pub const MAX_CONTENT_DOWNLOAD: u64 = 4 * 1024 * 1024;
+
+#[tool_router(router = files_router, vis = "pub(crate)")]
+impl SshMcp {
+    #[tool(
+        name = "ssh_upload",
+        description = "Write a file on the remote host over SFTP, from text `content` or from a \
+file on the machine running this server (`local_path`, any size). Atomic: written to a temporary \
+name beside the target, then renamed over it. Refuses to replace an existing file unless \
+overwrite is true. Returns bytes and SHA-256.",
+        annotations(
+            title = "Upload a file over SFTP",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn ssh_upload(
+        &self,
+        Parameters(p): Parameters<UploadParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<UploadResult>, String> {
+        const OP: &str = "Failed to upload";
+        let fail = |e: Error| tool_error(OP, &e);
+        let mode = match p.mode.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(m) => Some(
+                u32::from_str_radix(m.trim_start_matches("0o"), 8).map_err(|_| {
+                    fail(Error::InvalidArgument(format!(
+                        "mode {m:?} is not an octal permission like \"0644\""
+                    )))
+                })?,
+            ),
+        };
+        let local = match &p.local_path {
+            Some(l) => Some(self.local_path(l, false).map_err(fail)?),
+            None => None,
+        };
+        let source = match (&p.content, &local) {
+            (Some(c), None) if c.len() <= MAX_CONTENT => Source::Bytes(c.as_bytes()),
+            (Some(_), None) => {
+                return Err(fail(Error::InvalidArgument(
+                    "content is limited to 1 MiB; upload larger data from local_path".into(),
+                )));
+            }
+            (None, Some(path)) => Source::File(path),
+            _ => {
+                return Err(fail(Error::InvalidArgument(
+                    "give exactly one of content and local_path".into(),
+                )));
+            }
+        };
+        let owner = Self::owner(&ctx);
+        let (_, session, _) = self
+            .manager
+            .session_for_use(&p.session_id, owner.as_deref())
+            .await
+            .map_err(fail)?;
+        let r = sftp::upload(
+            &session,
+            p.remote_path.trim(),
+            source,
+            mode,
+            p.overwrite.unwrap_or(false),
+        )
+        .await;
+        self.audit_transfer(&ctx, "ssh_upload", &p.session_id, &p.remote_path, &r);
+        let t = r.map_err(fail)?;
+        Ok(Json(UploadResult {
+            remote_path: p.remote_path.trim().to_string(),
+            bytes: t.bytes,
+            sha256: t.sha256,
+            duration_ms: u64::try_from(t.duration.as_millis()).unwrap_or(u64::MAX),
+        }))
+    }
+
+    #[tool(
+        name = "ssh_download",
+        description = "Read a file on the remote host over SFTP: returned as text `content` \
+(bounded by max_bytes, default 256 KiB; `lossy` when not valid UTF-8, `truncated` when cut), or \
+saved to `local_path` on the machine running this server. Returns bytes, size and SHA-256.",
+        annotations(
+            title = "Download a file over SFTP",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn ssh_download(
+        &self,
+        Parameters(p): Parameters<DownloadParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<DownloadResult>, String> {
+        const OP: &str = "Failed to download";
+        let fail = |e: Error| tool_error(OP, &e);
+        let owner = Self::owner(&ctx);
+        let remote = p.remote_path.trim().to_string();
+        let local = match &p.local_path {
+            Some(l) => Some(self.local_path(l, true).map_err(fail)?),
+            None => None,
+        };
+        let (_, session, _) = self
+            .manager
+            .session_for_use(&p.session_id, owner.as_deref())
+            .await
+            .map_err(fail)?;
+        let mut result = DownloadResult {
+            remote_path: remote.clone(),
+            local_path: None,
+            content: None,
+            lossy: false,
+            bytes: 0,
+            size: 0,
+            truncated: false,
+            sha256: String::new(),
+            duration_ms: 0,
+        };
+        let r = match &local {
+            Some(path) => {
+                let overwrite = p.overwrite.unwrap_or(false);
+                let r = save(&session, &remote, path, p.max_bytes, overwrite).await;
+                result.local_path = Some(path.display().to_string());
+                r
+            }
+            None => {
+                let max = p
+                    .max_bytes
+                    .unwrap_or(DEFAULT_CONTENT)
+                    .min(MAX_CONTENT_DOWNLOAD);
+                let mut buf: Vec<u8> = Vec::new();
+                let r = sftp::download(&session, &remote, Some(max), &mut buf).await;
+                if r.is_ok() {
+                    let text = String::from_utf8_lossy(&buf);
+                    result.lossy = matches!(text, std::borrow::Cow::Owned(_));
+                    result.content = Some(text.into_owned());
+                }
+                r
+            }
+        };
+        let (t, size) = match r {
+            Ok(ok) => ok,
+            Err(e) => {
+                let failed: Result<(), String> = Err(e.to_string());
+                self.audit_transfer(&ctx, "ssh_download", &p.session_id, &remote, &failed);
+                return Err(fail(e));
+            }
+        };
+        let ok: Result<(), String> = Ok(());
+        self.audit_transfer(&ctx, "ssh_download", &p.session_id, &remote, &ok);
+        result.bytes = t.bytes;
+        result.size = size;
+        result.truncated = t.bytes < size;
+        if result.truncated
+            && let Some(c) = &mut result.content
+        {
+            c.push_str(&format!(
+                "\n[... truncated: {} of {size} bytes shown; raise max_bytes or download to local_path ...]",
+                t.bytes
+            ));
+        }
+        result.sha256 = t.sha256;
+        result.duration_ms = u64::try_from(t.duration.as_millis()).unwrap_or(u64::MAX);
+        Ok(Json(result))
+    }
+
+    #[tool(
+        name = "ssh_list_dir",
+        description = "List a directory on the remote host over SFTP: names, types, sizes, \
+modes and modification times, sorted by name, at most max_entries (default 1000).",
+        annotations(
+            title = "List a remote directory",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn ssh_list_dir(
+        &self,
+        Parameters(p): Parameters<ListDirParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<ListDirResult>, String> {
+        let fail = |e: Error| tool_error("Failed to list directory", &e);
+        let owner = Self::owner(&ctx);
+        let (_, session, _) = self
+            .manager
+            .session_for_use(&p.session_id, owner.as_deref())
+            .await
+            .map_err(fail)?;
+        let path = match p.path.trim() {
+            "" => ".",
+            other => other,
+        };
+        let limit = p.max_entries.unwrap_or(1000).clamp(1, 100_000);
+        let (entries, truncated) = sftp::list_dir(&session, path, limit).await.map_err(fail)?;
+        Ok(Json(ListDirResult {
+            path: path.to_string(),
+            entries: entries
+                .into_iter()
+                .map(|e| DirEntryResult {
+                    name: e.name,
+                    kind: e.kind.into(),
+                    size: e.size,
+                    mode: e.mode,
+                    mtime: e.mtime.map(rfc3339),
+                })
+                .collect(),
+            truncated,
+        }))
+    }
+}
+
+impl SshMcp {
+    /// Checks a local path argument: absolute, inside the operator's `local_roots` when set,
+    /// and (for downloads) not a directory.
+    fn local_path(&self, raw: &str, for_writing: bool) -> Result<PathBuf, Error> {
+        let path = PathBuf::from(raw.trim());
+        if !path.is_absolute() {
+            return Err(Error::InvalidArgument(format!(
+                "local_path {raw:?} must be an absolute path on the machine running this server"
+            )));
+        }
+        if path.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "local_path {raw:?} is a directory; give a file path"
+            )));
+        }
+        let roots = &self.manager.settings().local_roots;
+        if !roots.is_empty() {
+            // Resolve symlinks and `..` through the existing part of the path.
+            let probe = if for_writing {
+                path.parent().map(Path::to_path_buf).unwrap_or_default()
+            } else {
+                path.clone()
+            };
+            let real = probe
+                .canonicalize()
+                .map_err(|e| Error::io(format!("local_path {raw:?}"), e))?;
+            if !roots.iter().any(|r| real.starts_with(r)) {
+                return Err(Error::Policy(format!(
+                    "local_path {raw:?} is outside the directories this server may read or write"
+                )));
+            }
+        }
+        Ok(path)
+    }
+
+    fn audit_transfer<T>(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        tool: &'static str,
+        session_id: &str,
+        target: &str,
+        r: &Result<T, impl std::fmt::Display>,
+    ) {
+        self.audit(
+            ctx,
+            Event {
+                tool,
+                session_id: Some(session_id.trim().to_string()),
+                target: Some(target.to_string()),
+                decision: if r.is_ok() { "allowed" } else { "failed" },
+                error: r.as_ref().err().map(|e| e.to_string()),
+                ..Default::default()
+            },
+        );
+    }
+}
+
+/// Downloads into a local file: written to a temporary name beside it, then renamed.
+async fn save(
+    session: &crate::ssh::Session,
+    remote: &str,
+    path: &Path,
+    max: Option<u64>,
+    overwrite: bool,
+) -> crate::Result<(sftp::Transfer, u64)> {
+    if !overwrite && path.exists() {
+        return Err(Error::InvalidArgument(format!(
+            "{} exists; pass overwrite: true to replace it",
+            path.display()
+        )));
+    }
+    let temp = path.with_file_name(format!(
+        ".{}.ssh-mcp-{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        crate::manager::random_id(6)?
+    ));
+    let mut file = tokio::fs::File::create(&temp)
+        .await
+        .map_err(|e| Error::io(format!("creating {}", temp.display()), e))?;
+    let r = sftp::download(session, remote, max, &mut file).await;
+    drop(file);
+    match r {
+        Ok(ok) => {
+            tokio::fs::rename(&temp, path)
+                .await
+                .map_err(|e| Error::io(format!("renaming into {}", path.display()), e))?;
+            Ok(ok)
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&temp).await;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! File transfer over the `sftp` subsystem: one SFTP channel per session, opened on first
+//! use and reused. Reads and writes are pipelined (several requests in flight), uploads are
+//! atomic (written to a temporary name in the target directory, then renamed over the
+//! target with OpenSSH's `posix-rename@openssh.com`), and every transfer is hashed.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use russh_sftp::client::RawSftpSession;
+use russh_sftp::client::error::Error as SftpError;
+use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::error::{Error, Result};
+use crate::manager::random_id;
+use crate::ssh::session::Session;
+
+/// Bytes per read or write request (OpenSSH's sftp-server accepts up to 256 KiB).
+pub const CHUNK: usize = 64 * 1024;
+/// Requests in flight at once.
+pub const IN_FLIGHT: usize = 16;
+
+/// What a transfer did.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub bytes: u64,
+    pub sha256: String,
+    pub duration: Duration,
+}
+
+/// One directory entry.
+#[derive(Debug, Clone)]
+pub struct DirEntry {
+    pub name: String,
+    /// `file`, `dir`, `symlink` or `other`.
+    pub kind: &'static str,
+    pub size: u64,
+    /// Permission bits, e.g. `0644`.
+    pub mode: String,
+    pub mtime: Option<SystemTime>,
+}
+
+/// Where uploaded bytes come from.
+pub enum Source<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+/// The session's SFTP channel, opened on first use.
+pub async fn open(session: &Session) -> Result<Arc<RawSftpSession>> {
+    session
+        .sftp(|| async {
+            let (channel, permit) = session.open_session_channel().await?;
+            channel
+                .request_subsystem(true, "sftp")
+                .await
+                .map_err(Error::Ssh)?;
+            let raw = RawSftpSession::new(channel.into_stream());
+            raw.init()
+                .await
+                .map_err(|e| sftp_error("starting SFTP (is the sftp subsystem enabled?)", "", e))?;
+            // The channel slot stays taken for as long as the SFTP channel lives.
+            Ok((Arc::new(raw), permit))
+        })
+        .await
+}
+
+/// Maps an SFTP failure on `path` to an error that says what to do.
+pub fn sftp_error(op: &str, path: &str, e: SftpError) -> Error {
+    let problem = match &e {
+        SftpError::Status(s) => match s.status_code {
+            StatusCode::NoSuchFile => "no such file or directory".to_string(),
+            StatusCode::PermissionDenied => "permission denied".to_string(),
+            _ if s.error_message.is_empty() => format!("{}", s.status_code),
+            _ => format!("{}: {}", s.status_code, s.error_message),
+        },
+        other => other.to_string(),
+    };
+    Error::Sftp {
+        op: op.to_string(),
+        path: path.to_string(),
+        problem,
+    }
+}
+
+/// Writes `source` to `remote` atomically. With `overwrite` false an existing target is an
+/// error. `mode` sets permission bits; otherwise a replaced file keeps its mode and a new
+/// one gets 0644.
+pub async fn upload(
+    session: &Session,
+    remote: &str,
+    source: Source<'_>,
+    mode: Option<u32>,
+    overwrite: bool,
+) -> Result<Transfer> {
+    let started = Instant::now();
+    let sftp = open(session).await?;
+    let existing = match sftp.stat(remote).await {
+        Ok(a) => Some(a.attrs),
+        Err(SftpError::Status(s)) if s.status_code == StatusCode::NoSuchFile => None,
+        Err(e) => return Err(sftp_error("checking", remote, e)),
+    };
+    if let Some(a) = &existing {
+        if a.is_dir() {
+            return Err(Error::Sftp {
+                op: "uploading".into(),
+                path: remote.into(),
+                problem: "the target is a directory; give the full file path".into(),
+            });
+        }
+        if !overwrite {
+            return Err(Error::Sftp {
+                op: "uploading".into(),
+                path: remote.into(),
+                problem: "the file exists; pass overwrite: true to replace it".into(),
+            });
+        }
+    }
+    let perms = mode
+        .or_else(|| existing.as_ref().and_then(|a| a.permissions))
+        .unwrap_or(0o644)
+        & 0o7777;
+    let (dir, name) = remote.rsplit_once('/').unwrap_or(("", remote));
+    let temp = format!(
+        "{}{}.{name}.ssh-mcp-{}.tmp",
+        dir,
+        if dir.is_empty() && !remote.starts_with('/') {
+            ""
+        } else {
+            "/"
+        },
+        random_id(6)?
+    );
+    let attrs = FileAttributes {
+        permissions: Some(perms),
+        ..FileAttributes::empty()
+    };
+    let handle = sftp
+        .open(
+            temp.clone(),
+            OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE,
+            attrs.clone(),
+        )
+        .await
+        .map_err(|e| sftp_error("creating a temporary file for", remote, e))?
+        .handle;
+    let written = write_all(&sftp, &handle, source).await;
+    let closed = sftp.close(handle).await;
+    let result = match (written, closed) {
+        (Ok(t), Ok(_)) => Ok(t),
+        (Err(e), _) => Err(e),
+        (_, Err(e)) => Err(sftp_error("writing", remote, e)),
+    };
+    let (bytes, hash) = match result {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = sftp.remove(temp).await;
+            return Err(e);
+        }
+    };
+    // The server's umask may have narrowed the mode given at creation.
+    let _ = sftp.setstat(temp.clone(), attrs).await;
+    if let Err(e) = rename_over(&sftp, &temp, remote).await {
+        let _ = sftp.remove(temp).await;
+        return Err(e);
+    }
+    Ok(Transfer {
+        bytes,
+        sha256: hex(&hash),
+        duration: started.elapsed(),
+    })
+}
+
+async fn write_all(
+    sftp: &RawSftpSession,
+    handle: &str,
+    source: Source<'_>,
+) -> Result<(u64, Vec<u8>)> {
+    let mut hasher = Sha256::new();
+    let mut offset = 0u64;
+    match source {
+        Source::Bytes(data) => {
+            hasher.update(data);
+            write_chunks(sftp, handle, 0, data).await?;
+            offset = data.len() as u64;
+        }
+        Source::File(path) => {
+            let mut file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            let mut buf = vec![0u8; CHUNK * IN_FLIGHT];
+            loop {
+                let n = read_full(&mut file, &mut buf)
+                    .await
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                if n == 0 {
+                    break;
+                }
+                let data = buf.get(..n).unwrap_or_default();
+                hasher.update(data);
+                write_chunks(sftp, handle, offset, data).await?;
+                offset += n as u64;
+            }
+        }
+    }
+    Ok((offset, hasher.finalize().to_vec()))
+}
+
+/// Writes `data` at `offset` as pipelined chunk writes, [`IN_FLIGHT`] at a time.
+async fn write_chunks(sftp: &RawSftpSession, handle: &str, offset: u64, data: &[u8]) -> Result<()> {
+    let mut pending: FuturesUnordered<_> = FuturesUnordered::new();
+    let finish = |r: std::result::Result<russh_sftp::protocol::Status, SftpError>| {
+        r.map(|_| ()).map_err(|e| sftp_error("writing", "", e))
+    };
+    for (i, chunk) in data.chunks(CHUNK).enumerate() {
+        if pending.len() >= IN_FLIGHT
+            && let Some(r) = pending.next().await
+        {
+            finish(r)?;
+        }
+        pending.push(sftp.write(
+            handle.to_string(),
+            offset + (i * CHUNK) as u64,
+            chunk.to_vec(),
+        ));
+    }
+    while let Some(r) = pending.next().await {
+        finish(r)?;
+    }
+    Ok(())
+}
+
+async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = file.read(buf.get_mut(filled..).unwrap_or_default()).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
+/// Renames with `posix-rename@openssh.com` (replaces the target atomically); plain rename
+/// where the server lacks it.
+async fn rename_over(sftp: &RawSftpSession, from: &str, to: &str) -> Result<()> {
+    let mut data = Vec::new();
+    for s in [from, to] {
+        data.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        data.extend_from_slice(s.as_bytes());
+    }
+    match sftp.extended("posix-rename@openssh.com", data).await {
+        Ok(russh_sftp::protocol::Packet::Status(s)) if s.status_code == StatusCode::Ok => Ok(()),
+        Ok(_) | Err(_) => sftp
+            .rename(from, to)
+            .await
+            .map(|_| ())
+            .map_err(|e| sftp_error("renaming into place", to, e)),
+    }
+}
+
+/// Reads `remote`, at most `max_bytes` of it, into `sink`. Returns the transfer and the
+/// file's full size.
+pub async fn download(
+    session: &Session,
+    remote: &str,
+    max_bytes: Option<u64>,
+    sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+) -> Result<(Transfer, u64)> {
+    let started = Instant::now();
+    let sftp = open(session).await?;
+    let attrs = sftp
+        .stat(remote)
+        .await
+        .map_err(|e| sftp_error("reading", remote, e))?
+        .attrs;
+    if attrs.is_dir() {
+        return Err(Error::Sftp {
+            op: "downloading".into(),
+            path: remote.into(),
+            problem: "it is a directory; use ssh_list_dir".into(),
+        });
+    }
+    let size = attrs.size.unwrap_or(0);
+    let want = max_bytes.map_or(size, |m| m.min(size));
+    let handle = sftp
+        .open(remote, OpenFlags::READ, FileAttributes::empty())
+        .await
+        .map_err(|e| sftp_error("opening", remote, e))?
+        .handle;
+    let mut hasher = Sha256::new();
+    let mut offset = 0u64;
+    let mut result = Ok(());
+    while offset < want {
+        let batch: Vec<(u64, u32)> = (0..IN_FLIGHT as u64)
+            .map(|i| offset + i * CHUNK as u64)
+            .filter(|&o| o < want)
+            .map(|o| (o, (want - o).min(CHUNK as u64) as u32))
+            .collect();
+        let reads = futures::future::join_all(
+            batch
+                .iter()
+                .map(|&(o, len)| sftp.read(handle.clone(), o, len)),
+        )
+        .await;
+        let mut short = false;
+        for r in reads {
+            match r {
+                Ok(d) => {
+                    hasher.update(&d.data);
+                    if let Err(e) = sink.write_all(&d.data).await {
+                        result = Err(Error::io("writing the download", e));
+                        break;
+                    }
+                    offset += d.data.len() as u64;
+                    short |= d.data.len() < CHUNK;
+                }
+                Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => {
+                    short = true;
+                    break;
+                }
+                Err(e) => {
+                    result = Err(sftp_error("reading", remote, e));
+                    break;
+                }
+            }
+        }
+        if result.is_err() || short {
+            break;
+        }
+    }
+    let _ = sftp.close(handle).await;
+    result?;
+    sink.flush()
+        .await
+        .map_err(|e| Error::io("writing the download", e))?;
+    Ok((
+        Transfer {
+            bytes: offset,
+            sha256: hex(&hasher.finalize()),
+            duration: started.elapsed(),
+        },
+        size,
+    ))
+}
+
+/// Lists a directory, at most `limit` entries (sorted by name). The flag tells whether
+/// entries were left out.
+pub async fn list_dir(
+    session: &Session,
+    path: &str,
+    limit: usize,
+) -> Result<(Vec<DirEntry>, bool)> {
+    let sftp = open(session).await?;
+    let handle = sftp
+        .opendir(path)
+        .await
+        .map_err(|e| sftp_error("listing", path, e))?
+        .handle;
+    let mut entries = Vec::new();
+    let mut more = false;
+    loop {
+        match sftp.readdir(handle.as_str()).await {
+            Ok(name) => {
+                for f in name.files {
+                    if f.filename == "." || f.filename == ".." {
+                        continue;
+                    }
+                    if entries.len() >= limit {
+                        more = true;
+                        continue;
+                    }
+                    let a = &f.attrs;
+                    entries.push(DirEntry {
+                        kind: if a.is_dir() {
+                            "dir"
+                        } else if a.is_symlink() {
+                            "symlink"
+                        } else if a.is_regular() {
+                            "file"
+                        } else {
+                            "other"
+                        },
+                        size: a.size.unwrap_or(0),
+                        mode: format!("{:04o}", a.permissions.unwrap_or(0) & 0o7777),
+                        mtime: a
+                            .mtime
+                            .map(|t| UNIX_EPOCH + Duration::from_secs(u64::from(t))),
+                        name: f.filename,
+                    });
+                }
+            }
+            Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => break,
+            Err(e) => {
+                let _ = sftp.close(handle).await;
+                return Err(sftp_error("listing", path, e));
+            }
+        }
+    }
+    let _ = sftp.close(handle).await;
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((entries, more))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,233 @@
+//! `ssh_upload`, `ssh_download`, `ssh_list_dir` over the sftp subsystem of a real sshd.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::harness::{Opts, Server, Transport};
+use crate::sshd::{Sshd, USER};
+
+fn sha(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn files_should_round_trip_exactly() {
+    let sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    let home = format!("/home/{USER}");
+    srv.exec(&s, "rm -rf ~/xfer && mkdir ~/xfer").await;
+
+    // Text content.
+    let v = srv
+        .ok("ssh_upload", json!({"session_id": s, "remote_path": format!("{home}/xfer/a.txt"), "content": "héllo\nworld\n", "mode": "0600"}))
+        .await;
+    assert_eq!(v["bytes"], 13);
+    assert_eq!(v["sha256"], sha("héllo\nworld\n".as_bytes()));
+    assert_eq!(
+        srv.exec(&s, "cat ~/xfer/a.txt; stat -c %a ~/xfer/a.txt")
+            .await["stdout"],
+        "héllo\nworld\n600\n"
+    );
+    let d = srv
+        .ok(
+            "ssh_download",
+            json!({"session_id": s, "remote_path": format!("{home}/xfer/a.txt")}),
+        )
+        .await;
+    assert_eq!(d["content"], "héllo\nworld\n");
+    assert_eq!(d["lossy"], false);
+    assert_eq!(d["truncated"], false);
+
+    // Existing targets need overwrite; replacing keeps the mode and leaves no temp file.
+    let e = srv
+        .err(
+            "ssh_upload",
+            json!({"session_id": s, "remote_path": format!("{home}/xfer/a.txt"), "content": "x"}),
+        )
+        .await;
+    assert!(e.contains("overwrite"), "{e}");
+    srv.ok("ssh_upload", json!({"session_id": s, "remote_path": format!("{home}/xfer/a.txt"), "content": "new", "overwrite": true})).await;
+    assert_eq!(
+        srv.exec(
+            &s,
+            "cat ~/xfer/a.txt; echo; stat -c %a ~/xfer/a.txt; ls -A ~/xfer | wc -l"
+        )
+        .await["stdout"],
+        "new\n600\n1\n"
+    );
+
+    // Binary with every byte value, and 8 MiB of random data, through local files.
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<u8> = (0..=255u8).cycle().take(256 * 40).collect();
+    let mut big = vec![0u8; 8 << 20];
+    for (i, b) in big.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(2654435761) >> 13) as u8;
+    }
+    for (name, data) in [
+        ("all.bin", all.clone()),
+        ("big.bin", big.clone()),
+        ("empty", Vec::new()),
+    ] {
+        let local = dir.path().join(name);
+        std::fs::write(&local, &data).unwrap();
+        let remote = format!("{home}/xfer/{name}");
+        let up = srv
+            .ok(
+                "ssh_upload",
+                json!({"session_id": s, "remote_path": remote, "local_path": local}),
+            )
+            .await;
+        assert_eq!(up["bytes"], data.len());
+        assert_eq!(up["sha256"], sha(&data));
+        let remote_sum = srv
+            .exec(&s, &format!("sha256sum {remote} | cut -d' ' -f1"))
+            .await;
+        assert_eq!(remote_sum["stdout"], format!("{}\n", sha(&data)), "{name}");
+        let back = dir.path().join(format!("{name}.back"));
+        let down = srv
+            .ok(
+                "ssh_download",
+                json!({"session_id": s, "remote_path": remote, "local_path": back}),
+            )
+            .await;
+        assert_eq!(down["sha256"], sha(&data));
+        assert_eq!(std::fs::read(&back).unwrap(), data, "{name}");
+        let e = srv
+            .err(
+                "ssh_download",
+                json!({"session_id": s, "remote_path": remote, "local_path": back}),
+            )
+            .await;
+        assert!(e.contains("overwrite"), "{e}");
+    }
+    let d = srv
+        .ok("ssh_download", json!({"session_id": s, "remote_path": format!("{home}/xfer/all.bin"), "max_bytes": 300}))
+        .await;
+    assert_eq!(d["lossy"], true);
+    assert_eq!(d["truncated"], true);
+    assert_eq!(d["bytes"], 300);
+    assert!(
+        d["content"]
+            .as_str()
+            .unwrap()
+            .contains("truncated: 300 of 10240 bytes")
+    );
+
+    // Listing.
+    let l = srv
+        .ok(
+            "ssh_list_dir",
+            json!({"session_id": s, "path": format!("{home}/xfer")}),
+        )
+        .await;
+    let names: Vec<&str> = l["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a.txt", "all.bin", "big.bin", "empty"]);
+    assert_eq!(l["entries"][2]["size"], 8 << 20);
+    assert_eq!(l["entries"][0]["mode"], "0600");
+    assert_eq!(l["entries"][0]["type"], "file");
+    let l = srv
+        .ok(
+            "ssh_list_dir",
+            json!({"session_id": s, "path": format!("{home}/xfer"), "max_entries": 2}),
+        )
+        .await;
+    assert_eq!(l["truncated"], true);
+}
+
+#[tokio::test]
+async fn file_errors_should_say_what_is_wrong() {
+    let sshd = Sshd::start();
+    let roots = tempfile::tempdir().unwrap();
+    let (_d, cfg) = {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c.toml");
+        std::fs::write(
+            &p,
+            format!("[files]\nlocal_roots = [\"{}\"]\n", roots.path().display()),
+        )
+        .unwrap();
+        let ps = p.display().to_string();
+        (d, ps)
+    };
+    let srv = Server::start_with(
+        Transport::Stdio,
+        Opts {
+            args: vec!["--config".into(), cfg],
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = srv.connect(&sshd).await;
+    let e = srv
+        .err(
+            "ssh_download",
+            json!({"session_id": s, "remote_path": "/no/such/file"}),
+        )
+        .await;
+    assert!(e.contains("no such file"), "{e}");
+    let e = srv
+        .err(
+            "ssh_upload",
+            json!({"session_id": s, "remote_path": "/root/forbidden", "content": "x"}),
+        )
+        .await;
+    assert!(e.contains("permission denied"), "{e}");
+    let e = srv
+        .err(
+            "ssh_download",
+            json!({"session_id": s, "remote_path": "/etc/hostname", "local_path": "/etc/stolen"}),
+        )
+        .await;
+    assert!(e.contains("outside the directories"), "{e}");
+    let e = srv
+        .err(
+            "ssh_download",
+            json!({"session_id": s, "remote_path": "/etc/hostname", "local_path": "relative/x"}),
+        )
+        .await;
+    assert!(e.contains("absolute"), "{e}");
+    let e = srv
+        .err(
+            "ssh_download",
+            json!({"session_id": s, "remote_path": "/etc/hostname", "local_path": roots.path()}),
+        )
+        .await;
+    assert!(e.contains("is a directory"), "{e}");
+    let inside = roots.path().join("hostname");
+    srv.ok(
+        "ssh_download",
+        json!({"session_id": s, "remote_path": "/etc/hostname", "local_path": inside}),
+    )
+    .await;
+    assert!(inside.exists());
+    let e = srv
+        .err(
+            "ssh_upload",
+            json!({"session_id": s, "remote_path": "/tmp/x", "content": "a", "local_path": inside}),
+        )
+        .await;
+    assert!(e.contains("exactly one"), "{e}");
+    let e = srv
+        .err(
+            "ssh_upload",
+            json!({"session_id": s, "remote_path": "/tmp", "content": "a", "overwrite": true}),
+        )
+        .await;
+    assert!(e.contains("directory"), "{e}");
+    let e = srv
+        .err(
+            "ssh_upload",
+            json!({"session_id": s, "remote_path": "/tmp/y", "content": "a", "mode": "rwx"}),
+        )
+        .await;
+    assert!(e.contains("octal"), "{e}");
+}
