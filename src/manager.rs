@@ -21,6 +21,27 @@ use crate::jobs::Jobs;
 use crate::settings::Settings;
 #[cfg(feature = "port_forward")]
 use crate::ssh::forward::Forward;
+
+/// What forward to start.
+#[cfg(feature = "port_forward")]
+#[derive(Debug, Clone)]
+pub enum ForwardSpec {
+    /// `ssh -L 127.0.0.1:local_port:remote_host:remote_port`.
+    Local {
+        local_port: u16,
+        remote_host: String,
+        remote_port: u16,
+    },
+    /// `ssh -R bind_host:bind_port:local_host:local_port`.
+    Remote {
+        bind_host: String,
+        bind_port: u16,
+        local_host: String,
+        local_port: u16,
+    },
+    /// `ssh -D 127.0.0.1:local_port`.
+    Dynamic { local_port: u16 },
+}
 use crate::ssh::session::{ConnectRequest, Session};
 
 /// One open session and what hangs off it.
@@ -276,31 +297,56 @@ impl SessionManager {
         }
     }
 
-    /// Starts a local forward on a session.
+    /// Starts a forward on a session.
     #[cfg(feature = "port_forward")]
-    pub async fn forward_local(
+    pub async fn forward(
         &self,
         id: &str,
         owner: Option<&str>,
-        local_port: u16,
-        remote_host: String,
-        remote_port: u16,
+        spec: ForwardSpec,
     ) -> Result<Arc<Forward>> {
         let (entry, session, _) = self.session_for_use(id, owner).await?;
-        let fwd = Arc::new(
-            Forward::start(
-                session,
-                format!("fwd-{}", random_id(8)?),
+        let fid = format!("fwd-{}", random_id(8)?);
+        let fwd = Arc::new(match spec {
+            ForwardSpec::Local {
                 local_port,
                 remote_host,
                 remote_port,
-            )
-            .await?,
-        );
+            } => Forward::start_local(session, fid, local_port, remote_host, remote_port).await?,
+            ForwardSpec::Dynamic { local_port } => {
+                Forward::start_dynamic(session, fid, local_port).await?
+            }
+            ForwardSpec::Remote {
+                bind_host,
+                bind_port,
+                local_host,
+                local_port,
+            } => {
+                Forward::start_remote(session, fid, bind_host, bind_port, local_host, local_port)
+                    .await?
+            }
+        });
         if let Ok(mut list) = entry.forwards.lock() {
+            list.retain(|f| f.is_active());
             list.push(fwd.clone());
         }
         Ok(fwd)
+    }
+
+    /// Stops one forward of a session `owner` opened.
+    #[cfg(feature = "port_forward")]
+    pub fn close_forward(&self, forward_id: &str, owner: Option<&str>) -> Result<Arc<Forward>> {
+        for entry in self.list(owner) {
+            let found = entry.forwards.lock().ok().and_then(|mut list| {
+                let i = list.iter().position(|f| f.id == forward_id.trim())?;
+                Some(list.remove(i))
+            });
+            if let Some(f) = found {
+                f.stop();
+                return Ok(f);
+            }
+        }
+        Err(Error::ForwardNotFound(forward_id.to_string()))
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Entry>>> {

@@ -171,26 +171,58 @@ pub struct JobSummary {
 pub struct ForwardParams {
     /// Session from `ssh_connect`.
     pub session_id: String,
-    /// Port to listen on at 127.0.0.1 on the machine running this server; 0 picks a free
-    /// port (the result says which).
+    /// `local` (default, like `ssh -L`): listen here, connect from the SSH server.
+    /// `remote` (like `ssh -R`): the SSH server listens on `remote_address:remote_port`,
+    /// connections come back to `local_host:local_port` here.
+    /// `dynamic` (like `ssh -D`): a SOCKS5 proxy on 127.0.0.1:`local_port`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// `local`/`dynamic`: port to listen on at 127.0.0.1 on the machine running this server,
+    /// 0 picks a free one (the result says which). `remote`: port to connect to here.
     pub local_port: u16,
-    /// Host to reach, resolved by the SSH server (e.g. `localhost` for the server itself).
-    pub remote_address: String,
-    /// Port to reach on `remote_address`.
-    pub remote_port: u16,
+    /// `local`: host to reach, resolved by the SSH server (e.g. `localhost` for the server
+    /// itself). `remote`: address the SSH server listens on (default 127.0.0.1).
+    #[serde(default)]
+    pub remote_address: Option<String>,
+    /// `local`: port to reach on `remote_address`. `remote`: port the SSH server listens
+    /// on, 0 lets it pick (the result says which).
+    #[serde(default)]
+    pub remote_port: Option<u16>,
+    /// `remote`: host to connect to here (default 127.0.0.1).
+    #[serde(default)]
+    pub local_host: Option<String>,
 }
 
 /// Result of `ssh_forward`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ForwardResult {
-    /// Where to connect locally, e.g. `127.0.0.1:8080`.
+    /// `local`: where to connect, e.g. `127.0.0.1:8080`. `dynamic`: the SOCKS5 proxy.
+    /// `remote`: where connections are delivered.
     pub local_address: String,
-    /// Where connections end up, e.g. `internal-server:80`.
+    /// `local`: where connections end up, e.g. `internal-server:80`. `remote`: where the
+    /// SSH server listens. `dynamic`: empty.
     pub remote_address: String,
     /// True while the forward runs.
     pub active: bool,
-    /// Id of this forward.
+    /// Id of this forward, for `ssh_forward_close`.
     pub forward_id: String,
+    /// `local`, `remote` or `dynamic`.
+    pub kind: String,
+}
+
+/// Parameters of `ssh_forward_close`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ForwardCloseParams {
+    /// Forward from `ssh_forward`.
+    pub forward_id: String,
+}
+
+/// Result of `ssh_forward_close`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ForwardCloseResult {
+    pub forward_id: String,
+    /// e.g. `Forward fwd-… closed`.
+    pub message: String,
 }
 
 /// Parameters of tools that take only a session.
@@ -245,7 +277,7 @@ pub struct SessionSummary {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ForwardSummary {
     pub forward_id: String,
-    /// Always `local` for now.
+    /// `local`, `remote` or `dynamic`.
     pub kind: String,
     pub local_address: String,
     pub remote_address: String,

@@ -1,10 +1,22 @@
-//! Local TCP forwarding: a listener on 127.0.0.1 whose every connection is carried by its
-//! own `direct-tcpip` channel, both directions at once, half-closes propagated.
+//! Port forwarding, all three kinds OpenSSH has:
+//!
+//! - **local** (`ssh -L`): a listener on 127.0.0.1; each connection gets its own
+//!   `direct-tcpip` channel to a host the SSH server reaches.
+//! - **remote** (`ssh -R`): the SSH server listens (`tcpip-forward`); each connection comes
+//!   back as a `forwarded-tcpip` channel and is connected to a local target.
+//! - **dynamic** (`ssh -D`): a SOCKS5 proxy on 127.0.0.1; each CONNECT (IPv4, IPv6 or a
+//!   name, resolved by the SSH server) gets its own `direct-tcpip` channel.
+//!
+//! Data flows both ways with half-closes passed on. A forward stops when closed or when its
+//! session ends.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
+use russh::ChannelOpenFailure;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -15,32 +27,100 @@ use crate::ssh::session::Session;
 /// fills an SSH packet, instead of tokio's default 8 KiB.
 const COPY_BUF: usize = 256 * 1024;
 
-/// A running local forward. Dropping it does not stop it; call [`Forward::stop`].
+/// Which kind of forward, with its addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// Listens on `listen`, connects to `target` from the SSH server.
+    Local { target: (String, u16) },
+    /// The SSH server listens on `bind`; connections go to `target` on this machine.
+    Remote {
+        bind: (String, u16),
+        target: (String, u16),
+    },
+    /// SOCKS5 on `listen`.
+    Dynamic,
+}
+
+/// Counters shared by a forward and its connections.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Connections open right now.
+    pub live: AtomicUsize,
+    /// Bytes moved in both directions by finished and live connections.
+    pub bytes: AtomicU64,
+}
+
+/// A running forward.
 #[derive(Debug)]
 pub struct Forward {
     pub id: String,
-    /// The address actually bound (the real port when 0 was asked for).
-    pub local_addr: SocketAddr,
-    /// Host to reach, resolved on the remote side.
-    pub remote_host: String,
-    pub remote_port: u16,
-    /// Stops the listener and every connection of this forward; a child of the
-    /// session's token, so closing the session stops it too.
+    pub kind: Kind,
+    /// The local listener (local and dynamic forwards).
+    pub listen: Option<SocketAddr>,
+    /// Stops the listener and every connection; a child of the session's token.
     cancel: CancellationToken,
-    /// Connections currently open.
-    live: Arc<AtomicUsize>,
-    /// Bytes moved in both directions by finished and live connections.
-    bytes: Arc<AtomicU64>,
+    counters: Arc<Counters>,
+}
+
+/// Remote forwards of one connection, by the port the server listens on: where their
+/// connections go. Filled by [`Forward::start_remote`], read by the client handler.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteTargets(Arc<Mutex<HashMap<u32, RemoteTarget>>>);
+
+/// Where one remote forward's connections go.
+#[derive(Debug, Clone)]
+pub struct RemoteTarget {
+    pub host: String,
+    pub port: u16,
+    pub cancel: CancellationToken,
+    pub counters: Arc<Counters>,
+}
+
+impl RemoteTargets {
+    /// The target for connections arriving on `port`.
+    pub fn get(&self, port: u32) -> Option<RemoteTarget> {
+        self.0.lock().ok().and_then(|m| m.get(&port).cloned())
+    }
+
+    fn insert(&self, port: u32, t: RemoteTarget) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(port, t);
+        }
+    }
+
+    fn remove(&self, port: u32) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(&port);
+        }
+    }
 }
 
 impl Forward {
-    /// Binds `127.0.0.1:local_port` and starts accepting.
-    pub async fn start(
+    /// `ssh -L`: binds `127.0.0.1:local_port` and carries each connection to
+    /// `remote_host:remote_port` as seen from the SSH server.
+    pub async fn start_local(
         session: Arc<Session>,
         id: String,
         local_port: u16,
         remote_host: String,
         remote_port: u16,
+    ) -> Result<Self> {
+        let kind = Kind::Local {
+            target: (remote_host, remote_port),
+        };
+        Self::listen(session, id, local_port, kind).await
+    }
+
+    /// `ssh -D`: a SOCKS5 proxy on `127.0.0.1:local_port`.
+    pub async fn start_dynamic(session: Arc<Session>, id: String, local_port: u16) -> Result<Self> {
+        Self::listen(session, id, local_port, Kind::Dynamic).await
+    }
+
+    async fn listen(
+        session: Arc<Session>,
+        id: String,
+        local_port: u16,
+        kind: Kind,
     ) -> Result<Self> {
         let bind = SocketAddr::from(([127, 0, 0, 1], local_port));
         let listener = TcpListener::bind(bind)
@@ -49,71 +129,122 @@ impl Forward {
                 addr: bind.to_string(),
                 source,
             })?;
-        let local_addr = listener
+        let listen = listener
             .local_addr()
             .map_err(|e| Error::io("reading the bound address", e))?;
         let fwd = Self {
             id,
-            local_addr,
-            remote_host,
-            remote_port,
+            kind,
+            listen: Some(listen),
             cancel: session.dead_token().child_token(),
-            live: Arc::new(AtomicUsize::new(0)),
-            bytes: Arc::new(AtomicU64::new(0)),
+            counters: Arc::new(Counters::default()),
         };
         tokio::spawn(accept_loop(
             listener,
             session,
-            fwd.target(),
+            fwd.kind.clone(),
             fwd.cancel.clone(),
-            fwd.live.clone(),
-            fwd.bytes.clone(),
+            fwd.counters.clone(),
         ));
-        tracing::info!(id = %fwd.id, local = %local_addr, remote = %fwd.remote(), "forward started");
+        tracing::info!(id = %fwd.id, local = %listen, kind = ?fwd.kind, "forward started");
         Ok(fwd)
     }
 
-    fn target(&self) -> (String, u16) {
-        (self.remote_host.clone(), self.remote_port)
-    }
-
-    /// `host:port` of the remote end, as given.
-    pub fn remote(&self) -> String {
-        if self.remote_host.contains(':') {
-            format!("[{}]:{}", self.remote_host, self.remote_port)
+    /// `ssh -R`: asks the SSH server to listen on `bind_host:bind_port` (0: it picks) and
+    /// connects each incoming connection to `target_host:target_port` here.
+    pub async fn start_remote(
+        session: Arc<Session>,
+        id: String,
+        bind_host: String,
+        bind_port: u16,
+        target_host: String,
+        target_port: u16,
+    ) -> Result<Self> {
+        let port = session
+            .handle()
+            .tcpip_forward(bind_host.clone(), u32::from(bind_port))
+            .await
+            .map_err(|e| match e {
+                russh::Error::RequestDenied => Error::ChannelOpen(format!(
+                    "the server refused to listen on {bind_host}:{bind_port} (in use, privileged, or AllowTcpForwarding forbids remote forwards)"
+                )),
+                other => Error::Ssh(other),
+            })?;
+        let port = if port == 0 {
+            u32::from(bind_port)
         } else {
-            format!("{}:{}", self.remote_host, self.remote_port)
-        }
+            port
+        };
+        let cancel = session.dead_token().child_token();
+        let counters = Arc::new(Counters::default());
+        session.remote_targets().insert(
+            port,
+            RemoteTarget {
+                host: target_host.clone(),
+                port: target_port,
+                cancel: cancel.clone(),
+                counters: counters.clone(),
+            },
+        );
+        // Cancel the server's listener when the forward stops.
+        let (c, h, s) = (cancel.clone(), bind_host.clone(), session.clone());
+        tokio::spawn(async move {
+            c.cancelled().await;
+            s.remote_targets().remove(port);
+            if !s.is_closed() {
+                let _ = s.handle().cancel_tcpip_forward(h, port).await;
+            }
+        });
+        let bind = (bind_host, u16::try_from(port).unwrap_or(bind_port));
+        tracing::info!(%id, remote = ?bind, "remote forward started");
+        Ok(Self {
+            id,
+            kind: Kind::Remote {
+                bind,
+                target: (target_host, target_port),
+            },
+            listen: None,
+            cancel,
+            counters,
+        })
     }
 
-    /// Whether the listener still runs.
+    /// Whether the forward still runs.
     pub fn is_active(&self) -> bool {
         !self.cancel.is_cancelled()
     }
 
     /// Connections open right now.
     pub fn live_connections(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
+        self.counters.live.load(Ordering::Relaxed)
     }
 
     /// Bytes moved so far, both directions.
     pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
+        self.counters.bytes.load(Ordering::Relaxed)
     }
 
-    /// Closes the listener and every connection.
+    /// Stops the listener (or the server's listener) and every connection.
     pub fn stop(&self) {
         self.cancel.cancel();
+    }
+}
+
+/// `host:port`, with brackets for IPv6 literals.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
 async fn accept_loop(
     listener: TcpListener,
     session: Arc<Session>,
-    target: (String, u16),
+    kind: Kind,
     cancel: CancellationToken,
-    live: Arc<AtomicUsize>,
-    bytes: Arc<AtomicU64>,
+    counters: Arc<Counters>,
 ) {
     loop {
         let (tcp, peer) = tokio::select! {
@@ -128,17 +259,25 @@ async fn accept_loop(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let session = session.clone();
-        let target = target.clone();
-        let cancel = cancel.clone();
-        let live = live.clone();
-        let bytes = bytes.clone();
+        let (session, kind, cancel, counters) = (
+            session.clone(),
+            kind.clone(),
+            cancel.clone(),
+            counters.clone(),
+        );
         tokio::spawn(async move {
-            live.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = carry(&session, tcp, peer, &target, &cancel, &bytes).await {
+            counters.live.fetch_add(1, Ordering::Relaxed);
+            let r = match kind {
+                Kind::Dynamic => socks(&session, tcp, peer, &cancel, &counters).await,
+                Kind::Local { target } => {
+                    outbound(&session, tcp, peer, &target, &cancel, &counters).await
+                }
+                Kind::Remote { .. } => Ok(()),
+            };
+            if let Err(e) = r {
                 tracing::debug!(error = %e.chain(), %peer, "forwarded connection ended with an error");
             }
-            live.fetch_sub(1, Ordering::Relaxed);
+            counters.live.fetch_sub(1, Ordering::Relaxed);
         });
     }
     // Session closed or forward stopped: make sure connections go too.
@@ -146,15 +285,14 @@ async fn accept_loop(
     tracing::debug!("forward listener closed");
 }
 
-/// Carries one accepted connection over a new `direct-tcpip` channel until both sides are
-/// done or the forward stops.
-async fn carry(
+/// Opens a `direct-tcpip` channel to `target` and carries `tcp` over it.
+async fn outbound(
     session: &Session,
-    mut tcp: TcpStream,
+    tcp: TcpStream,
     peer: SocketAddr,
     (host, port): &(String, u16),
     cancel: &CancellationToken,
-    bytes: &AtomicU64,
+    counters: &Counters,
 ) -> Result<()> {
     let channel = tokio::select! {
         _ = cancel.cancelled() => return Ok(()),
@@ -163,20 +301,148 @@ async fn carry(
             u32::from(*port),
             peer.ip().to_string(),
             u32::from(peer.port()),
-        ) => r.map_err(|e| match e {
-            russh::Error::ChannelOpenFailure(reason) => Error::ChannelOpen(format!("{reason:?}")),
-            other => Error::Ssh(other),
-        })?,
+        ) => r.map_err(open_error)?,
     };
-    let mut stream = channel.into_stream();
+    carry(tcp, channel.into_stream(), cancel, counters).await
+}
+
+fn open_error(e: russh::Error) -> Error {
+    match e {
+        russh::Error::ChannelOpenFailure(reason) => Error::ChannelOpen(format!("{reason:?}")),
+        other => Error::Ssh(other),
+    }
+}
+
+/// Copies both ways until both sides are done or the forward stops.
+pub async fn carry<A, B>(
+    mut a: A,
+    mut b: B,
+    cancel: &CancellationToken,
+    counters: &Counters,
+) -> Result<()>
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
     tokio::select! {
         _ = cancel.cancelled() => Ok(()),
-        r = tokio::io::copy_bidirectional_with_sizes(&mut tcp, &mut stream, COPY_BUF, COPY_BUF) => match r {
+        r = tokio::io::copy_bidirectional_with_sizes(&mut a, &mut b, COPY_BUF, COPY_BUF) => match r {
             Ok((up, down)) => {
-                bytes.fetch_add(up + down, Ordering::Relaxed);
+                counters.bytes.fetch_add(up + down, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) => Err(Error::io("forwarding", e)),
         },
     }
+}
+
+/// Serves one SOCKS5 client (RFC 1928, no authentication, CONNECT only).
+async fn socks(
+    session: &Session,
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    cancel: &CancellationToken,
+    counters: &Counters,
+) -> Result<()> {
+    let io = |e| Error::io("SOCKS5 handshake", e);
+    let mut head = [0u8; 2];
+    tcp.read_exact(&mut head).await.map_err(io)?;
+    let [version, n] = head;
+    let mut methods = vec![0u8; usize::from(n)];
+    tcp.read_exact(&mut methods).await.map_err(io)?;
+    if version != 5 || !methods.contains(&0) {
+        let _ = tcp.write_all(&[5, 0xff]).await;
+        return Err(Error::InvalidArgument(
+            "SOCKS5 client without no-auth method".into(),
+        ));
+    }
+    tcp.write_all(&[5, 0]).await.map_err(io)?;
+    let mut req = [0u8; 4];
+    tcp.read_exact(&mut req).await.map_err(io)?;
+    let [_, cmd, _, atyp] = req;
+    let host = match atyp {
+        1 => {
+            let mut a = [0u8; 4];
+            tcp.read_exact(&mut a).await.map_err(io)?;
+            std::net::Ipv4Addr::from(a).to_string()
+        }
+        4 => {
+            let mut a = [0u8; 16];
+            tcp.read_exact(&mut a).await.map_err(io)?;
+            std::net::Ipv6Addr::from(a).to_string()
+        }
+        3 => {
+            let mut len = [0u8; 1];
+            tcp.read_exact(&mut len).await.map_err(io)?;
+            let mut name = vec![0u8; usize::from(len[0])];
+            tcp.read_exact(&mut name).await.map_err(io)?;
+            String::from_utf8_lossy(&name).into_owned()
+        }
+        _ => {
+            let _ = tcp.write_all(&socks_reply(8)).await;
+            return Err(Error::InvalidArgument(
+                "SOCKS5 address type not supported".into(),
+            ));
+        }
+    };
+    let mut port = [0u8; 2];
+    tcp.read_exact(&mut port).await.map_err(io)?;
+    let port = u16::from_be_bytes(port);
+    if cmd != 1 {
+        let _ = tcp.write_all(&socks_reply(7)).await;
+        return Err(Error::InvalidArgument(
+            "only SOCKS5 CONNECT is supported".into(),
+        ));
+    }
+    let opened = tokio::select! {
+        _ = cancel.cancelled() => return Ok(()),
+        r = session.handle().channel_open_direct_tcpip(
+            host.clone(),
+            u32::from(port),
+            peer.ip().to_string(),
+            u32::from(peer.port()),
+        ) => r,
+    };
+    let channel = match opened {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match &e {
+                russh::Error::ChannelOpenFailure(
+                    ChannelOpenFailure::AdministrativelyProhibited,
+                ) => 2,
+                russh::Error::ChannelOpenFailure(ChannelOpenFailure::ConnectFailed) => 5,
+                russh::Error::ChannelOpenFailure(_) => 4,
+                _ => 1,
+            };
+            let _ = tcp.write_all(&socks_reply(code)).await;
+            return Err(open_error(e));
+        }
+    };
+    tcp.write_all(&socks_reply(0)).await.map_err(io)?;
+    carry(tcp, channel.into_stream(), cancel, counters).await
+}
+
+/// A SOCKS5 reply with `code` and an all-zero IPv4 bound address.
+fn socks_reply(code: u8) -> [u8; 10] {
+    [5, code, 0, 1, 0, 0, 0, 0, 0, 0]
+}
+
+/// Connects a `forwarded-tcpip` channel of a remote forward to its local target.
+pub async fn inbound(channel: russh::Channel<russh::client::Msg>, target: RemoteTarget) {
+    target.counters.live.fetch_add(1, Ordering::Relaxed);
+    match TcpStream::connect((target.host.as_str(), target.port)).await {
+        Ok(tcp) => {
+            let _ = tcp.set_nodelay(true);
+            if let Err(e) =
+                carry(tcp, channel.into_stream(), &target.cancel, &target.counters).await
+            {
+                tracing::debug!(error = %e.chain(), "remote-forwarded connection ended with an error");
+            }
+        }
+        Err(e) => {
+            tracing::info!(error = %e, host = %target.host, port = target.port, "remote forward target unreachable");
+            let _ = channel.close().await;
+        }
+    }
+    target.counters.live.fetch_sub(1, Ordering::Relaxed);
 }

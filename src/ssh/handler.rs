@@ -36,6 +36,9 @@ pub struct ClientHandler {
     outcome: Arc<Mutex<Option<HostKeyOutcome>>>,
     /// Told when the connection ends, and why.
     death: Death,
+    /// Where connections of remote forwards go.
+    #[cfg(feature = "port_forward")]
+    remote_targets: crate::ssh::forward::RemoteTargets,
 }
 
 /// Where a connection's end is recorded: a token cancelled when it ends, and the reason.
@@ -71,6 +74,7 @@ impl ClientHandler {
         policy: HostKeyPolicy,
         known_hosts: KnownHosts,
         death: Death,
+        #[cfg(feature = "port_forward")] remote_targets: crate::ssh::forward::RemoteTargets,
     ) -> (Self, Arc<Mutex<Option<HostKeyOutcome>>>) {
         let outcome = Arc::new(Mutex::new(None));
         (
@@ -81,6 +85,8 @@ impl ClientHandler {
                 known_hosts,
                 outcome: outcome.clone(),
                 death,
+                #[cfg(feature = "port_forward")]
+                remote_targets,
             },
             outcome,
         )
@@ -180,6 +186,31 @@ impl client::Handler for ClientHandler {
             *slot = Some(outcome);
         }
         Ok(true)
+    }
+
+    #[cfg(feature = "port_forward")]
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        _connected_address: &str,
+        connected_port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        match self.remote_targets.get(connected_port) {
+            Some(target) => {
+                reply.accept().await;
+                tokio::spawn(crate::ssh::forward::inbound(channel, target));
+            }
+            None => {
+                reply
+                    .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                    .await
+            }
+        }
+        Ok(())
     }
 
     async fn disconnected(

@@ -69,6 +69,9 @@ pub struct Session {
     /// The ProxyJump sessions this connection runs through, first hop first; kept open as
     /// long as this session.
     via: Vec<Arc<Session>>,
+    /// Where the connections of this session's remote forwards go.
+    #[cfg(feature = "port_forward")]
+    remote_targets: crate::ssh::forward::RemoteTargets,
     /// The SFTP channel, opened on first use, with the channel slot it holds.
     sftp: tokio::sync::OnceCell<(Arc<RawSftpSession>, OwnedSemaphorePermit)>,
 }
@@ -168,12 +171,16 @@ impl Session {
         };
         let death = Death::default();
         let policy = req.host_key_policy.unwrap_or(settings.host_key_policy);
+        #[cfg(feature = "port_forward")]
+        let remote_targets = crate::ssh::forward::RemoteTargets::default();
         let (handler, outcome) = ClientHandler::new(
             name,
             req.address.host.to_ascii_lowercase(),
             policy,
             known_hosts,
             death.clone(),
+            #[cfg(feature = "port_forward")]
+            remote_targets.clone(),
         );
         let mut handle = client::connect_stream(Arc::new(config), stream, handler).await?;
         let auth_method = auth::authenticate(
@@ -203,6 +210,8 @@ impl Session {
             stopping: CancellationToken::new(),
             via,
             sftp: tokio::sync::OnceCell::new(),
+            #[cfg(feature = "port_forward")]
+            remote_targets,
         });
         session.watch();
         Ok(session)
@@ -239,6 +248,12 @@ impl Session {
     /// A token cancelled when this session closes or its connection dies.
     pub fn dead_token(&self) -> CancellationToken {
         self.death.token.clone()
+    }
+
+    /// Where the connections of this session's remote forwards go.
+    #[cfg(feature = "port_forward")]
+    pub fn remote_targets(&self) -> &crate::ssh::forward::RemoteTargets {
+        &self.remote_targets
     }
 
     /// The session's SFTP channel, made by `init` on first use.
