@@ -585,6 +585,86 @@ async fn main() {
         format!("{:.3}x", median(&r)),
     );
 
+    // --- SFTP upload/download vs OpenSSH sftp ---------------------------------------------------
+    {
+        let size: usize = if q { 64 << 20 } else { 512 << 20 };
+        let local = work.path().join("sftp.bin");
+        let mut data = vec![0u8; size];
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = (i.wrapping_mul(2654435761) >> 11) as u8;
+        }
+        std::fs::write(&local, &data).unwrap();
+        drop(data);
+        let remote = format!("/home/{USER}/bench-sftp.bin");
+        let back = work.path().join("sftp.back");
+        let batch = work.path().join("batch");
+        let sftp = |cmds: String| {
+            std::fs::write(&batch, cmds).unwrap();
+            let t = Instant::now();
+            let st = Command::new("sftp")
+                .args([
+                    "-q",
+                    "-F",
+                    "/dev/null",
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    "StrictHostKeyChecking=yes",
+                ])
+                .arg("-o")
+                .arg(format!("UserKnownHostsFile={}", kh.display()))
+                .arg("-i")
+                .arg(&sshd::user().key)
+                .args([
+                    "-P",
+                    &sshd.port.to_string(),
+                    "-c",
+                    "chacha20-poly1305@openssh.com",
+                    "-b",
+                ])
+                .arg(&batch)
+                .arg(format!("{USER}@127.0.0.1"))
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(st.success(), "sftp failed");
+            t.elapsed().as_secs_f64()
+        };
+        let (mut up, mut down, mut ru, mut rd) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut sup, mut sdown) = (Vec::new(), Vec::new());
+        for _ in 0..(if q { 1 } else { 2 }) {
+            let t = Instant::now();
+            srv.ok("ssh_upload", json!({"session_id": s, "remote_path": remote, "local_path": local, "overwrite": true})).await;
+            let ours_up = size as f64 / t.elapsed().as_secs_f64() / 1e6;
+            let theirs_up = size as f64 / sftp(format!("put {} {remote}\n", local.display())) / 1e6;
+            let _ = std::fs::remove_file(&back);
+            let t = Instant::now();
+            srv.ok("ssh_download", json!({"session_id": s, "remote_path": remote, "local_path": back, "overwrite": true})).await;
+            let ours_down = size as f64 / t.elapsed().as_secs_f64() / 1e6;
+            let _ = std::fs::remove_file(&back);
+            let theirs_down =
+                size as f64 / sftp(format!("get {remote} {}\n", back.display())) / 1e6;
+            up.push(ours_up);
+            sup.push(theirs_up);
+            ru.push(ours_up / theirs_up);
+            down.push(ours_down);
+            sdown.push(theirs_down);
+            rd.push(ours_down / theirs_down);
+        }
+        report.row(
+            &format!("ssh_upload {} MiB, MB/s vs sftp put", size >> 20),
+            format!("{:.0}", median(&up)),
+            format!("{:.0}", median(&sup)),
+            format!("{:.3}x", median(&ru)),
+        );
+        report.row(
+            &format!("ssh_download {} MiB, MB/s vs sftp get", size >> 20),
+            format!("{:.0}", median(&down)),
+            format!("{:.0}", median(&sdown)),
+            format!("{:.3}x", median(&rd)),
+        );
+    }
+
     // --- 100 sessions x 10 concurrent commands --------------------------------------------------
     let (sessions, per) = if q { (10, 5) } else { (100, 10) };
     let fresh = Server::start_with(Transport::Stdio, quiet()).await;
