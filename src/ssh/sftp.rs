@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
-use futures::stream::FuturesUnordered;
+use futures::stream::{FuturesOrdered, FuturesUnordered};
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
@@ -181,57 +181,55 @@ async fn write_all(
     source: Source<'_>,
 ) -> Result<(u64, Vec<u8>)> {
     let mut hasher = Sha256::new();
-    let mut offset = 0u64;
-    match source {
-        Source::Bytes(data) => {
-            hasher.update(data);
-            write_chunks(sftp, handle, 0, data).await?;
-            offset = data.len() as u64;
-        }
-        Source::File(path) => {
-            let mut file = tokio::fs::File::open(path)
-                .await
-                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-            let mut buf = vec![0u8; CHUNK * IN_FLIGHT];
-            loop {
-                let n = read_full(&mut file, &mut buf)
-                    .await
-                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-                if n == 0 {
-                    break;
-                }
-                let data = buf.get(..n).unwrap_or_default();
-                hasher.update(data);
-                write_chunks(sftp, handle, offset, data).await?;
-                offset += n as u64;
-            }
-        }
-    }
-    Ok((offset, hasher.finalize().to_vec()))
-}
-
-/// Writes `data` at `offset` as pipelined chunk writes, [`IN_FLIGHT`] at a time.
-async fn write_chunks(sftp: &RawSftpSession, handle: &str, offset: u64, data: &[u8]) -> Result<()> {
     let mut pending: FuturesUnordered<_> = FuturesUnordered::new();
     let finish = |r: std::result::Result<russh_sftp::protocol::Status, SftpError>| {
         r.map(|_| ()).map_err(|e| sftp_error("writing", "", e))
     };
-    for (i, chunk) in data.chunks(CHUNK).enumerate() {
+    let mut offset = 0u64;
+    let mut file = match source {
+        Source::File(path) => Some((
+            path,
+            tokio::fs::File::open(path)
+                .await
+                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?,
+        )),
+        Source::Bytes(_) => None,
+    };
+    let mut bytes = match source {
+        Source::Bytes(b) => Some(b.chunks(CHUNK)),
+        Source::File(_) => None,
+    };
+    // A sliding window: a new write goes out as soon as one of the IN_FLIGHT completes.
+    loop {
+        let chunk: Vec<u8> = match (&mut file, &mut bytes) {
+            (Some((path, f)), _) => {
+                let mut buf = vec![0u8; CHUNK];
+                let n = read_full(f, &mut buf)
+                    .await
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                buf.truncate(n);
+                buf
+            }
+            (None, Some(chunks)) => chunks.next().map(<[u8]>::to_vec).unwrap_or_default(),
+            (None, None) => Vec::new(),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        hasher.update(&chunk);
+        let len = chunk.len() as u64;
         if pending.len() >= IN_FLIGHT
             && let Some(r) = pending.next().await
         {
             finish(r)?;
         }
-        pending.push(sftp.write(
-            handle.to_string(),
-            offset + (i * CHUNK) as u64,
-            chunk.to_vec(),
-        ));
+        pending.push(sftp.write(handle.to_string(), offset, chunk));
+        offset += len;
     }
     while let Some(r) = pending.next().await {
         finish(r)?;
     }
-    Ok(())
+    Ok((offset, hasher.finalize().to_vec()))
 }
 
 async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -294,46 +292,53 @@ pub async fn download(
         .map_err(|e| sftp_error("opening", remote, e))?
         .handle;
     let mut hasher = Sha256::new();
-    let mut offset = 0u64;
+    let mut offset = 0u64; // bytes delivered, in order
+    let mut next = 0u64; // next offset to ask for
     let mut result = Ok(());
+    let mut inflight = FuturesOrdered::new();
+    let raw: &RawSftpSession = &sftp;
+    let request = |o: u64| {
+        let len = (want - o).min(CHUNK as u64) as u32;
+        let h = handle.clone();
+        async move { (o, len, raw.read(h, o, len).await) }
+    };
+    // A sliding window of reads, delivered in order. A short read (the server may return
+    // less than asked) drops the reads after it and asks again from where it ended.
     while offset < want {
-        let batch: Vec<(u64, u32)> = (0..IN_FLIGHT as u64)
-            .map(|i| offset + i * CHUNK as u64)
-            .filter(|&o| o < want)
-            .map(|o| (o, (want - o).min(CHUNK as u64) as u32))
-            .collect();
-        let reads = futures::future::join_all(
-            batch
-                .iter()
-                .map(|&(o, len)| sftp.read(handle.clone(), o, len)),
-        )
-        .await;
-        let mut short = false;
-        for r in reads {
-            match r {
-                Ok(d) => {
-                    hasher.update(&d.data);
-                    if let Err(e) = sink.write_all(&d.data).await {
-                        result = Err(Error::io("writing the download", e));
-                        break;
-                    }
-                    offset += d.data.len() as u64;
-                    short |= d.data.len() < CHUNK;
-                }
-                Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => {
-                    short = true;
+        while next < want && inflight.len() < IN_FLIGHT {
+            inflight.push_back(request(next));
+            next += CHUNK as u64;
+        }
+        let Some((o, len, r)) = inflight.next().await else {
+            break;
+        };
+        if o != offset {
+            continue;
+        }
+        match r {
+            Ok(d) => {
+                hasher.update(&d.data);
+                if let Err(e) = sink.write_all(&d.data).await {
+                    result = Err(Error::io("writing the download", e));
                     break;
                 }
-                Err(e) => {
-                    result = Err(sftp_error("reading", remote, e));
+                offset += d.data.len() as u64;
+                if d.data.is_empty() {
                     break;
+                }
+                if (d.data.len() as u64) < u64::from(len) {
+                    inflight = FuturesOrdered::new();
+                    next = offset;
                 }
             }
-        }
-        if result.is_err() || short {
-            break;
+            Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => break,
+            Err(e) => {
+                result = Err(sftp_error("reading", remote, e));
+                break;
+            }
         }
     }
+    drop(inflight);
     let _ = sftp.close(handle).await;
     result?;
     sink.flush()
