@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
+use tokio::io::AsyncWriteExt;
 
 use crate::audit::Event;
 use crate::error::Error;
@@ -309,11 +310,19 @@ async fn save(
             .unwrap_or_default(),
         crate::manager::random_id(6)?
     ));
-    let mut file = tokio::fs::File::create(&temp)
+    let file = tokio::fs::File::create(&temp)
         .await
         .map_err(|e| Error::io(format!("creating {}", temp.display()), e))?;
+    // Large buffered writes: each write of a tokio file is a trip to the blocking pool.
+    let mut file = tokio::io::BufWriter::with_capacity(4 << 20, file);
     let r = sftp::download(session, remote, max, &mut file).await;
+    let flushed = file.shutdown().await;
     drop(file);
+    let r = match (r, flushed) {
+        (Ok(ok), Ok(())) => Ok(ok),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(Error::io(format!("writing {}", temp.display()), e)),
+    };
     match r {
         Ok(ok) => {
             tokio::fs::rename(&temp, path)

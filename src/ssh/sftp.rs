@@ -189,9 +189,13 @@ async fn write_all(
     let mut file = match source {
         Source::File(path) => Some((
             path,
-            tokio::fs::File::open(path)
-                .await
-                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?,
+            // Large buffered reads: each read of a tokio file is a trip to the blocking pool.
+            tokio::io::BufReader::with_capacity(
+                4 << 20,
+                tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| Error::io(format!("opening {}", path.display()), e))?,
+            ),
         )),
         Source::Bytes(_) => None,
     };
@@ -232,7 +236,10 @@ async fn write_all(
     Ok((offset, hasher.finalize().to_vec()))
 }
 
-async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+async fn read_full(
+    file: &mut (impl tokio::io::AsyncRead + Unpin),
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         let n = file.read(buf.get_mut(filled..).unwrap_or_default()).await?;
