@@ -310,11 +310,11 @@ async fn save(
             .unwrap_or_default(),
         crate::manager::random_id(6)?
     ));
-    let file = tokio::fs::File::create(&temp)
+    // A tokio file writes behind: each chunk is handed to the blocking pool while the next
+    // reads arrive (an extra BufWriter measured slower: it stalls the read window on flush).
+    let mut file = tokio::fs::File::create(&temp)
         .await
         .map_err(|e| Error::io(format!("creating {}", temp.display()), e))?;
-    // Large buffered writes: each write of a tokio file is a trip to the blocking pool.
-    let mut file = tokio::io::BufWriter::with_capacity(4 << 20, file);
     let r = sftp::download(session, remote, max, &mut file).await;
     let flushed = file.shutdown().await;
     drop(file);

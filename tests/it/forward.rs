@@ -26,6 +26,17 @@ async fn echo_server() -> u16 {
     port
 }
 
+/// Whether connecting to `addr` is refused within a second.
+async fn refused_soon(addr: &str) -> bool {
+    for _ in 0..50 {
+        if TcpStream::connect(addr).await.is_err() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn forwarded_connections_should_carry_data_both_ways_concurrently() {
     let sshd = Sshd::start();
@@ -116,15 +127,10 @@ async fn disconnect_should_stop_the_listener() {
         d["message"],
         format!("Session {s} disconnected successfully")
     );
-    let mut refused = false;
-    for _ in 0..50 {
-        if TcpStream::connect(&local).await.is_err() {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(refused, "the listener still accepts after disconnect");
+    assert!(
+        refused_soon(&local).await,
+        "the listener still accepts after disconnect"
+    );
     let n = tokio::time::timeout(Duration::from_secs(5), live.read(&mut buf))
         .await
         .unwrap()
@@ -274,15 +280,10 @@ async fn forward_close_should_stop_a_local_forward() {
         .unwrap()
         .unwrap_or(0);
     assert_eq!(n, 0, "the open connection should be cut");
-    let mut refused = false;
-    for _ in 0..50 {
-        if TcpStream::connect(&local).await.is_err() {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(refused);
+    assert!(
+        refused_soon(&local).await,
+        "the listener still accepts after close"
+    );
     let e = srv
         .err(
             "ssh_forward",
