@@ -12,6 +12,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use hmac::{KeyInit, Mac};
 use russh::keys::ssh_key::certificate::CertType;
@@ -68,16 +69,24 @@ pub enum Verdict {
     BadCertificate,
 }
 
-/// A set of known_hosts files. New hosts are recorded in the first one.
+/// One parsed line: the file, its 1-based line number, the entry.
+type Line = (PathBuf, usize, Entry);
+
+/// A set of known_hosts files. New hosts are recorded in the first one. The files are read
+/// once, on first use; make a new value to see later changes (one is made per connection).
 #[derive(Debug, Clone)]
 pub struct KnownHosts {
     files: Vec<PathBuf>,
+    parsed: OnceLock<Vec<Line>>,
 }
 
 impl KnownHosts {
     /// Uses these files, in order.
     pub fn new(files: Vec<PathBuf>) -> Self {
-        Self { files }
+        Self {
+            files,
+            parsed: OnceLock::new(),
+        }
     }
 
     /// The files, in order.
@@ -95,14 +104,19 @@ impl KnownHosts {
             }
             let same = entry.public_key().key_data() == key.key_data();
             match entry.marker() {
-                Some(Marker::Revoked) if same => return Ok(Verdict::Revoked { file, line }),
+                Some(Marker::Revoked) if same => {
+                    return Ok(Verdict::Revoked {
+                        file: file.clone(),
+                        line: *line,
+                    });
+                }
                 Some(_) => continue,
                 None if same => trusted = true,
                 None => {
                     changed.get_or_insert(Verdict::Changed {
                         recorded: fingerprint(entry.public_key()),
-                        file,
-                        line,
+                        file: file.clone(),
+                        line: *line,
                     });
                 }
             }
@@ -118,7 +132,7 @@ impl KnownHosts {
     /// plain name or address the principals must contain).
     pub fn check_certificate(&self, name: &str, host: &str, cert: &Certificate) -> Result<Verdict> {
         let entries = self.entries()?;
-        for (file, line, entry) in &entries {
+        for (file, line, entry) in entries {
             let revoked = matches!(entry.marker(), Some(Marker::Revoked))
                 && (entry.public_key().key_data() == cert.signature_key()
                     || entry.public_key().key_data() == cert.public_key());
@@ -208,7 +222,15 @@ impl KnownHosts {
     /// Every parseable entry of every file, with its 1-based line number. Missing files
     /// are empty; lines that do not parse (unsupported key types) are skipped as OpenSSH
     /// does.
-    fn entries(&self) -> Result<Vec<(PathBuf, usize, Entry)>> {
+    fn entries(&self) -> Result<&[Line]> {
+        if let Some(parsed) = self.parsed.get() {
+            return Ok(parsed);
+        }
+        let loaded = self.read_files()?;
+        Ok(self.parsed.get_or_init(|| loaded))
+    }
+
+    fn read_files(&self) -> Result<Vec<Line>> {
         let mut out = Vec::new();
         for path in &self.files {
             let text = match fs::read_to_string(path) {
