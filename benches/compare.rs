@@ -60,7 +60,13 @@ fn median(v: &[f64]) -> f64 {
 
 /// `ssh` with the fixture's key and known_hosts, no user config.
 fn ssh_base(sshd: &Sshd, kh: &Path) -> Command {
-    let mut c = Command::new("ssh");
+    openssh("ssh", "-p", sshd, kh)
+}
+
+/// An OpenSSH client program (`ssh`, `sftp`) set up for the fixture: its key, its
+/// known_hosts, no user config, chacha20-poly1305. `port_flag` is `-p` or `-P`.
+fn openssh(program: &str, port_flag: &str, sshd: &Sshd, kh: &Path) -> Command {
+    let mut c = Command::new(program);
     c.args([
         "-F",
         "/dev/null",
@@ -74,7 +80,7 @@ fn ssh_base(sshd: &Sshd, kh: &Path) -> Command {
     .arg("-i")
     .arg(&sshd::user().key)
     .args([
-        "-p",
+        port_flag,
         &sshd.port.to_string(),
         "-c",
         "chacha20-poly1305@openssh.com",
@@ -601,27 +607,8 @@ async fn main() {
         let sftp = |cmds: String| {
             std::fs::write(&batch, cmds).unwrap();
             let t = Instant::now();
-            let st = Command::new("sftp")
-                .args([
-                    "-q",
-                    "-F",
-                    "/dev/null",
-                    "-o",
-                    "BatchMode=yes",
-                    "-o",
-                    "StrictHostKeyChecking=yes",
-                ])
-                .arg("-o")
-                .arg(format!("UserKnownHostsFile={}", kh.display()))
-                .arg("-i")
-                .arg(&sshd::user().key)
-                .args([
-                    "-P",
-                    &sshd.port.to_string(),
-                    "-c",
-                    "chacha20-poly1305@openssh.com",
-                    "-b",
-                ])
+            let st = openssh("sftp", "-P", &sshd, &kh)
+                .args(["-q", "-b"])
                 .arg(&batch)
                 .arg(format!("{USER}@127.0.0.1"))
                 .stdout(Stdio::null())

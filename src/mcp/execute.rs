@@ -263,7 +263,8 @@ fn effective_timeout(
     }
 }
 
-fn millis(d: Duration) -> u64 {
+/// A duration in whole milliseconds, for results.
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 

@@ -11,6 +11,7 @@ use crate::audit::Event;
 use crate::error::Error;
 use crate::mcp::SshMcp;
 use crate::mcp::errors::tool_error;
+use crate::mcp::execute::millis;
 use crate::mcp::types::*;
 use crate::ssh::sftp::{self, Source};
 
@@ -91,7 +92,7 @@ overwrite is true. Returns bytes and SHA-256.",
             remote_path: p.remote_path.trim().to_string(),
             bytes: t.bytes,
             sha256: t.sha256,
-            duration_ms: u64::try_from(t.duration.as_millis()).unwrap_or(u64::MAX),
+            duration_ms: millis(t.duration),
         }))
     }
 
@@ -181,7 +182,7 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
             ));
         }
         result.sha256 = t.sha256;
-        result.duration_ms = u64::try_from(t.duration.as_millis()).unwrap_or(u64::MAX);
+        result.duration_ms = millis(t.duration);
         Ok(Json(result))
     }
 

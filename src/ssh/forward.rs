@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::ssh::address::Address;
 use crate::ssh::session::Session;
 
 /// Buffer size of each direction of a forwarded connection: large enough that each read
@@ -230,13 +231,13 @@ impl Forward {
     }
 }
 
-/// `host:port`, with brackets for IPv6 literals.
+/// `host:port`, with brackets for IPv6 literals (as [`Address`] prints it).
 pub fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
+    Address {
+        host: host.to_string(),
+        port,
     }
+    .to_string()
 }
 
 async fn accept_loop(
