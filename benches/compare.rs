@@ -4,7 +4,8 @@
 //! fixture), drives the release binaries through a real MCP client, and writes
 //! BENCHMARKS.md. Set `SSH_MCP_ORIGINAL=/path/to/ssh-mcp-stdio` to include the original
 //! program (crates.io `ssh-mcp` 0.1.3), with and without TCP_NODELAY forced onto it.
-//! `BENCH_QUICK=1` shrinks every measurement for a smoke run.
+//! `BENCH_QUICK=1` shrinks every measurement for a smoke run; `BENCH_ONLY=sftp,forward` runs
+//! only the named sections (see `SECTIONS`) and leaves BENCHMARKS.md alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
@@ -177,145 +178,280 @@ int connect(int fd, const struct sockaddr *a, socklen_t l) {
     ok.then_some(so)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let q = quick();
-    let mut report = Report {
-        rows: Vec::new(),
-        notes: Vec::new(),
-    };
-    let work = tempfile::tempdir().unwrap();
-    let sshd = Sshd::start();
-    let kh = work.path().join("known_hosts");
-    std::fs::write(&kh, sshd.known_hosts_line()).unwrap();
-    let quiet = || Opts {
+/// Interleaved pairs of measurements: ssh-mcp and the reference alternately, so that noise
+/// on a shared machine hits both; the ratio reported is the median of the per-pair ratios.
+#[derive(Default)]
+struct Pairs {
+    ours: Vec<f64>,
+    theirs: Vec<f64>,
+    ratios: Vec<f64>,
+}
+
+impl Pairs {
+    fn push(&mut self, ours: f64, theirs: f64) {
+        self.ours.push(ours);
+        self.theirs.push(theirs);
+        self.ratios.push(ours / theirs);
+    }
+
+    /// A row of medians with `decimals` digits.
+    fn row(&self, report: &mut Report, what: &str, decimals: usize) {
+        report.row(
+            what,
+            format!("{:.decimals$}", median(&self.ours)),
+            format!("{:.decimals$}", median(&self.theirs)),
+            format!("{:.3}x", median(&self.ratios)),
+        );
+    }
+
+    /// A row of median (p95) latencies in ms.
+    fn latency_row(&self, report: &mut Report, what: &str) {
+        let both = |v: &[f64]| format!("{:.2} ({:.2})", median(v), percentile(v, 0.95));
+        report.row(
+            what,
+            both(&self.ours),
+            both(&self.theirs),
+            format!("{:.3}x", median(&self.ratios)),
+        );
+    }
+}
+
+/// Everything the sections share: the sshd, a server with one open session, the report.
+struct Bench {
+    quick: bool,
+    work: tempfile::TempDir,
+    sshd: Sshd,
+    /// known_hosts for the OpenSSH clients.
+    kh: PathBuf,
+    srv: Server,
+    /// An open session of `srv`.
+    s: String,
+    report: Report,
+}
+
+/// Server options for benchmarking: quiet, with room for many sessions and long commands.
+fn quiet() -> Opts {
+    Opts {
         env: vec![("RUST_LOG".into(), "warn".into())],
         args: ["--max-sessions", "1000", "--max-command-timeout", "0"]
             .map(String::from)
             .to_vec(),
         token: None,
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    ms(t.elapsed())
+}
+
+/// The sections to run: all, or those named in `BENCH_ONLY` (comma-separated).
+fn selected(name: &str) -> bool {
+    match std::env::var("BENCH_ONLY") {
+        Ok(only) => only.split(',').any(|s| s.trim() == name),
+        Err(_) => true,
+    }
+}
+
+const SECTIONS: [&str; 8] = [
+    "exec", "original", "connect", "memory", "forward", "sftp", "load", "size",
+];
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if let Ok(only) = std::env::var("BENCH_ONLY") {
+        for s in only.split(',') {
+            assert!(
+                SECTIONS.contains(&s.trim()),
+                "unknown section {s:?}; sections: {SECTIONS:?}"
+            );
+        }
+    }
+    let work = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start();
+    let kh = work.path().join("known_hosts");
+    std::fs::write(&kh, sshd.known_hosts_line()).unwrap();
+    let srv = Server::start_with(Transport::Stdio, quiet()).await;
+    let s = srv.connect(&sshd).await;
+    let mut b = Bench {
+        quick: quick(),
+        work,
+        sshd,
+        kh,
+        srv,
+        s,
+        report: Report {
+            rows: Vec::new(),
+            notes: Vec::new(),
+        },
     };
     println!(
         "{:<58} {:>16} {:>22} {:>10}",
         "measure", "ssh-mcp", "reference", "ratio"
     );
-
-    // --- ssh_execute round trip of `true` vs OpenSSH ControlMaster --------------------
-    let srv = Server::start_with(Transport::Stdio, quiet()).await;
-    let s = srv.connect(&sshd).await;
-    let ctl = work.path().join("cm.sock");
-    let status = ssh_base(&sshd, &kh)
-        .args([
-            "-o",
-            "ControlMaster=yes",
-            "-o",
-            "ControlPersist=120",
-            "-f",
-            "-N",
-            "-S",
-        ])
-        .arg(&ctl)
-        .arg(format!("{USER}@127.0.0.1"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "ControlMaster did not start");
-    let n = if q { 20 } else { 300 };
-    let (mut ours, mut cm, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..5 {
-        srv.exec(&s, "true").await;
+    if selected("exec") {
+        b.exec().await;
     }
-    for _ in 0..n {
+    if selected("original") {
+        b.original().await;
+    }
+    if selected("connect") {
+        b.connect().await;
+    }
+    if selected("memory") {
+        b.memory().await;
+    }
+    if selected("forward") {
+        b.forward().await;
+    }
+    if selected("sftp") {
+        b.sftp().await;
+    }
+    if selected("load") {
+        b.load().await;
+    }
+    if selected("size") {
+        b.sizes();
+    }
+    let Bench {
+        srv, report, quick, ..
+    } = b;
+    srv.stop().await;
+    if std::env::var_os("BENCH_ONLY").is_some() {
+        println!("\n(BENCH_ONLY: BENCHMARKS.md left as it is)");
+    } else {
+        write_markdown(&report, quick);
+    }
+}
+
+impl Bench {
+    fn n(&self, quick: usize, full: usize) -> usize {
+        if self.quick { quick } else { full }
+    }
+
+    fn ssh(&self) -> Command {
+        ssh_base(&self.sshd, &self.kh)
+    }
+
+    fn target(&self) -> String {
+        format!("{USER}@127.0.0.1")
+    }
+
+    /// Starts an OpenSSH ControlMaster on `socket`.
+    fn start_master(&self, socket: &Path, persist_secs: u32) {
+        let status = self
+            .ssh()
+            .args(["-o", "ControlMaster=yes", "-o"])
+            .arg(format!("ControlPersist={persist_secs}"))
+            .args(["-f", "-N", "-S"])
+            .arg(socket)
+            .arg(self.target())
+            .status()
+            .unwrap();
+        assert!(status.success(), "ControlMaster did not start");
+    }
+
+    /// Runs `true` through the master on `socket`; returns ms.
+    fn true_via_master(&self, socket: &Path) -> f64 {
         let t = Instant::now();
-        let v = srv.exec(&s, "true").await;
-        assert_eq!(v["exit_code"], 0);
-        let a = ms(t.elapsed());
-        let t = Instant::now();
-        let st = ssh_base(&sshd, &kh)
+        let st = self
+            .ssh()
             .arg("-S")
-            .arg(&ctl)
-            .arg(format!("{USER}@127.0.0.1"))
+            .arg(socket)
+            .arg(self.target())
             .arg("true")
             .status()
             .unwrap();
         assert!(st.success());
-        let b = ms(t.elapsed());
-        ours.push(a);
-        cm.push(b);
-        ratios.push(a / b);
+        ms_since(t)
     }
-    report.row(
-        "ssh_execute `true`, stdio, median (p95) ms vs ssh -S ControlMaster",
-        format!("{:.2} ({:.2})", median(&ours), percentile(&ours, 0.95)),
-        format!("{:.2} ({:.2})", median(&cm), percentile(&cm, 0.95)),
-        format!("{:.3}x", median(&ratios)),
-    );
-    let _ = Command::new("ssh")
-        .args(["-S"])
-        .arg(&ctl)
-        .args(["-O", "exit", "x"])
-        .stderr(Stdio::null())
-        .status();
 
-    // The first command on a fresh connection: sshd's Nagle meets the client's delayed ACK.
-    let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..(if q { 3 } else { 15 }) {
-        let id = srv.connect(&sshd).await;
-        let t = Instant::now();
-        srv.exec(&id, "true").await;
-        let x = ms(t.elapsed());
-        srv.ok("ssh_disconnect", json!({"session_id": id})).await;
-        let ctl = work.path().join(format!("first-{i}.sock"));
-        let st = ssh_base(&sshd, &kh)
-            .args([
-                "-o",
-                "ControlMaster=yes",
-                "-o",
-                "ControlPersist=30",
-                "-f",
-                "-N",
-                "-S",
-            ])
-            .arg(&ctl)
-            .arg(format!("{USER}@127.0.0.1"))
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let t = Instant::now();
-        ssh_base(&sshd, &kh)
-            .arg("-S")
-            .arg(&ctl)
-            .arg(format!("{USER}@127.0.0.1"))
-            .arg("true")
-            .status()
-            .unwrap();
-        let y = ms(t.elapsed());
+    fn stop_master(socket: &Path) {
         let _ = Command::new("ssh")
             .arg("-S")
-            .arg(&ctl)
+            .arg(socket)
             .args(["-O", "exit", "x"])
             .stderr(Stdio::null())
             .status();
-        a.push(x);
-        b.push(y);
-        r.push(x / y);
     }
-    report.row(
-        "first ssh_execute `true` on a new session, median ms vs first `ssh -S` on a new master",
-        format!("{:.2}", median(&a)),
-        format!("{:.2}", median(&b)),
-        format!("{:.3}x", median(&r)),
-    );
 
-    // --- the original program -------------------------------------------------------------
-    let original = std::env::var_os("SSH_MCP_ORIGINAL")
-        .map(PathBuf::from)
-        .filter(|p| p.exists());
-    if let Some(orig_bin) = &original {
-        let shim = nodelay_shim(work.path());
+    /// Connects a fresh session, times its first `true`, disconnects.
+    async fn first_exec(&self) -> f64 {
+        let id = self.srv.connect(&self.sshd).await;
+        let t = Instant::now();
+        self.srv.exec(&id, "true").await;
+        let x = ms_since(t);
+        self.srv
+            .ok("ssh_disconnect", json!({"session_id": id}))
+            .await;
+        x
+    }
+
+    /// Times one connect; disconnects again.
+    async fn connect_once(&self) -> f64 {
+        let t = Instant::now();
+        let id = self.srv.connect(&self.sshd).await;
+        let x = ms_since(t);
+        self.srv
+            .ok("ssh_disconnect", json!({"session_id": id}))
+            .await;
+        x
+    }
+
+    /// ssh_execute round trip of `true` vs OpenSSH ControlMaster, steady state and first
+    /// command on a new connection.
+    async fn exec(&mut self) {
+        let ctl = self.work.path().join("cm.sock");
+        self.start_master(&ctl, 120);
+        for _ in 0..5 {
+            self.srv.exec(&self.s, "true").await;
+        }
+        let mut p = Pairs::default();
+        for _ in 0..self.n(20, 300) {
+            let t = Instant::now();
+            let v = self.srv.exec(&self.s, "true").await;
+            assert_eq!(v["exit_code"], 0);
+            let ours = ms_since(t);
+            p.push(ours, self.true_via_master(&ctl));
+        }
+        p.latency_row(
+            &mut self.report,
+            "ssh_execute `true`, stdio, median (p95) ms vs ssh -S ControlMaster",
+        );
+        Self::stop_master(&ctl);
+
+        // The first command on a fresh connection: sshd's Nagle meets the client's delayed ACK.
+        let mut p = Pairs::default();
+        for i in 0..self.n(3, 15) {
+            let ours = self.first_exec().await;
+            let ctl = self.work.path().join(format!("first-{i}.sock"));
+            self.start_master(&ctl, 30);
+            p.push(ours, self.true_via_master(&ctl));
+            Self::stop_master(&ctl);
+        }
+        p.row(
+            &mut self.report,
+            "first ssh_execute `true` on a new session, median ms vs first `ssh -S` on a new master",
+            2,
+        );
+    }
+
+    /// The original program, with and without TCP_NODELAY forced onto it.
+    async fn original(&mut self) {
+        let Some(orig_bin) = std::env::var_os("SSH_MCP_ORIGINAL")
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+        else {
+            self.report.notes.push(
+                "the original program was not measured: set SSH_MCP_ORIGINAL to its ssh-mcp-stdio binary".into(),
+            );
+            return;
+        };
+        let shim = nodelay_shim(self.work.path());
         let mut variants: Vec<(&str, Option<PathBuf>)> = vec![("original", None)];
         match &shim {
             Some(p) => variants.push(("original + TCP_NODELAY", Some(p.clone()))),
-            None => report
+            None => self
+                .report
                 .notes
                 .push("the TCP_NODELAY shim could not be compiled (no cc)".into()),
         }
@@ -324,277 +460,239 @@ async fn main() {
             std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
             std::fs::write(
                 home.path().join(".ssh/known_hosts"),
-                sshd.known_hosts_line(),
+                self.sshd.known_hosts_line(),
             )
             .unwrap();
-            let o = Original::start(orig_bin, preload.as_deref(), home.path()).await;
-            let os = o.connect(&sshd).await;
-            let m = if q { 10 } else { 100 };
-            let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..m {
+            let o = Original::start(&orig_bin, preload.as_deref(), home.path()).await;
+            let os = o.connect(&self.sshd).await;
+            let mut p = Pairs::default();
+            for _ in 0..self.n(10, 100) {
                 let t = Instant::now();
-                srv.exec(&s, "true").await;
-                let x = ms(t.elapsed());
+                self.srv.exec(&self.s, "true").await;
+                let ours = ms_since(t);
                 let t = Instant::now();
                 o.call("ssh_execute", json!({"session_id": os, "command": "true"}))
                     .await;
-                let y = ms(t.elapsed());
-                a.push(x);
-                b.push(y);
-                r.push(x / y);
+                p.push(ours, ms_since(t));
             }
-            report.row(
+            p.latency_row(
+                &mut self.report,
                 &format!("ssh_execute `true`, median (p95) ms vs {label}"),
-                format!("{:.2} ({:.2})", median(&a), percentile(&a, 0.95)),
-                format!("{:.2} ({:.2})", median(&b), percentile(&b, 0.95)),
-                format!("{:.3}x", median(&r)),
             );
-            // first command on a fresh session
-            let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..(if q { 3 } else { 15 }) {
-                let id = srv.connect(&sshd).await;
-                let t = Instant::now();
-                srv.exec(&id, "true").await;
-                let x = ms(t.elapsed());
-                srv.ok("ssh_disconnect", json!({"session_id": id})).await;
-                let oid = o.connect(&sshd).await;
+            let mut p = Pairs::default();
+            for _ in 0..self.n(3, 15) {
+                let ours = self.first_exec().await;
+                let oid = o.connect(&self.sshd).await;
                 let t = Instant::now();
                 o.call("ssh_execute", json!({"session_id": oid, "command": "true"}))
                     .await;
-                let y = ms(t.elapsed());
+                let theirs = ms_since(t);
                 o.call("ssh_disconnect", json!({"session_id": oid})).await;
-                a.push(x);
-                b.push(y);
-                r.push(x / y);
+                p.push(ours, theirs);
             }
-            report.row(
+            p.row(
+                &mut self.report,
                 &format!("first ssh_execute on a new session, median ms vs {label}"),
-                format!("{:.2}", median(&a)),
-                format!("{:.2}", median(&b)),
-                format!("{:.3}x", median(&r)),
+                2,
             );
-            // connect latency
-            let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..(if q { 5 } else { 30 }) {
+            let mut p = Pairs::default();
+            for _ in 0..self.n(5, 30) {
+                let ours = self.connect_once().await;
                 let t = Instant::now();
-                let id = srv.connect(&sshd).await;
-                let x = ms(t.elapsed());
-                srv.ok("ssh_disconnect", json!({"session_id": id})).await;
-                let t = Instant::now();
-                let oid = o.connect(&sshd).await;
-                let y = ms(t.elapsed());
+                let oid = o.connect(&self.sshd).await;
+                let theirs = ms_since(t);
                 o.call("ssh_disconnect", json!({"session_id": oid})).await;
-                a.push(x);
-                b.push(y);
-                r.push(x / y);
+                p.push(ours, theirs);
             }
-            report.row(
+            p.row(
+                &mut self.report,
                 &format!("ssh_connect (key), median ms vs {label}"),
-                format!("{:.2}", median(&a)),
-                format!("{:.2}", median(&b)),
-                format!("{:.3}x", median(&r)),
+                2,
             );
             let _ = o.client.cancel().await;
         }
-    } else {
-        report.notes.push(
-            "the original program was not measured: set SSH_MCP_ORIGINAL to its ssh-mcp-stdio binary".into(),
+    }
+
+    /// ssh_connect vs a whole `ssh host true` without multiplexing.
+    async fn connect(&mut self) {
+        let mut p = Pairs::default();
+        for _ in 0..self.n(5, 30) {
+            let ours = self.connect_once().await;
+            let t = Instant::now();
+            let st = self
+                .ssh()
+                .args(["-o", "ControlMaster=no"])
+                .arg(self.target())
+                .arg("true")
+                .status()
+                .unwrap();
+            assert!(st.success());
+            p.push(ours, ms_since(t));
+        }
+        p.row(
+            &mut self.report,
+            "ssh_connect (key), median ms vs `ssh host true` (no mux)",
+            2,
         );
     }
 
-    if std::env::var_os("BENCH_LATENCY_ONLY").is_some() {
-        srv.stop().await;
-        return;
-    }
+    async fn memory(&mut self) {
+        let idle_stdio = {
+            let fresh = Server::start_with(Transport::Stdio, quiet()).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let kib = rss_kib(fresh.pid, "VmRSS:");
+            fresh.stop().await;
+            kib
+        };
+        let idle_http = {
+            let mut opts = quiet();
+            // The HTTP server reports its URL at info level.
+            opts.env = vec![("RUST_LOG".into(), "warn,ssh_mcp=info".into())];
+            let fresh = Server::start_with(Transport::Http, opts).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let kib = rss_kib(fresh.pid, "VmRSS:");
+            fresh.stop().await;
+            kib
+        };
+        let goal = || "goal ≤ 4096".to_string();
+        self.report.row(
+            "idle RSS, ssh-mcp-stdio (after initialize), KiB",
+            idle_stdio.to_string(),
+            goal(),
+            String::new(),
+        );
+        self.report.row(
+            "idle RSS, ssh-mcp (HTTP, one client), KiB",
+            idle_http.to_string(),
+            goal(),
+            String::new(),
+        );
 
-    // --- connect latency vs ssh ------------------------------------------------------------
-    let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..(if q { 5 } else { 30 }) {
-        let t = Instant::now();
-        let id = srv.connect(&sshd).await;
-        let x = ms(t.elapsed());
-        srv.ok("ssh_disconnect", json!({"session_id": id})).await;
-        let t = Instant::now();
-        let st = ssh_base(&sshd, &kh)
-            .args(["-o", "ControlMaster=no"])
-            .arg(format!("{USER}@127.0.0.1"))
-            .arg("true")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let y = ms(t.elapsed());
-        a.push(x);
-        b.push(y);
-        r.push(x / y);
-    }
-    report.row(
-        "ssh_connect (key), median ms vs `ssh host true` (no mux)",
-        format!("{:.2}", median(&a)),
-        format!("{:.2}", median(&b)),
-        format!("{:.3}x", median(&r)),
-    );
+        let per_session = {
+            let fresh = Server::start_with(Transport::Stdio, quiet()).await;
+            let k = self.n(10, 50);
+            fresh.connect(&self.sshd).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let before = rss_kib(fresh.pid, "VmRSS:");
+            for _ in 0..k {
+                fresh.connect(&self.sshd).await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let after = rss_kib(fresh.pid, "VmRSS:");
+            fresh.stop().await;
+            (after.saturating_sub(before)) as f64 / k as f64
+        };
+        self.report.row(
+            "RSS per extra idle session, KiB",
+            format!("{per_session:.0}"),
+            "goal ≤ 100".into(),
+            String::new(),
+        );
 
-    // --- memory ------------------------------------------------------------------------------
-    let idle_stdio = {
+        let mib: u64 = if self.quick { 128 } else { 1024 };
         let fresh = Server::start_with(Transport::Stdio, quiet()).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let kib = rss_kib(fresh.pid, "VmRSS:");
-        fresh.stop().await;
-        kib
-    };
-    let idle_http = {
-        let mut opts = quiet();
-        // The HTTP server reports its URL at info level.
-        opts.env = vec![("RUST_LOG".into(), "warn,ssh_mcp=info".into())];
-        let fresh = Server::start_with(Transport::Http, opts).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let kib = rss_kib(fresh.pid, "VmRSS:");
-        fresh.stop().await;
-        kib
-    };
-    report.row(
-        "idle RSS, ssh-mcp-stdio (after initialize), KiB",
-        idle_stdio.to_string(),
-        "goal ≤ 4096".into(),
-        String::new(),
-    );
-    report.row(
-        "idle RSS, ssh-mcp (HTTP, one client), KiB",
-        idle_http.to_string(),
-        "goal ≤ 4096".into(),
-        String::new(),
-    );
-
-    let per_session = {
-        let fresh = Server::start_with(Transport::Stdio, quiet()).await;
-        let k = if q { 10 } else { 50 };
-        fresh.connect(&sshd).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let before = rss_kib(fresh.pid, "VmRSS:");
-        for _ in 0..k {
-            fresh.connect(&sshd).await;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let after = rss_kib(fresh.pid, "VmRSS:");
-        fresh.stop().await;
-        (after.saturating_sub(before)) as f64 / k as f64
-    };
-    report.row(
-        "RSS per extra idle session, KiB",
-        format!("{per_session:.0}"),
-        "goal ≤ 100".into(),
-        String::new(),
-    );
-
-    let (peak, gib_secs) = {
-        let fresh = Server::start_with(Transport::Stdio, quiet()).await;
-        let fs = fresh.connect(&sshd).await;
-        let size: u64 = if q { 128 << 20 } else { 1 << 30 };
+        let fs = fresh.connect(&self.sshd).await;
         let t = Instant::now();
         let v = fresh
-            .ok("ssh_execute", json!({"session_id": fs, "command": format!("head -c {size} /dev/zero"), "timeout_secs": 0}))
+            .ok("ssh_execute", json!({"session_id": fs, "command": format!("head -c {} /dev/zero", mib << 20), "timeout_secs": 0}))
             .await;
         let secs = t.elapsed().as_secs_f64();
-        assert_eq!(v["stdout_bytes"], size);
-        let kib = rss_kib(fresh.pid, "VmHWM:");
+        assert_eq!(v["stdout_bytes"], mib << 20);
+        let peak = rss_kib(fresh.pid, "VmHWM:");
         fresh.stop().await;
-        (kib, size as f64 / secs / 1e6)
-    };
-    report.row(
-        &format!(
-            "peak RSS while a command prints {} MiB, KiB",
-            if q { 128 } else { 1024 }
-        ),
-        peak.to_string(),
-        "goal ≤ 32768".into(),
-        format!("{gib_secs:.0} MB/s"),
-    );
+        self.report.row(
+            &format!("peak RSS while a command prints {mib} MiB, KiB"),
+            peak.to_string(),
+            "goal ≤ 32768".into(),
+            format!("{:.0} MB/s", (mib << 20) as f64 / secs / 1e6),
+        );
+    }
 
-    // --- local forward throughput vs ssh -N -L ----------------------------------------------
-    let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sink_port = sink.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut c, _)) = sink.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 1 << 16];
-                let mut total = 0u64;
-                while let Ok(n) = c.read(&mut buf).await {
-                    if n == 0 {
-                        break;
+    /// Local forward throughput vs `ssh -N -L`.
+    async fn forward(&mut self) {
+        let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sink_port = sink.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = sink.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 1 << 16];
+                    let mut total = 0u64;
+                    while let Ok(n) = c.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        total += n as u64;
                     }
-                    total += n as u64;
-                }
-                let _ = c.write_all(&total.to_be_bytes()).await;
-            });
-        }
-    });
-    let bytes: u64 = if q { 64 << 20 } else { 512 << 20 };
-    let push = |port: u16| async move {
-        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
+                    let _ = c.write_all(&total.to_be_bytes()).await;
+                });
+            }
+        });
+        let bytes: u64 = if self.quick { 64 << 20 } else { 512 << 20 };
+        let push = |port: u16| async move {
+            let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            c.set_nodelay(true).unwrap();
+            let chunk = vec![0x5au8; 1 << 16];
+            let t = Instant::now();
+            let mut sent = 0u64;
+            while sent < bytes {
+                c.write_all(&chunk).await.unwrap();
+                sent += chunk.len() as u64;
+            }
+            c.shutdown().await.unwrap();
+            let mut ack = [0u8; 8];
+            c.read_exact(&mut ack).await.unwrap();
+            assert_eq!(u64::from_be_bytes(ack), bytes);
+            bytes as f64 / t.elapsed().as_secs_f64() / 1e6
+        };
+        let fwd = self
+            .srv
+            .ok("ssh_forward", json!({"session_id": self.s, "local_port": 0, "remote_address": "127.0.0.1", "remote_port": sink_port}))
+            .await;
+        let our_port: u16 = fwd["local_address"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
             .unwrap();
-        c.set_nodelay(true).unwrap();
-        let chunk = vec![0x5au8; 1 << 16];
-        let t = Instant::now();
-        let mut sent = 0u64;
-        while sent < bytes {
-            c.write_all(&chunk).await.unwrap();
-            sent += chunk.len() as u64;
+        let ssh_port = sshd::free_port();
+        let mut tunnel = self
+            .ssh()
+            .args(["-N", "-o", "ExitOnForwardFailure=yes", "-L"])
+            .arg(format!("{ssh_port}:127.0.0.1:{sink_port}"))
+            .arg(self.target())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", ssh_port)).is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        c.shutdown().await.unwrap();
-        let mut ack = [0u8; 8];
-        c.read_exact(&mut ack).await.unwrap();
-        assert_eq!(u64::from_be_bytes(ack), bytes);
-        bytes as f64 / t.elapsed().as_secs_f64() / 1e6
-    };
-    let fwd = srv
-        .ok("ssh_forward", json!({"session_id": s, "local_port": 0, "remote_address": "127.0.0.1", "remote_port": sink_port}))
-        .await;
-    let our_port: u16 = fwd["local_address"]
-        .as_str()
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let ssh_port = sshd::free_port();
-    let mut tunnel = ssh_base(&sshd, &kh)
-        .args(["-N", "-o", "ExitOnForwardFailure=yes", "-L"])
-        .arg(format!("{ssh_port}:127.0.0.1:{sink_port}"))
-        .arg(format!("{USER}@127.0.0.1"))
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", ssh_port)).is_ok() {
-            break;
+        let mut p = Pairs::default();
+        for _ in 0..self.n(1, 3) {
+            let ours = push(our_port).await;
+            p.push(ours, push(ssh_port).await);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = tunnel.kill();
+        let _ = tunnel.wait();
+        p.row(
+            &mut self.report,
+            &format!(
+                "local forward, {} MiB, MB/s vs ssh -N -L (chacha20-poly1305)",
+                bytes >> 20
+            ),
+            0,
+        );
     }
-    let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..(if q { 1 } else { 3 }) {
-        let x = push(our_port).await;
-        let y = push(ssh_port).await;
-        a.push(x);
-        b.push(y);
-        r.push(x / y);
-    }
-    let _ = tunnel.kill();
-    let _ = tunnel.wait();
-    report.row(
-        &format!(
-            "local forward, {} MiB, MB/s vs ssh -N -L (chacha20-poly1305)",
-            bytes >> 20
-        ),
-        format!("{:.0}", median(&a)),
-        format!("{:.0}", median(&b)),
-        format!("{:.3}x", median(&r)),
-    );
 
-    // --- SFTP upload/download vs OpenSSH sftp ---------------------------------------------------
-    {
-        let size: usize = if q { 64 << 20 } else { 512 << 20 };
-        let local = work.path().join("sftp.bin");
+    /// SFTP upload/download vs OpenSSH `sftp`.
+    async fn sftp(&mut self) {
+        let size: usize = if self.quick { 64 << 20 } else { 512 << 20 };
+        let local = self.work.path().join("sftp.bin");
         let mut data = vec![0u8; size];
         for (i, b) in data.iter_mut().enumerate() {
             *b = (i.wrapping_mul(2654435761) >> 11) as u8;
@@ -602,112 +700,103 @@ async fn main() {
         std::fs::write(&local, &data).unwrap();
         drop(data);
         let remote = format!("/home/{USER}/bench-sftp.bin");
-        let back = work.path().join("sftp.back");
-        let batch = work.path().join("batch");
+        let back = self.work.path().join("sftp.back");
+        let batch = self.work.path().join("batch");
         let sftp = |cmds: String| {
             std::fs::write(&batch, cmds).unwrap();
             let t = Instant::now();
-            let st = openssh("sftp", "-P", &sshd, &kh)
+            let st = openssh("sftp", "-P", &self.sshd, &self.kh)
                 .args(["-q", "-b"])
                 .arg(&batch)
-                .arg(format!("{USER}@127.0.0.1"))
+                .arg(self.target())
                 .stdout(Stdio::null())
                 .status()
                 .unwrap();
             assert!(st.success(), "sftp failed");
-            t.elapsed().as_secs_f64()
+            size as f64 / t.elapsed().as_secs_f64() / 1e6
         };
-        let (mut up, mut down, mut ru, mut rd) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut sup, mut sdown) = (Vec::new(), Vec::new());
-        for _ in 0..(if q { 1 } else { 2 }) {
+        let (mut up, mut down) = (Pairs::default(), Pairs::default());
+        for _ in 0..self.n(1, 3) {
             let t = Instant::now();
-            srv.ok("ssh_upload", json!({"session_id": s, "remote_path": remote, "local_path": local, "overwrite": true})).await;
-            let ours_up = size as f64 / t.elapsed().as_secs_f64() / 1e6;
-            let theirs_up = size as f64 / sftp(format!("put {} {remote}\n", local.display())) / 1e6;
+            self.srv.ok("ssh_upload", json!({"session_id": self.s, "remote_path": remote, "local_path": local, "overwrite": true})).await;
+            let ours = size as f64 / t.elapsed().as_secs_f64() / 1e6;
+            up.push(ours, sftp(format!("put {} {remote}\n", local.display())));
             let _ = std::fs::remove_file(&back);
             let t = Instant::now();
-            srv.ok("ssh_download", json!({"session_id": s, "remote_path": remote, "local_path": back, "overwrite": true})).await;
-            let ours_down = size as f64 / t.elapsed().as_secs_f64() / 1e6;
+            self.srv.ok("ssh_download", json!({"session_id": self.s, "remote_path": remote, "local_path": back, "overwrite": true})).await;
+            let ours = size as f64 / t.elapsed().as_secs_f64() / 1e6;
             let _ = std::fs::remove_file(&back);
-            let theirs_down =
-                size as f64 / sftp(format!("get {remote} {}\n", back.display())) / 1e6;
-            up.push(ours_up);
-            sup.push(theirs_up);
-            ru.push(ours_up / theirs_up);
-            down.push(ours_down);
-            sdown.push(theirs_down);
-            rd.push(ours_down / theirs_down);
+            down.push(ours, sftp(format!("get {remote} {}\n", back.display())));
         }
-        report.row(
+        up.row(
+            &mut self.report,
             &format!("ssh_upload {} MiB, MB/s vs sftp put", size >> 20),
-            format!("{:.0}", median(&up)),
-            format!("{:.0}", median(&sup)),
-            format!("{:.3}x", median(&ru)),
+            0,
         );
-        report.row(
+        down.row(
+            &mut self.report,
             &format!("ssh_download {} MiB, MB/s vs sftp get", size >> 20),
-            format!("{:.0}", median(&down)),
-            format!("{:.0}", median(&sdown)),
-            format!("{:.3}x", median(&rd)),
+            0,
         );
     }
 
-    // --- 100 sessions x 10 concurrent commands --------------------------------------------------
-    let (sessions, per) = if q { (10, 5) } else { (100, 10) };
-    let fresh = Server::start_with(Transport::Stdio, quiet()).await;
-    let t = Instant::now();
-    let ids: Vec<String> =
-        futures::future::join_all((0..sessions).map(|_| fresh.connect(&sshd))).await;
-    let connect_time = t.elapsed();
-    let t = Instant::now();
-    let calls = ids
-        .iter()
-        .flat_map(|id| (0..per).map(move |i| (id.clone(), i)));
-    let results = futures::future::join_all(calls.map(|(id, i)| {
-        let fresh = &fresh;
-        async move {
-            let r = fresh
-                .call(
-                    "ssh_execute",
-                    json!({"session_id": id, "command": format!("echo {i}")}),
-                )
-                .await;
-            r.is_error != Some(true)
-                && r.structured_content
-                    .as_ref()
-                    .is_some_and(|v| v["stdout"] == format!("{i}\n"))
-        }
-    }))
-    .await;
-    let errors = results.iter().filter(|ok| !**ok).count();
-    report.row(
-        &format!("{sessions} sessions x {per} concurrent `echo`: total s (errors)"),
-        format!("{:.2} ({errors})", t.elapsed().as_secs_f64()),
-        format!("connect all: {:.2} s", connect_time.as_secs_f64()),
-        String::new(),
-    );
-    fresh.stop().await;
-
-    // --- binary sizes ---------------------------------------------------------------------------------
-    for bin in [
-        env!("CARGO_BIN_EXE_ssh-mcp"),
-        env!("CARGO_BIN_EXE_ssh-mcp-stdio"),
-    ] {
-        let size = std::fs::metadata(bin).unwrap().len();
-        let name = Path::new(bin)
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .to_string();
-        report.row(
-            &format!("binary size, {name} (stripped), bytes"),
-            size.to_string(),
-            "goal ≤ 3.5 MB".into(),
+    /// Many sessions, many concurrent commands.
+    async fn load(&mut self) {
+        let (sessions, per) = if self.quick { (10, 5) } else { (100, 10) };
+        let fresh = Server::start_with(Transport::Stdio, quiet()).await;
+        let t = Instant::now();
+        let ids: Vec<String> =
+            futures::future::join_all((0..sessions).map(|_| fresh.connect(&self.sshd))).await;
+        let connect_time = t.elapsed();
+        let t = Instant::now();
+        let calls = ids
+            .iter()
+            .flat_map(|id| (0..per).map(move |i| (id.clone(), i)));
+        let results = futures::future::join_all(calls.map(|(id, i)| {
+            let fresh = &fresh;
+            async move {
+                let r = fresh
+                    .call(
+                        "ssh_execute",
+                        json!({"session_id": id, "command": format!("echo {i}")}),
+                    )
+                    .await;
+                r.is_error != Some(true)
+                    && r.structured_content
+                        .as_ref()
+                        .is_some_and(|v| v["stdout"] == format!("{i}\n"))
+            }
+        }))
+        .await;
+        let errors = results.iter().filter(|ok| !**ok).count();
+        self.report.row(
+            &format!("{sessions} sessions x {per} concurrent `echo`: total s (errors)"),
+            format!("{:.2} ({errors})", t.elapsed().as_secs_f64()),
+            format!("connect all: {:.2} s", connect_time.as_secs_f64()),
             String::new(),
         );
+        fresh.stop().await;
     }
-    srv.stop().await;
-    write_markdown(&report, q);
+
+    fn sizes(&mut self) {
+        for bin in [
+            env!("CARGO_BIN_EXE_ssh-mcp"),
+            env!("CARGO_BIN_EXE_ssh-mcp-stdio"),
+        ] {
+            let size = std::fs::metadata(bin).unwrap().len();
+            let name = Path::new(bin)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            self.report.row(
+                &format!("binary size, {name} (stripped), bytes"),
+                size.to_string(),
+                "goal ≤ 3.5 MB".into(),
+                String::new(),
+            );
+        }
+    }
 }
 
 fn cmd_out(cmd: &str, args: &[&str]) -> String {
