@@ -267,7 +267,8 @@ impl Tools {
                 "SSH_MCP_INTEROP_DIR is not set: run ./scripts/test, or set it to the directory \
                  scripts/interop-setup prints"
             );
-            // Written to the stream itself: the test harness keeps `eprintln!` of passing tests.
+            // Written to stderr itself: the test harness captures `eprintln!` and shows it only
+            // for failing tests.
             let _ = writeln!(
                 std::io::stderr(),
                 "SKIPPED {test}: SSH_MCP_INTEROP_DIR is not set (run ./scripts/test, or \
