@@ -1,6 +1,6 @@
 //! A real MCP client (rmcp) driving the built binaries over their real transports.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -90,18 +90,7 @@ impl Server {
             Transport::Stdio => env!("CARGO_BIN_EXE_ssh-mcp-stdio"),
             _ => env!("CARGO_BIN_EXE_ssh-mcp"),
         };
-        let mut cmd = tokio::process::Command::new(bin);
-        cmd.env("HOME", home.path())
-            .env("USER", sshd::USER)
-            .env("RUST_LOG", "debug")
-            .env("MCP_PORT", "0")
-            .env_remove("SSH_AUTH_SOCK")
-            .args(&opts.args)
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .kill_on_drop(true);
-        for (k, v) in &opts.env {
-            cmd.env(k, v);
-        }
+        let mut cmd = server_command(bin, home.path(), &stderr, &opts);
         match transport {
             Transport::Stdio => {
                 let (proc, _) = TokioChildProcess::builder(cmd)
@@ -235,6 +224,68 @@ impl Server {
         let _ = self.client.cancel().await;
         if let Some(mut child) = self.http.take() {
             let _ = child.kill().await;
+        }
+    }
+}
+
+/// The command line of a server under test: `home` as `$HOME`, the test user as `$USER`, no
+/// agent, debug logs to `stderr`, any free port, then the options' flags and variables.
+fn server_command(bin: &str, home: &Path, stderr: &Path, opts: &Opts) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.env("HOME", home)
+        .env("USER", sshd::USER)
+        .env("RUST_LOG", "debug")
+        .env("MCP_PORT", "0")
+        .env_remove("SSH_AUTH_SOCK")
+        .args(&opts.args)
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .kill_on_drop(true);
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// An `ssh-mcp` process without a client of its own, for clients outside this process.
+/// Killed on drop; its log is printed when the test failed.
+pub struct HttpServer {
+    /// `http://127.0.0.1:PORT/mcp`.
+    pub url: String,
+    stderr: PathBuf,
+    _child: tokio::process::Child,
+    /// The server's `$HOME`, removed after the server is killed.
+    _home: TempDir,
+}
+
+impl HttpServer {
+    pub async fn start(opts: Opts) -> Self {
+        let home = tempfile::Builder::new()
+            .prefix("ssh-mcp-home-")
+            .tempdir()
+            .unwrap();
+        let stderr = home.path().join("server.log");
+        let mut cmd = server_command(env!("CARGO_BIN_EXE_ssh-mcp"), home.path(), &stderr, &opts);
+        cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        let child = cmd.spawn().unwrap();
+        let url = wait_for_url(&stderr).await;
+        HttpServer {
+            url,
+            stderr,
+            _child: child,
+            _home: home,
+        }
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- ssh-mcp log ({}) ----\n{}", self.url, self.log());
         }
     }
 }

@@ -2,7 +2,8 @@
 //! transports, against real OpenSSH sshd instances started per test.
 //!
 //! Needs `/usr/sbin/sshd`, `ssh-keygen`, `ssh-agent`, `/usr/sbin/dropbear` and root (a test user with a password
-//! is created). `.ci/run` installs what is missing.
+//! is created). `.ci/run` installs what is missing. The tests with the official MCP tools
+//! (`official`) need `SSH_MCP_INTEROP_DIR`, which `scripts/test` sets.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,6 +19,7 @@ mod http;
 mod interop;
 mod lifecycle;
 mod liveness;
+mod official;
 mod security;
 mod sshconfig;
 mod sshd;
