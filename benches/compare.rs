@@ -95,6 +95,29 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// CPU seconds (user + system) a process used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    stat_ticks(&format!("/proc/{pid}/stat"), 11) as f64 / 100.0
+}
+
+/// CPU seconds used so far by this process's waited-for children (and theirs).
+fn children_cpu_secs() -> f64 {
+    stat_ticks("/proc/self/stat", 13) as f64 / 100.0
+}
+
+/// The sum of two clock-tick fields of a `stat` file, counted after the command name
+/// (`utime stime` from index 11, `cutime cstime` from 13); USER_HZ is 100 on Linux.
+fn stat_ticks(path: &str, from: usize) -> u64 {
+    let s = std::fs::read_to_string(path).unwrap();
+    let after = &s[s.rfind(')').unwrap() + 2..];
+    after
+        .split_whitespace()
+        .skip(from)
+        .take(2)
+        .map(|f| f.parse::<u64>().unwrap())
+        .sum()
+}
+
 /// A minimal MCP client of the original program (its results are `{"Ok": …}` text).
 struct Original {
     client: rmcp::service::RunningService<rmcp::RoleClient, ()>,
@@ -702,8 +725,11 @@ impl Bench {
         let remote = format!("/home/{USER}/bench-sftp.bin");
         let back = self.work.path().join("sftp.back");
         let batch = self.work.path().join("batch");
+        let gib = size as f64 / f64::from(1u32 << 30);
+        // (MB/s, CPU seconds per GiB) of one `sftp` batch, counting its ssh child.
         let sftp = |cmds: String| {
             std::fs::write(&batch, cmds).unwrap();
+            let cpu = children_cpu_secs();
             let t = Instant::now();
             let st = openssh("sftp", "-P", &self.sshd, &self.kh)
                 .args(["-q", "-b"])
@@ -713,30 +739,62 @@ impl Bench {
                 .status()
                 .unwrap();
             assert!(st.success(), "sftp failed");
-            size as f64 / t.elapsed().as_secs_f64() / 1e6
+            let mbs = size as f64 / t.elapsed().as_secs_f64() / 1e6;
+            (mbs, (children_cpu_secs() - cpu) / gib)
         };
         let (mut up, mut down) = (Pairs::default(), Pairs::default());
+        let (mut up_cpu, mut down_cpu) = (Pairs::default(), Pairs::default());
         for _ in 0..self.n(1, 3) {
-            let t = Instant::now();
-            self.srv.ok("ssh_upload", json!({"session_id": self.s, "remote_path": remote, "local_path": local, "overwrite": true})).await;
-            let ours = size as f64 / t.elapsed().as_secs_f64() / 1e6;
-            up.push(ours, sftp(format!("put {} {remote}\n", local.display())));
             let _ = std::fs::remove_file(&back);
-            let t = Instant::now();
-            self.srv.ok("ssh_download", json!({"session_id": self.s, "remote_path": remote, "local_path": back, "overwrite": true})).await;
-            let ours = size as f64 / t.elapsed().as_secs_f64() / 1e6;
-            let _ = std::fs::remove_file(&back);
-            down.push(ours, sftp(format!("get {remote} {}\n", back.display())));
+            for (tool, args, rate, cpu) in [
+                (
+                    "ssh_upload",
+                    json!({"session_id": self.s, "remote_path": remote, "local_path": local, "overwrite": true}),
+                    &mut up,
+                    &mut up_cpu,
+                ),
+                (
+                    "ssh_download",
+                    json!({"session_id": self.s, "remote_path": remote, "local_path": back, "overwrite": true}),
+                    &mut down,
+                    &mut down_cpu,
+                ),
+            ] {
+                let c = cpu_secs(self.srv.pid);
+                let t = Instant::now();
+                self.srv.ok(tool, args).await;
+                let ours = size as f64 / t.elapsed().as_secs_f64() / 1e6;
+                let ours_cpu = (cpu_secs(self.srv.pid) - c) / gib;
+                let _ = std::fs::remove_file(&back);
+                let (theirs, theirs_cpu) = sftp(if tool == "ssh_upload" {
+                    format!("put {} {remote}\n", local.display())
+                } else {
+                    format!("get {remote} {}\n", back.display())
+                });
+                rate.push(ours, theirs);
+                cpu.push(ours_cpu, theirs_cpu);
+            }
         }
+        let mib = size >> 20;
         up.row(
             &mut self.report,
-            &format!("ssh_upload {} MiB, MB/s vs sftp put", size >> 20),
+            &format!("ssh_upload {mib} MiB, MB/s vs sftp put"),
             0,
+        );
+        up_cpu.row(
+            &mut self.report,
+            "ssh_upload, client CPU s per GiB vs sftp put (+ its ssh)",
+            2,
         );
         down.row(
             &mut self.report,
-            &format!("ssh_download {} MiB, MB/s vs sftp get", size >> 20),
+            &format!("ssh_download {mib} MiB, MB/s vs sftp get"),
             0,
+        );
+        down_cpu.row(
+            &mut self.report,
+            "ssh_download, client CPU s per GiB vs sftp get (+ its ssh)",
+            2,
         );
     }
 

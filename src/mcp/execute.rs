@@ -3,10 +3,8 @@
 use std::time::Duration;
 
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::RequestContext;
-use rmcp::{Json, Peer, RoleServer, tool, tool_router};
-use tokio::sync::mpsc;
+use rmcp::{Json, RoleServer, tool, tool_router};
 
 use crate::audit::Event;
 use crate::error::Error;
@@ -14,6 +12,7 @@ use crate::jobs::{Job, JobStatus};
 use crate::manager::random_id;
 use crate::mcp::SshMcp;
 use crate::mcp::errors::tool_error;
+use crate::mcp::progress::Reporter;
 use crate::mcp::types::{ExecuteParams, ExecuteResult, JobParams, JobResult};
 use crate::ssh::exec::{self, ExecRequest, OutputSink, valid_env_name};
 use crate::ssh::output::Capture;
@@ -122,16 +121,11 @@ connection died is reconnected transparently (reconnected: true).",
             return Ok(Json(result));
         }
 
-        let reporter = ctx.meta.get_progress_token().map(|token| Reporter {
-            peer: ctx.peer.clone(),
-            token,
-            timeout,
-            queue: None,
-        });
         let mut sink = Foreground {
             stdout: Capture::new(limit),
             stderr: Capture::new(limit),
-            reporter,
+            reporter: Reporter::for_request(&ctx),
+            timeout,
         };
         let exit = exec::run(&session, req, &mut sink, &ctx.ct).await;
         drop(slot);
@@ -273,37 +267,8 @@ struct Foreground {
     stdout: Capture,
     stderr: Capture,
     reporter: Option<Reporter>,
-}
-
-/// Queues `notifications/progress` for the request's progress token. The queue and its
-/// sending task are made at the first report, so quick commands pay nothing for them.
-struct Reporter {
-    peer: Peer<RoleServer>,
-    token: ProgressToken,
+    /// The command's timeout: the `total` of progress reports.
     timeout: Option<Duration>,
-    queue: Option<(
-        mpsc::Sender<ProgressNotificationParam>,
-        tokio::task::JoinHandle<()>,
-    )>,
-}
-
-impl Reporter {
-    fn send(&mut self, p: ProgressNotificationParam) {
-        let (tx, _) = self.queue.get_or_insert_with(|| {
-            let (tx, rx) = mpsc::channel(4);
-            (tx, tokio::spawn(forward_progress(self.peer.clone(), rx)))
-        });
-        // A slow client must not slow the command: drop a report rather than wait.
-        let _ = tx.try_send(p);
-    }
-
-    /// Closes the queue and waits until what is in it has been sent.
-    async fn finish(self) {
-        if let Some((tx, task)) = self.queue {
-            drop(tx);
-            let _ = task.await;
-        }
-    }
 }
 
 impl OutputSink for Foreground {
@@ -324,22 +289,10 @@ impl OutputSink for Foreground {
             message.push_str(&format!("; last line: {line}"));
         }
         // Progress is elapsed seconds (always increasing); total is the timeout.
-        let mut p = ProgressNotificationParam::new(r.token.clone(), elapsed.as_secs_f64())
-            .with_message(message);
-        if let Some(t) = r.timeout {
-            p = p.with_total(t.as_secs_f64());
-        }
-        r.send(p);
-    }
-}
-
-async fn forward_progress(
-    peer: Peer<RoleServer>,
-    mut rx: mpsc::Receiver<ProgressNotificationParam>,
-) {
-    while let Some(p) = rx.recv().await {
-        if peer.notify_progress(p).await.is_err() {
-            break;
-        }
+        r.send(
+            elapsed.as_secs_f64(),
+            self.timeout.map(|t| t.as_secs_f64()),
+            message,
+        );
     }
 }

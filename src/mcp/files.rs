@@ -5,15 +5,15 @@ use std::path::{Path, PathBuf};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
-use tokio::io::AsyncWriteExt;
 
 use crate::audit::Event;
 use crate::error::Error;
 use crate::mcp::SshMcp;
 use crate::mcp::errors::tool_error;
 use crate::mcp::execute::millis;
+use crate::mcp::progress::TransferProgress;
 use crate::mcp::types::*;
-use crate::ssh::sftp::{self, Source};
+use crate::ssh::sftp::{self, Sink, Source};
 
 /// Largest `content` an upload may carry.
 pub const MAX_CONTENT: usize = 1024 * 1024;
@@ -78,14 +78,17 @@ overwrite is true. Returns bytes and SHA-256.",
             .session_for_use(&p.session_id, owner.as_deref())
             .await
             .map_err(fail)?;
+        let mut progress = TransferProgress::new(&ctx, "uploaded");
         let r = sftp::upload(
             &session,
             p.remote_path.trim(),
             source,
             mode,
             p.overwrite.unwrap_or(false),
+            &mut |done, total| progress.update(done, total),
         )
         .await;
+        progress.finish().await;
         self.audit_transfer(&ctx, "ssh_upload", &p.session_id, &p.remote_path, &r);
         let t = r.map_err(fail)?;
         Ok(Json(UploadResult {
@@ -138,10 +141,19 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
             sha256: String::new(),
             duration_ms: 0,
         };
+        let mut progress = TransferProgress::new(&ctx, "downloaded");
         let r = match &local {
             Some(path) => {
                 let overwrite = p.overwrite.unwrap_or(false);
-                let r = save(&session, &remote, path, p.max_bytes, overwrite).await;
+                let r = save(
+                    &session,
+                    &remote,
+                    path,
+                    p.max_bytes,
+                    overwrite,
+                    &mut |done, total| progress.update(done, total),
+                )
+                .await;
                 result.local_path = Some(path.display().to_string());
                 r
             }
@@ -150,16 +162,17 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
                     .max_bytes
                     .unwrap_or(DEFAULT_CONTENT)
                     .min(MAX_CONTENT_DOWNLOAD);
-                let mut buf: Vec<u8> = Vec::new();
-                let r = sftp::download(&session, &remote, Some(max), &mut buf).await;
-                if r.is_ok() {
+                let r = sftp::download(&session, &remote, Some(max), Sink::Memory, &mut |_, _| {})
+                    .await;
+                r.map(|(t, size, buf)| {
                     let text = String::from_utf8_lossy(&buf);
                     result.lossy = matches!(text, std::borrow::Cow::Owned(_));
                     result.content = Some(text.into_owned());
-                }
-                r
+                    (t, size)
+                })
             }
         };
+        progress.finish().await;
         let (t, size) = match r {
             Ok(ok) => ok,
             Err(e) => {
@@ -297,6 +310,7 @@ async fn save(
     path: &Path,
     max: Option<u64>,
     overwrite: bool,
+    progress: sftp::Progress<'_>,
 ) -> crate::Result<(sftp::Transfer, u64)> {
     if !overwrite && path.exists() {
         return Err(Error::InvalidArgument(format!(
@@ -304,36 +318,41 @@ async fn save(
             path.display()
         )));
     }
-    let temp = path.with_file_name(format!(
+    let temp = TempFile(path.with_file_name(format!(
         ".{}.ssh-mcp-{}.tmp",
         path.file_name()
             .map(|n| n.to_string_lossy())
             .unwrap_or_default(),
         crate::manager::random_id(6)?
-    ));
-    // A tokio file writes behind: each chunk is handed to the blocking pool while the next
-    // reads arrive (an extra BufWriter measured slower: it stalls the read window on flush).
-    let mut file = tokio::fs::File::create(&temp)
+    )));
+    let file = tokio::fs::File::create(&temp.0)
         .await
-        .map_err(|e| Error::io(format!("creating {}", temp.display()), e))?;
-    let r = sftp::download(session, remote, max, &mut file).await;
-    let flushed = file.shutdown().await;
-    drop(file);
-    let r = match (r, flushed) {
-        (Ok(ok), Ok(())) => Ok(ok),
-        (Err(e), _) => Err(e),
-        (Ok(_), Err(e)) => Err(Error::io(format!("writing {}", temp.display()), e)),
-    };
-    match r {
-        Ok(ok) => {
-            tokio::fs::rename(&temp, path)
-                .await
-                .map_err(|e| Error::io(format!("renaming into {}", path.display()), e))?;
-            Ok(ok)
-        }
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&temp).await;
-            Err(e)
+        .map_err(|e| Error::io(format!("creating {}", temp.0.display()), e))?
+        .into_std()
+        .await;
+    let (t, size, _) = sftp::download(session, remote, max, Sink::File(file), progress).await?;
+    tokio::fs::rename(&temp.0, path)
+        .await
+        .map_err(|e| Error::io(format!("renaming into {}", path.display()), e))?;
+    temp.keep();
+    Ok((t, size))
+}
+
+/// A partly written download, removed unless it was renamed into place (also when the
+/// call is cancelled).
+struct TempFile(PathBuf);
+
+impl TempFile {
+    /// The file was renamed into place: nothing to remove.
+    fn keep(mut self) {
+        self.0 = PathBuf::new();
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
         }
     }
 }

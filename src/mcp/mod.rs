@@ -5,6 +5,7 @@
 //! - [`files`]: `ssh_upload`, `ssh_download`, `ssh_list_dir` (SFTP).
 //! - [`execute`]: `ssh_execute` (foreground with progress, or background) and `ssh_job`.
 //! - [`forward`]: `ssh_forward` (cargo feature `port_forward`).
+//! - [`progress`]: progress notifications for commands and transfers.
 //! - [`errors`]: the one mapping from core errors to tool errors.
 
 pub mod errors;
@@ -12,6 +13,7 @@ pub mod execute;
 pub mod files;
 #[cfg(feature = "port_forward")]
 pub mod forward;
+pub mod progress;
 pub mod tools;
 pub mod types;
 

@@ -20,6 +20,7 @@ pub mod exec;
 pub mod forward;
 pub mod handler;
 pub mod known_hosts;
+pub mod local_io;
 pub mod output;
 pub mod session;
 pub mod sftp;

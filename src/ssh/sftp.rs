@@ -12,17 +12,16 @@ use futures::stream::{FuturesOrdered, FuturesUnordered};
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::{Error, Result};
 use crate::manager::random_id;
+use crate::ssh::local_io::{Reader, Writer};
 use crate::ssh::session::Session;
 
 /// Bytes per read or write request (OpenSSH's sftp-server accepts up to 256 KiB).
 pub const CHUNK: usize = 64 * 1024;
-/// Requests in flight at once.
-pub const IN_FLIGHT: usize = 16;
+/// Requests in flight at once: 2 MiB, as much as OpenSSH's `sftp` keeps in flight.
+pub const IN_FLIGHT: usize = 32;
 
 /// What a transfer did.
 #[derive(Debug, Clone)]
@@ -49,6 +48,17 @@ pub enum Source<'a> {
     Bytes(&'a [u8]),
     File(&'a Path),
 }
+
+/// Where downloaded bytes go.
+pub enum Sink {
+    /// Collected and returned.
+    Memory,
+    /// Written to this (new, empty) file.
+    File(std::fs::File),
+}
+
+/// Told the bytes done and the bytes in all after every chunk of a transfer.
+pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 
 /// The session's SFTP channel, opened on first use.
 pub async fn open(session: &Session) -> Result<Arc<RawSftpSession>> {
@@ -96,6 +106,7 @@ pub async fn upload(
     source: Source<'_>,
     mode: Option<u32>,
     overwrite: bool,
+    progress: Progress<'_>,
 ) -> Result<Transfer> {
     let started = Instant::now();
     let sftp = open(session).await?;
@@ -148,7 +159,7 @@ pub async fn upload(
         .await
         .map_err(|e| sftp_error("creating a temporary file for", remote, e))?
         .handle;
-    let written = write_all(&sftp, &handle, source).await;
+    let written = write_all(&sftp, &handle, source, progress).await;
     let closed = sftp.close(handle).await;
     let result = match (written, closed) {
         (Ok(t), Ok(_)) => Ok(t),
@@ -179,76 +190,54 @@ async fn write_all(
     sftp: &RawSftpSession,
     handle: &str,
     source: Source<'_>,
-) -> Result<(u64, Vec<u8>)> {
-    let mut hasher = Sha256::new();
-    let mut pending: FuturesUnordered<_> = FuturesUnordered::new();
-    let finish = |r: std::result::Result<russh_sftp::protocol::Status, SftpError>| {
-        r.map(|_| ()).map_err(|e| sftp_error("writing", "", e))
-    };
-    let mut offset = 0u64;
-    let mut file = match source {
-        Source::File(path) => Some((
-            path,
-            // Large buffered reads: each read of a tokio file is a trip to the blocking pool.
-            tokio::io::BufReader::with_capacity(
-                4 << 20,
-                tokio::fs::File::open(path)
-                    .await
-                    .map_err(|e| Error::io(format!("opening {}", path.display()), e))?,
-            ),
-        )),
-        Source::Bytes(_) => None,
-    };
-    let mut bytes = match source {
-        Source::Bytes(b) => Some(b.chunks(CHUNK)),
-        Source::File(_) => None,
-    };
-    // A sliding window: a new write goes out as soon as one of the IN_FLIGHT completes.
-    loop {
-        let chunk: Vec<u8> = match (&mut file, &mut bytes) {
-            (Some((path, f)), _) => {
-                let mut buf = vec![0u8; CHUNK];
-                let n = read_full(f, &mut buf)
-                    .await
-                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-                buf.truncate(n);
-                buf
-            }
-            (None, Some(chunks)) => chunks.next().map(<[u8]>::to_vec).unwrap_or_default(),
-            (None, None) => Vec::new(),
-        };
-        if chunk.is_empty() {
-            break;
+    progress: Progress<'_>,
+) -> Result<(u64, [u8; 32])> {
+    let (input, total, path): (Box<dyn std::io::Read + Send>, u64, String) = match source {
+        Source::Bytes(b) => (
+            Box::new(std::io::Cursor::new(b.to_vec())),
+            b.len() as u64,
+            "the content".into(),
+        ),
+        Source::File(path) => {
+            let file = std::fs::File::open(path)
+                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+            (Box::new(file), total, path.display().to_string())
         }
-        hasher.update(&chunk);
+    };
+    let mut reader = Reader::spawn(input, CHUNK);
+    let mut pending: FuturesUnordered<_> = FuturesUnordered::new();
+    let finish =
+        |r: std::result::Result<u64, SftpError>| r.map_err(|e| sftp_error("writing", "", e));
+    let mut offset = 0u64;
+    let mut done = 0u64;
+    // A sliding window: a new write goes out as soon as one of the IN_FLIGHT completes.
+    while let Some(chunk) = reader.next().await {
+        let chunk = chunk.map_err(|e| Error::io(format!("reading {path}"), e))?;
         let len = chunk.len() as u64;
         if pending.len() >= IN_FLIGHT
             && let Some(r) = pending.next().await
         {
-            finish(r)?;
+            let n = finish(r)?;
+            done += n;
+            progress(done, total.max(done));
         }
-        pending.push(sftp.write(handle.to_string(), offset, chunk));
+        pending.push(async move {
+            sftp.write(handle.to_string(), offset, chunk)
+                .await
+                .map(|_| len)
+        });
         offset += len;
     }
     while let Some(r) = pending.next().await {
-        finish(r)?;
+        done += finish(r)?;
+        progress(done, total.max(done));
     }
-    Ok((offset, hasher.finalize().to_vec()))
-}
-
-async fn read_full(
-    file: &mut (impl tokio::io::AsyncRead + Unpin),
-    buf: &mut [u8],
-) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let n = file.read(buf.get_mut(filled..).unwrap_or_default()).await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    Ok(filled)
+    let sha = reader
+        .finish()
+        .await
+        .map_err(|e| Error::io(format!("reading {path}"), e))?;
+    Ok((offset, sha))
 }
 
 /// Renames with `posix-rename@openssh.com` (replaces the target atomically); plain rename
@@ -269,14 +258,15 @@ async fn rename_over(sftp: &RawSftpSession, from: &str, to: &str) -> Result<()> 
     }
 }
 
-/// Reads `remote`, at most `max_bytes` of it, into `sink`. Returns the transfer and the
-/// file's full size.
+/// Reads `remote`, at most `max_bytes` of it, into `sink`. Returns the transfer, the
+/// file's full size, and the bytes when the sink is memory.
 pub async fn download(
     session: &Session,
     remote: &str,
     max_bytes: Option<u64>,
-    sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
-) -> Result<(Transfer, u64)> {
+    sink: Sink,
+    progress: Progress<'_>,
+) -> Result<(Transfer, u64, Vec<u8>)> {
     let started = Instant::now();
     let sftp = open(session).await?;
     let attrs = sftp
@@ -298,16 +288,42 @@ pub async fn download(
         .await
         .map_err(|e| sftp_error("opening", remote, e))?
         .handle;
-    let mut hasher = Sha256::new();
+    let writer = Writer::spawn(match sink {
+        Sink::Memory => None,
+        Sink::File(f) => Some(f),
+    });
+    let received = read_all(&sftp, &handle, remote, want, &writer, progress).await;
+    let _ = sftp.close(handle).await;
+    let written = writer.finish().await;
+    let bytes = received?;
+    let written = written.map_err(|e| Error::io("writing the download", e))?;
+    Ok((
+        Transfer {
+            bytes,
+            sha256: hex(&written.sha256),
+            duration: started.elapsed(),
+        },
+        size,
+        written.memory,
+    ))
+}
+
+/// Reads the first `want` bytes of an open file into `writer`; returns the bytes read
+/// (fewer when the file shrank meanwhile).
+async fn read_all(
+    sftp: &RawSftpSession,
+    handle: &str,
+    remote: &str,
+    want: u64,
+    writer: &Writer,
+    progress: Progress<'_>,
+) -> Result<u64> {
     let mut offset = 0u64; // bytes delivered, in order
     let mut next = 0u64; // next offset to ask for
-    let mut result = Ok(());
     let mut inflight = FuturesOrdered::new();
-    let raw: &RawSftpSession = &sftp;
     let request = |o: u64| {
         let len = (want - o).min(CHUNK as u64) as u32;
-        let h = handle.clone();
-        async move { (o, len, raw.read(h, o, len).await) }
+        async move { (o, len, sftp.read(handle, o, len).await) }
     };
     // A sliding window of reads, delivered in order. A short read (the server may return
     // less than asked) drops the reads after it and asks again from where it ended.
@@ -322,43 +338,27 @@ pub async fn download(
         if o != offset {
             continue;
         }
-        match r {
-            Ok(d) => {
-                hasher.update(&d.data);
-                if let Err(e) = sink.write_all(&d.data).await {
-                    result = Err(Error::io("writing the download", e));
-                    break;
-                }
-                offset += d.data.len() as u64;
-                if d.data.is_empty() {
-                    break;
-                }
-                if (d.data.len() as u64) < u64::from(len) {
-                    inflight = FuturesOrdered::new();
-                    next = offset;
-                }
-            }
+        let data = match r {
+            Ok(d) => d.data,
             Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => break,
-            Err(e) => {
-                result = Err(sftp_error("reading", remote, e));
-                break;
-            }
+            Err(e) => return Err(sftp_error("reading", remote, e)),
+        };
+        let n = data.len() as u64;
+        if n == 0 {
+            break;
+        }
+        offset += n;
+        if writer.write(data).await.is_err() {
+            // The writer stopped on an error, which `finish` reports.
+            break;
+        }
+        progress(offset, want);
+        if n < u64::from(len) {
+            inflight = FuturesOrdered::new();
+            next = offset;
         }
     }
-    drop(inflight);
-    let _ = sftp.close(handle).await;
-    result?;
-    sink.flush()
-        .await
-        .map_err(|e| Error::io("writing the download", e))?;
-    Ok((
-        Transfer {
-            bytes: offset,
-            sha256: hex(&hasher.finalize()),
-            duration: started.elapsed(),
-        },
-        size,
-    ))
+    Ok(offset)
 }
 
 /// Lists a directory, at most `limit` entries (sorted by name). The flag tells whether
@@ -419,6 +419,6 @@ pub async fn list_dir(
     Ok((entries, more))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -231,3 +231,62 @@ async fn file_errors_should_say_what_is_wrong() {
         .await;
     assert!(e.contains("octal"), "{e}");
 }
+
+#[tokio::test]
+async fn large_files_should_stream_with_progress() {
+    let sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = vec![0u8; 50 << 20];
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(2654435761) >> 13) as u8;
+    }
+    let sum = sha(&data);
+    let local = dir.path().join("50m.bin");
+    std::fs::write(&local, &data).unwrap();
+    let remote = format!("/home/{USER}/50m.bin");
+
+    let reports = |verb: &str| {
+        let got = std::mem::take(&mut *srv.recorder.progress.lock().unwrap());
+        assert!(got.len() >= 2, "{verb}: {got:?}");
+        assert!(
+            got.windows(2).all(|w| w[1].progress > w[0].progress),
+            "{verb}: {got:?}"
+        );
+        assert!(
+            got.iter().all(|p| p.total == Some((50u64 << 20) as f64)
+                && p.progress <= (50u64 << 20) as f64
+                && p.message.as_deref().unwrap_or("").starts_with(verb)),
+            "{verb}: {got:?}"
+        );
+    };
+    let up = srv
+        .ok(
+            "ssh_upload",
+            json!({"session_id": s, "remote_path": remote, "local_path": local}),
+        )
+        .await;
+    assert_eq!(up["bytes"], 50 << 20);
+    assert_eq!(up["sha256"], sum);
+    reports("uploaded");
+    let remote_sum = srv
+        .exec(&s, &format!("sha256sum {remote} | cut -d' ' -f1"))
+        .await;
+    assert_eq!(remote_sum["stdout"], format!("{sum}\n"));
+
+    let back = dir.path().join("50m.back");
+    let down = srv
+        .ok(
+            "ssh_download",
+            json!({"session_id": s, "remote_path": remote, "local_path": back}),
+        )
+        .await;
+    assert_eq!(down["bytes"], 50 << 20);
+    assert_eq!(down["sha256"], sum);
+    reports("downloaded");
+    assert!(std::fs::read(&back).unwrap() == data);
+    // Nothing but the file is left beside it.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    srv.exec(&s, &format!("rm -f {remote}")).await;
+}
