@@ -431,7 +431,7 @@ fn socks_reply(code: u8) -> [u8; 10] {
 /// Connects a `forwarded-tcpip` channel of a remote forward to its local target.
 pub async fn inbound(channel: russh::Channel<russh::client::Msg>, target: RemoteTarget) {
     target.counters.live.fetch_add(1, Ordering::Relaxed);
-    match TcpStream::connect((target.host.as_str(), target.port)).await {
+    match crate::ssh::resolve::connect(&target.host, target.port).await {
         Ok(tcp) => {
             let _ = tcp.set_nodelay(true);
             if let Err(e) =
@@ -441,7 +441,7 @@ pub async fn inbound(channel: russh::Channel<russh::client::Msg>, target: Remote
             }
         }
         Err(e) => {
-            tracing::info!(error = %e, host = %target.host, port = target.port, "remote forward target unreachable");
+            tracing::info!(error = %e.chain(), "remote forward target unreachable");
             let _ = channel.close().await;
         }
     }

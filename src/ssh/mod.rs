@@ -8,6 +8,8 @@
 //! - [`session`]: one authenticated connection and its channel budget.
 //! - [`exec`]: running one command on its own channel.
 //! - [`output`]: head-and-tail capture of a command's output with exact byte counts.
+//! - [`resolve`]: name resolution (IP literals and `localhost` without a lookup) and TCP
+//!   connect.
 //! - [`socket`]: the TCP stream under SSH, with TCP_NODELAY and TCP_QUICKACK.
 //! - [`sftp`]: file transfer and directory listing over the sftp subsystem.
 //! - [`forward`]: local TCP forwarding over `direct-tcpip` channels.
@@ -22,6 +24,7 @@ pub mod handler;
 pub mod known_hosts;
 pub mod local_io;
 pub mod output;
+pub mod resolve;
 pub mod session;
 pub mod sftp;
 pub mod socket;

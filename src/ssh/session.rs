@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 use russh::client::{self, Handle, Msg};
 use russh::{Channel, ChannelOpenFailure, Preferred};
 use russh_sftp::client::RawSftpSession;
-use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -369,26 +368,8 @@ fn jump_error(hop: &Address, e: Error) -> Error {
     }
 }
 
-/// Resolves and connects, trying each address in turn; sets TCP_NODELAY.
+/// Resolves and connects (see [`crate::ssh::resolve`]); sets TCP_NODELAY.
 async fn tcp_connect(address: &Address) -> Result<QuickAckStream> {
-    let addrs: Vec<_> = tokio::net::lookup_host((address.host.as_str(), address.port))
-        .await
-        .map_err(|source| Error::Resolve {
-            host: address.host.clone(),
-            source,
-        })?
-        .collect();
-    let mut last = None;
-    for a in addrs {
-        match TcpStream::connect(a).await {
-            Ok(s) => {
-                return QuickAckStream::new(s).map_err(|e| Error::io("setting TCP_NODELAY", e));
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(Error::Connect {
-        addr: address.to_string(),
-        source: last.unwrap_or_else(|| std::io::Error::other("the name resolved to no address")),
-    })
+    let stream = crate::ssh::resolve::connect(&address.host, address.port).await?;
+    QuickAckStream::new(stream).map_err(|e| Error::io("setting TCP_NODELAY", e))
 }
