@@ -695,10 +695,16 @@ impl Bench {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let mut p = Pairs::default();
+        let (mut p, mut cpu) = (Pairs::default(), Pairs::default());
+        let gib = bytes as f64 / f64::from(1u32 << 30);
         for _ in 0..self.n(1, 3) {
+            let c = cpu_secs(self.srv.pid);
             let ours = push(our_port).await;
-            p.push(ours, push(ssh_port).await);
+            let ours_cpu = (cpu_secs(self.srv.pid) - c) / gib;
+            let c = cpu_secs(tunnel.id());
+            let theirs = push(ssh_port).await;
+            p.push(ours, theirs);
+            cpu.push(ours_cpu, (cpu_secs(tunnel.id()) - c) / gib);
         }
         let _ = tunnel.kill();
         let _ = tunnel.wait();
@@ -709,6 +715,11 @@ impl Bench {
                 bytes >> 20
             ),
             0,
+        );
+        cpu.row(
+            &mut self.report,
+            "local forward, client CPU s per GiB vs ssh -N -L",
+            2,
         );
     }
 
@@ -742,31 +753,30 @@ impl Bench {
             let mbs = size as f64 / t.elapsed().as_secs_f64() / 1e6;
             (mbs, (children_cpu_secs() - cpu) / gib)
         };
-        let (mut up, mut down) = (Pairs::default(), Pairs::default());
-        let (mut up_cpu, mut down_cpu) = (Pairs::default(), Pairs::default());
+        // (tool, checksum): rate and CPU pairs for each.
+        let cases = [
+            ("ssh_upload", true),
+            ("ssh_download", true),
+            ("ssh_upload", false),
+            ("ssh_download", false),
+        ];
+        let mut results: Vec<(Pairs, Pairs)> = cases.iter().map(|_| Default::default()).collect();
         for _ in 0..self.n(1, 3) {
-            let _ = std::fs::remove_file(&back);
-            for (tool, args, rate, cpu) in [
-                (
-                    "ssh_upload",
-                    json!({"session_id": self.s, "remote_path": remote, "local_path": local, "overwrite": true}),
-                    &mut up,
-                    &mut up_cpu,
-                ),
-                (
-                    "ssh_download",
-                    json!({"session_id": self.s, "remote_path": remote, "local_path": back, "overwrite": true}),
-                    &mut down,
-                    &mut down_cpu,
-                ),
-            ] {
+            for ((tool, checksum), (rate, cpu)) in cases.iter().zip(results.iter_mut()) {
+                let upload = *tool == "ssh_upload";
+                let _ = std::fs::remove_file(&back);
+                let args = if upload {
+                    json!({"session_id": self.s, "remote_path": remote, "local_path": local, "overwrite": true, "checksum": checksum})
+                } else {
+                    json!({"session_id": self.s, "remote_path": remote, "local_path": back, "overwrite": true, "checksum": checksum})
+                };
                 let c = cpu_secs(self.srv.pid);
                 let t = Instant::now();
                 self.srv.ok(tool, args).await;
                 let ours = size as f64 / t.elapsed().as_secs_f64() / 1e6;
                 let ours_cpu = (cpu_secs(self.srv.pid) - c) / gib;
                 let _ = std::fs::remove_file(&back);
-                let (theirs, theirs_cpu) = sftp(if tool == "ssh_upload" {
+                let (theirs, theirs_cpu) = sftp(if upload {
                     format!("put {} {remote}\n", local.display())
                 } else {
                     format!("get {remote} {}\n", back.display())
@@ -776,26 +786,24 @@ impl Bench {
             }
         }
         let mib = size >> 20;
-        up.row(
-            &mut self.report,
-            &format!("ssh_upload {mib} MiB, MB/s vs sftp put"),
-            0,
-        );
-        up_cpu.row(
-            &mut self.report,
-            "ssh_upload, client CPU s per GiB vs sftp put (+ its ssh)",
-            2,
-        );
-        down.row(
-            &mut self.report,
-            &format!("ssh_download {mib} MiB, MB/s vs sftp get"),
-            0,
-        );
-        down_cpu.row(
-            &mut self.report,
-            "ssh_download, client CPU s per GiB vs sftp get (+ its ssh)",
-            2,
-        );
+        for ((tool, checksum), (rate, cpu)) in cases.iter().zip(&results) {
+            let (verb, what) = if *tool == "ssh_upload" {
+                ("put", "ssh_upload")
+            } else {
+                ("get", "ssh_download")
+            };
+            let off = if *checksum { "" } else { ", checksum off" };
+            rate.row(
+                &mut self.report,
+                &format!("{what} {mib} MiB{off}, MB/s vs sftp {verb}"),
+                0,
+            );
+            cpu.row(
+                &mut self.report,
+                &format!("{what}{off}, client CPU s per GiB vs sftp {verb} (+ its ssh)"),
+                2,
+            );
+        }
     }
 
     /// Many sessions, many concurrent commands.

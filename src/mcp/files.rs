@@ -85,6 +85,7 @@ overwrite is true. Returns bytes and SHA-256.",
             source,
             mode,
             p.overwrite.unwrap_or(false),
+            p.checksum.unwrap_or(true),
             &mut |done, total| progress.update(done, total),
         )
         .await;
@@ -138,7 +139,7 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
             bytes: 0,
             size: 0,
             truncated: false,
-            sha256: String::new(),
+            sha256: None,
             duration_ms: 0,
         };
         let mut progress = TransferProgress::new(&ctx, "downloaded");
@@ -151,6 +152,7 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
                     path,
                     p.max_bytes,
                     overwrite,
+                    p.checksum.unwrap_or(true),
                     &mut |done, total| progress.update(done, total),
                 )
                 .await;
@@ -162,8 +164,15 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
                     .max_bytes
                     .unwrap_or(DEFAULT_CONTENT)
                     .min(MAX_CONTENT_DOWNLOAD);
-                let r = sftp::download(&session, &remote, Some(max), Sink::Memory, &mut |_, _| {})
-                    .await;
+                let r = sftp::download(
+                    &session,
+                    &remote,
+                    Some(max),
+                    Sink::Memory,
+                    p.checksum.unwrap_or(true),
+                    &mut |_, _| {},
+                )
+                .await;
                 r.map(|(t, size, buf)| {
                     let text = String::from_utf8_lossy(&buf);
                     result.lossy = matches!(text, std::borrow::Cow::Owned(_));
@@ -310,6 +319,7 @@ async fn save(
     path: &Path,
     max: Option<u64>,
     overwrite: bool,
+    hash: bool,
     progress: sftp::Progress<'_>,
 ) -> crate::Result<(sftp::Transfer, u64)> {
     if !overwrite && path.exists() {
@@ -330,7 +340,8 @@ async fn save(
         .map_err(|e| Error::io(format!("creating {}", temp.0.display()), e))?
         .into_std()
         .await;
-    let (t, size, _) = sftp::download(session, remote, max, Sink::File(file), progress).await?;
+    let (t, size, _) =
+        sftp::download(session, remote, max, Sink::File(file), hash, progress).await?;
     tokio::fs::rename(&temp.0, path)
         .await
         .map_err(|e| Error::io(format!("renaming into {}", path.display()), e))?;

@@ -14,22 +14,25 @@ const QUEUE: usize = 32;
 /// Reads a local source in chunks on a blocking thread, hashing what it reads.
 pub struct Reader {
     rx: mpsc::Receiver<io::Result<Vec<u8>>>,
-    task: JoinHandle<[u8; 32]>,
+    task: JoinHandle<Option<[u8; 32]>>,
 }
 
 impl Reader {
-    /// Starts reading `source` in chunks of `chunk` bytes (the last one may be shorter).
-    pub fn spawn(mut source: Box<dyn Read + Send>, chunk: usize) -> Self {
+    /// Starts reading `source` in chunks of `chunk` bytes (the last one may be shorter),
+    /// hashing them when `hash` is set.
+    pub fn spawn(mut source: Box<dyn Read + Send>, chunk: usize, hash: bool) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let task = tokio::task::spawn_blocking(move || {
-            let mut hasher = Sha256::new();
+            let mut hasher = hash.then(Sha256::new);
             loop {
                 let mut buf = vec![0u8; chunk];
                 let item = match read_full(&mut source, &mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
                         buf.truncate(n);
-                        hasher.update(&buf);
+                        if let Some(h) = &mut hasher {
+                            h.update(&buf);
+                        }
                         Ok(buf)
                     }
                     Err(e) => Err(e),
@@ -40,7 +43,7 @@ impl Reader {
                     break;
                 }
             }
-            hasher.finalize().into()
+            hasher.map(|h| h.finalize().into())
         });
         Self { rx, task }
     }
@@ -50,8 +53,8 @@ impl Reader {
         self.rx.recv().await
     }
 
-    /// The SHA-256 of everything read; call after `next` returned `None`.
-    pub async fn finish(self) -> io::Result<[u8; 32]> {
+    /// The SHA-256 of everything read, if asked for; call after `next` returned `None`.
+    pub async fn finish(self) -> io::Result<Option<[u8; 32]>> {
         drop(self.rx);
         self.task.await.map_err(io::Error::other)
     }
@@ -75,7 +78,7 @@ fn read_full(source: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// What a [`Writer`] produced.
 pub struct Written {
-    pub sha256: [u8; 32],
+    pub sha256: Option<[u8; 32]>,
     /// The bytes, when writing to memory.
     pub memory: Vec<u8>,
 }
@@ -88,15 +91,17 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Writes into `file`, or into memory without one.
-    pub fn spawn(file: Option<std::fs::File>) -> Self {
+    /// Writes into `file`, or into memory without one; hashes when `hash` is set.
+    pub fn spawn(file: Option<std::fs::File>, hash: bool) -> Self {
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
         let task = tokio::task::spawn_blocking(move || {
-            let mut hasher = Sha256::new();
+            let mut hasher = hash.then(Sha256::new);
             let mut memory = Vec::new();
             let mut file = file.map(|f| io::BufWriter::with_capacity(1 << 20, f));
             while let Some(chunk) = rx.blocking_recv() {
-                hasher.update(&chunk);
+                if let Some(h) = &mut hasher {
+                    h.update(&chunk);
+                }
                 match &mut file {
                     Some(f) => f.write_all(&chunk)?,
                     None => memory.extend_from_slice(&chunk),
@@ -106,7 +111,7 @@ impl Writer {
                 f.into_inner().map_err(io::IntoInnerError::into_error)?;
             }
             Ok(Written {
-                sha256: hasher.finalize().into(),
+                sha256: hasher.map(|h| h.finalize().into()),
                 memory,
             })
         });
@@ -132,7 +137,7 @@ mod tests {
     #[tokio::test]
     async fn reader_chunks_and_hashes() {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        let mut r = Reader::spawn(Box::new(io::Cursor::new(data.clone())), 4096);
+        let mut r = Reader::spawn(Box::new(io::Cursor::new(data.clone())), 4096, true);
         let mut back = Vec::new();
         let mut sizes = Vec::new();
         while let Some(c) = r.next().await {
@@ -143,15 +148,15 @@ mod tests {
         assert_eq!(back, data);
         assert!(sizes[..sizes.len() - 1].iter().all(|&n| n == 4096));
         let sha: [u8; 32] = Sha256::digest(&data).into();
-        assert_eq!(r.finish().await.unwrap(), sha);
+        assert_eq!(r.finish().await.unwrap(), Some(sha));
     }
 
     #[tokio::test]
     async fn writer_writes_file_and_memory() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
-        let w = Writer::spawn(Some(std::fs::File::create(&path).unwrap()));
-        let m = Writer::spawn(None);
+        let w = Writer::spawn(Some(std::fs::File::create(&path).unwrap()), true);
+        let m = Writer::spawn(None, true);
         for i in 0..50u8 {
             w.write(vec![i; 10_000]).await.unwrap();
             m.write(vec![i; 10_000]).await.unwrap();
@@ -162,6 +167,10 @@ mod tests {
         assert_eq!(on_disk, b.memory);
         assert_eq!(on_disk.len(), 500_000);
         assert_eq!(a.sha256, b.sha256);
+        assert!(a.sha256.is_some());
+        let n = Writer::spawn(None, false);
+        n.write(vec![1; 10]).await.unwrap();
+        assert_eq!(n.finish().await.unwrap().sha256, None);
         assert!(a.memory.is_empty());
     }
 }

@@ -27,7 +27,8 @@ pub const IN_FLIGHT: usize = 32;
 #[derive(Debug, Clone)]
 pub struct Transfer {
     pub bytes: u64,
-    pub sha256: String,
+    /// Hex SHA-256 of the data, unless hashing was turned off.
+    pub sha256: Option<String>,
     pub duration: Duration,
 }
 
@@ -106,6 +107,7 @@ pub async fn upload(
     source: Source<'_>,
     mode: Option<u32>,
     overwrite: bool,
+    hash: bool,
     progress: Progress<'_>,
 ) -> Result<Transfer> {
     let started = Instant::now();
@@ -159,14 +161,14 @@ pub async fn upload(
         .await
         .map_err(|e| sftp_error("creating a temporary file for", remote, e))?
         .handle;
-    let written = write_all(&sftp, &handle, source, progress).await;
+    let written = write_all(&sftp, &handle, source, hash, progress).await;
     let closed = sftp.close(handle).await;
     let result = match (written, closed) {
         (Ok(t), Ok(_)) => Ok(t),
         (Err(e), _) => Err(e),
         (_, Err(e)) => Err(sftp_error("writing", remote, e)),
     };
-    let (bytes, hash) = match result {
+    let (bytes, digest) = match result {
         Ok(t) => t,
         Err(e) => {
             let _ = sftp.remove(temp).await;
@@ -181,7 +183,7 @@ pub async fn upload(
     }
     Ok(Transfer {
         bytes,
-        sha256: hex(&hash),
+        sha256: digest.as_ref().map(|h| hex(h)),
         duration: started.elapsed(),
     })
 }
@@ -190,8 +192,9 @@ async fn write_all(
     sftp: &RawSftpSession,
     handle: &str,
     source: Source<'_>,
+    hash: bool,
     progress: Progress<'_>,
-) -> Result<(u64, [u8; 32])> {
+) -> Result<(u64, Option<[u8; 32]>)> {
     let (input, total, path): (Box<dyn std::io::Read + Send>, u64, String) = match source {
         Source::Bytes(b) => (
             Box::new(std::io::Cursor::new(b.to_vec())),
@@ -205,7 +208,7 @@ async fn write_all(
             (Box::new(file), total, path.display().to_string())
         }
     };
-    let mut reader = Reader::spawn(input, CHUNK);
+    let mut reader = Reader::spawn(input, CHUNK, hash);
     let mut pending: FuturesUnordered<_> = FuturesUnordered::new();
     let finish =
         |r: std::result::Result<u64, SftpError>| r.map_err(|e| sftp_error("writing", "", e));
@@ -265,6 +268,7 @@ pub async fn download(
     remote: &str,
     max_bytes: Option<u64>,
     sink: Sink,
+    hash: bool,
     progress: Progress<'_>,
 ) -> Result<(Transfer, u64, Vec<u8>)> {
     let started = Instant::now();
@@ -288,10 +292,13 @@ pub async fn download(
         .await
         .map_err(|e| sftp_error("opening", remote, e))?
         .handle;
-    let writer = Writer::spawn(match sink {
-        Sink::Memory => None,
-        Sink::File(f) => Some(f),
-    });
+    let writer = Writer::spawn(
+        match sink {
+            Sink::Memory => None,
+            Sink::File(f) => Some(f),
+        },
+        hash,
+    );
     let received = read_all(&sftp, &handle, remote, want, &writer, progress).await;
     let _ = sftp.close(handle).await;
     let written = writer.finish().await;
@@ -300,7 +307,7 @@ pub async fn download(
     Ok((
         Transfer {
             bytes,
-            sha256: hex(&written.sha256),
+            sha256: written.sha256.as_ref().map(|h| hex(h)),
             duration: started.elapsed(),
         },
         size,

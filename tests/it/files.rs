@@ -288,5 +288,13 @@ async fn large_files_should_stream_with_progress() {
     assert!(std::fs::read(&back).unwrap() == data);
     // Nothing but the file is left beside it.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+
+    // Without the checksum: the same bytes, no sha256.
+    let plain = srv
+        .ok("ssh_download", json!({"session_id": s, "remote_path": remote, "local_path": back, "overwrite": true, "checksum": false}))
+        .await;
+    assert_eq!(plain["bytes"], 50 << 20);
+    assert!(plain.get("sha256").is_none(), "{plain}");
+    assert!(std::fs::read(&back).unwrap() == data);
     srv.exec(&s, &format!("rm -f {remote}")).await;
 }
