@@ -202,6 +202,15 @@ async fn file_errors_should_say_what_is_wrong() {
         )
         .await;
     assert!(e.contains("is a directory"), "{e}");
+    // A failed download into local_path leaves nothing behind.
+    let e = srv
+        .err(
+            "ssh_download",
+            json!({"session_id": s, "remote_path": "/no/such/file", "local_path": roots.path().join("gone")}),
+        )
+        .await;
+    assert!(e.contains("no such file"), "{e}");
+    assert_eq!(std::fs::read_dir(roots.path()).unwrap().count(), 0);
     let inside = roots.path().join("hostname");
     srv.ok(
         "ssh_download",
