@@ -76,7 +76,7 @@ impl AuditLog {
 
     /// Appends one event as one `write` of one line.
     pub fn record(&self, mut event: Event) {
-        event.ts = crate::mcp::types::rfc3339(SystemTime::now());
+        event.ts = crate::clock::rfc3339(SystemTime::now());
         let Ok(mut line) = serde_json::to_vec(&event) else {
             return;
         };

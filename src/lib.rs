@@ -8,6 +8,7 @@
 //! - [`audit`]: the JSON Lines audit log.
 //! - [`config`]: the operator's TOML config file (named hosts, policy, defaults).
 //! - [`cli`]: flags shared by the two binaries, and the shutdown signal.
+//! - [`clock`]: RFC 3339 timestamps for results and the audit log.
 //! - [`error`]: the core [`Error`] type every layer below the tools returns.
 //! - [`secret`]: [`Secret`], a string that never prints itself.
 //! - [`settings`]: operator settings (timeouts, limits, host-key policy), from flags and env.
@@ -23,6 +24,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;

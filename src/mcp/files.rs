@@ -7,6 +7,7 @@ use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 
 use crate::audit::Event;
+use crate::clock::rfc3339;
 use crate::error::Error;
 use crate::mcp::SshMcp;
 use crate::mcp::errors::tool_error;

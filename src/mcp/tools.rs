@@ -9,6 +9,7 @@ use crate::audit::Event;
 use crate::error::Error;
 use std::sync::atomic::Ordering;
 
+use crate::clock::rfc3339;
 use crate::manager::{Entry, SessionManager};
 use crate::mcp::SshMcp;
 use crate::mcp::errors::tool_error;
