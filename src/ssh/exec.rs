@@ -80,6 +80,16 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> Result<Exit> {
     let started = Instant::now();
+    // On servers whose commands must not overlap, wait for our turn (cancel and timeout
+    // still apply while waiting).
+    let deadline = req
+        .timeout
+        .map(|t| tokio::time::Instant::from_std(started + t));
+    let _turn = tokio::select! {
+        turn = session.command_turn() => turn?,
+        _ = cancel.cancelled() => return Ok(Exit { cancelled: true, duration: started.elapsed(), ..Exit::default() }),
+        _ = sleep_until(deadline) => return Ok(Exit { timed_out: true, duration: started.elapsed(), ..Exit::default() }),
+    };
     let mut backoff = Duration::from_millis(20);
     for _ in 0..8 {
         match run_once(session, req.clone(), sink, cancel, started).await? {

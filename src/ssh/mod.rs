@@ -21,6 +21,7 @@ pub mod exec;
 #[cfg(feature = "port_forward")]
 pub mod forward;
 pub mod handler;
+pub mod ident;
 pub mod known_hosts;
 pub mod local_io;
 pub mod output;

@@ -17,6 +17,7 @@ use crate::ssh::auth::{self, Credentials};
 use crate::ssh::handler::{
     CERTIFICATE_ALGORITHMS, ClientHandler, Death, HostKeyOutcome, preferred_key_algorithms,
 };
+use crate::ssh::ident::{IdentTap, serializes_commands};
 use crate::ssh::known_hosts::{HostKeyPolicy, KnownHosts};
 use crate::ssh::socket::QuickAckStream;
 
@@ -58,6 +59,8 @@ pub struct Session {
     channels: Arc<Semaphore>,
     /// The size of `channels`, to tell whether other commands hold slots.
     channels_total: usize,
+    /// One command at a time, on servers that need it (see [`serializes_commands`]).
+    command_turn: Option<Arc<Semaphore>>,
     /// Cancelled when the session is closed or its connection dies, with the reason;
     /// forwards hold child tokens, in-flight commands watch it.
     death: Death,
@@ -181,7 +184,17 @@ impl Session {
             #[cfg(feature = "port_forward")]
             remote_targets.clone(),
         );
+        let (stream, ident) = IdentTap::new(stream);
         let mut handle = client::connect_stream(Arc::new(config), stream, handler).await?;
+        let ident = ident.get().cloned().unwrap_or_default();
+        let one_at_a_time = serializes_commands(&ident);
+        if one_at_a_time {
+            tracing::info!(
+                server = %ident,
+                "this server version can drop the connection when commands overlap; \
+                 commands on this session run one at a time"
+            );
+        }
         let auth_method = auth::authenticate(
             &mut handle,
             &req.username,
@@ -205,6 +218,7 @@ impl Session {
             handle,
             channels: Arc::new(Semaphore::new(settings.max_channels_per_session.max(1))),
             channels_total: settings.max_channels_per_session.max(1),
+            command_turn: one_at_a_time.then(|| Arc::new(Semaphore::new(1))),
             death,
             stopping: CancellationToken::new(),
             via,
@@ -293,6 +307,20 @@ impl Session {
     /// The underlying russh handle, for opening non-session channels (forwarding).
     pub fn handle(&self) -> &Handle<ClientHandler> {
         &self.handle
+    }
+
+    /// Waits until this session may start a command: at once, except on servers whose
+    /// commands must not overlap, where the turn is held until the command ends.
+    pub async fn command_turn(&self) -> Result<Option<OwnedSemaphorePermit>> {
+        match &self.command_turn {
+            None => Ok(None),
+            Some(turn) => turn
+                .clone()
+                .acquire_owned()
+                .await
+                .map(Some)
+                .map_err(|_| self.closed_error()),
+        }
     }
 
     /// Opens a session channel, waiting for a free slot in the channel budget first.

@@ -56,6 +56,51 @@ async fn dropbear_should_run_commands_exactly_and_stop_them() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(gone, "the timed-out command survived on dropbear");
-    // Concurrent commands on one Dropbear session are not tested yet: with Dropbear
-    // 2022.83 they sometimes end the connection (see the notes of this change).
+}
+
+/// Dropbear 2022.82–2024.85 ends the connection when commands overlap badly; on those
+/// versions commands of one session take turns, so a burst of them must still all succeed.
+#[tokio::test]
+async fn dropbear_should_run_concurrent_commands() {
+    let db = Dropbear::start();
+    let srv = Server::stdio().await;
+    let v = srv
+        .ok(
+            "ssh_connect",
+            json!({"address": db.address(), "username": USER, "key_path": sshd::user().key}),
+        )
+        .await;
+    let s = v["session_id"].as_str().unwrap().to_string();
+    assert!(
+        srv.log().contains("run one at a time"),
+        "Dropbear's version was not recognised"
+    );
+    for round in 0..10 {
+        let calls = (0..16).map(|i| {
+            srv.call(
+                "ssh_execute",
+                json!({"session_id": s, "command": format!("echo {round}-{i}; exit {i}")}),
+            )
+        });
+        for (i, r) in futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            let v = r.structured_content.clone().unwrap_or_default();
+            assert!(
+                r.is_error != Some(true)
+                    && v["stdout"] == format!("{round}-{i}\n")
+                    && v["exit_code"] == i,
+                "round {round} command {i}: {r:?}\ndropbear log:\n{}\nserver log tail:\n{}",
+                db.log(),
+                srv.log()
+                    .lines()
+                    .rev()
+                    .take(40)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+    }
 }

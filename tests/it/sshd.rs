@@ -137,6 +137,11 @@ impl Dropbear {
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+
+    /// Everything Dropbear logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self._dir.path().join("log")).unwrap_or_default()
+    }
 }
 
 impl Drop for Dropbear {

@@ -1,0 +1,168 @@
+//! The server's identification line (`SSH-2.0-dropbear_2022.83`), which russh reads but does
+//! not expose, and what we must do differently for servers with known defects.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Bytes scanned for the identification line at most (RFC 4253 allows other lines first).
+const SCAN_LIMIT: usize = 16 * 1024;
+
+/// A stream that remembers the first line starting with `SSH-` it reads.
+pub struct IdentTap<S> {
+    inner: S,
+    pending: Vec<u8>,
+    scanned: usize,
+    done: bool,
+    ident: Arc<OnceLock<String>>,
+}
+
+impl<S> IdentTap<S> {
+    /// Wraps `inner`; the line shows up in the returned cell once read.
+    pub fn new(inner: S) -> (Self, Arc<OnceLock<String>>) {
+        let ident = Arc::new(OnceLock::new());
+        let tap = Self {
+            inner,
+            pending: Vec::new(),
+            scanned: 0,
+            done: false,
+            ident: ident.clone(),
+        };
+        (tap, ident)
+    }
+
+    fn scan(&mut self, data: &[u8]) {
+        self.scanned += data.len();
+        self.pending.extend_from_slice(data);
+        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&self.pending[..end]);
+            if line.starts_with("SSH-") {
+                let _ = self.ident.set(line.trim_end_matches('\r').to_string());
+                self.done = true;
+                break;
+            }
+            self.pending.drain(..=end);
+        }
+        if self.done || self.scanned > SCAN_LIMIT {
+            self.done = true;
+            self.pending = Vec::new();
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for IdentTap<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if !self.done
+            && let Some(new) = buf.filled().get(before..)
+        {
+            let new = new.to_vec();
+            self.scan(&new);
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for IdentTap<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Whether commands on one connection to this server must run one at a time.
+///
+/// Dropbear 2022.82 to 2024.85 may close a new session channel before its `exec` request
+/// arrives when another child process exits at that moment, and then fails an assertion
+/// (`!channel->sent_close`) that ends the whole connection (Dropbear issues 173 and 321,
+/// fixed in 2024.86). With one command at a time no other child can exit in that window.
+pub fn serializes_commands(ident: &str) -> bool {
+    let Some(version) = ident
+        .split_once('-')
+        .and_then(|(_, rest)| rest.split_once('-'))
+        .and_then(|(_, software)| software.strip_prefix("dropbear_"))
+    else {
+        return false;
+    };
+    let number = version
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .unwrap_or("");
+    let Some((year, release)) = number.split_once('.') else {
+        return false;
+    };
+    match (year.parse::<u32>(), release.parse::<u32>()) {
+        (Ok(y), Ok(r)) => (2022, 82) <= (y, r) && (y, r) <= (2024, 85),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn the_identification_line_is_found_after_other_lines() {
+        let data = b"hello there\r\nSSH-2.0-dropbear_2022.83\r\n\x00\x00\x01binary".to_vec();
+        let (mut tap, ident) = IdentTap::new(std::io::Cursor::new(data.clone()));
+        let mut back = Vec::new();
+        let mut small = [0u8; 5];
+        loop {
+            let n = tap.read(&mut small).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            back.extend_from_slice(&small[..n]);
+        }
+        assert_eq!(back, data);
+        assert_eq!(
+            ident.get().map(String::as_str),
+            Some("SSH-2.0-dropbear_2022.83")
+        );
+    }
+
+    #[test]
+    fn affected_dropbear_versions_serialize() {
+        assert!(serializes_commands("SSH-2.0-dropbear_2022.83"));
+        assert!(serializes_commands("SSH-2.0-dropbear_2024.85"));
+        assert!(serializes_commands("SSH-2.0-dropbear_2022.82 extra"));
+        assert!(!serializes_commands("SSH-2.0-dropbear_2024.86"));
+        assert!(!serializes_commands("SSH-2.0-dropbear_2020.81"));
+        assert!(!serializes_commands(
+            "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"
+        ));
+        assert!(!serializes_commands("SSH-2.0-dropbear"));
+    }
+}
