@@ -17,7 +17,10 @@ struct Cli {
     settings: SettingsArgs,
 }
 
-#[tokio::main]
+// One thread: the server waits on the network almost all the time, and a single thread
+// keeps it small (no worker threads, no per-thread allocator arenas, no libm). Slow
+// blocking work (key decryption, file I/O) goes to the blocking pool.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init();
