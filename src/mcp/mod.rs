@@ -6,16 +6,18 @@
 //! - [`execute`]: `ssh_execute` (foreground with progress, or background) and `ssh_job`.
 //! - [`forward`]: `ssh_forward` (cargo feature `port_forward`).
 //! - [`errors`]: the one mapping from core errors to tool errors.
+//! - [`schema`]: the tools' JSON Schemas.
 
 pub mod errors;
 pub mod execute;
 pub mod files;
 #[cfg(feature = "port_forward")]
 pub mod forward;
+pub mod schema;
 pub mod tools;
 pub mod types;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
@@ -43,12 +45,21 @@ pub struct SshMcp {
 
 impl SshMcp {
     pub fn new(manager: Arc<SessionManager>) -> Self {
-        #[allow(unused_mut)]
-        let mut tool_router = Self::session_router() + Self::exec_router() + Self::files_router();
-        #[cfg(feature = "port_forward")]
-        {
-            tool_router += Self::forward_router();
-        }
+        // The tool list, schemas included, is built once per process: the HTTP transport
+        // makes a handler per MCP session (and per request when stateless).
+        static TOOLS: OnceLock<ToolRouter<SshMcp>> = OnceLock::new();
+        let tool_router = TOOLS
+            .get_or_init(|| {
+                #[allow(unused_mut)]
+                let mut router =
+                    Self::session_router() + Self::exec_router() + Self::files_router();
+                #[cfg(feature = "port_forward")]
+                {
+                    router += Self::forward_router();
+                }
+                router
+            })
+            .clone();
         Self {
             manager,
             tool_router,
