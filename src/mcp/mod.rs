@@ -40,30 +40,27 @@ ssh_execute with background: true and follow them with ssh_job.";
 #[derive(Clone)]
 pub struct SshMcp {
     manager: Arc<SessionManager>,
-    tool_router: ToolRouter<Self>,
 }
 
 impl SshMcp {
     pub fn new(manager: Arc<SessionManager>) -> Self {
-        // The tool list, schemas included, is built once per process: the HTTP transport
-        // makes a handler per MCP session (and per request when stateless).
+        Self { manager }
+    }
+
+    /// The tools, schemas included: built on first use, once per process, and shared by
+    /// every handler (the HTTP transport makes one per MCP session, or per request when
+    /// stateless). A server that is only initialized does not build them.
+    fn tools() -> &'static ToolRouter<SshMcp> {
         static TOOLS: OnceLock<ToolRouter<SshMcp>> = OnceLock::new();
-        let tool_router = TOOLS
-            .get_or_init(|| {
-                #[allow(unused_mut)]
-                let mut router =
-                    Self::session_router() + Self::exec_router() + Self::files_router();
-                #[cfg(feature = "port_forward")]
-                {
-                    router += Self::forward_router();
-                }
-                router
-            })
-            .clone();
-        Self {
-            manager,
-            tool_router,
-        }
+        TOOLS.get_or_init(|| {
+            #[allow(unused_mut)]
+            let mut router = Self::session_router() + Self::exec_router() + Self::files_router();
+            #[cfg(feature = "port_forward")]
+            {
+                router += Self::forward_router();
+            }
+            router
+        })
     }
 
     pub fn manager(&self) -> &Arc<SessionManager> {
@@ -96,7 +93,7 @@ impl SshMcp {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
+#[tool_handler(router = Self::tools())]
 impl ServerHandler for SshMcp {
     fn get_info(&self) -> ServerConfig {
         let hosts = &self.manager.settings().hosts;
