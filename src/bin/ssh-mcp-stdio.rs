@@ -17,10 +17,11 @@ struct Cli {
     settings: SettingsArgs,
 }
 
-// One thread runs all async work. The server is IO-bound, and hand-offs between worker
-// threads cost more than they win: SFTP used about a third less CPU per byte than on the
-// multi-threaded runtime (BENCHMARKS.md). Blocking work (local file IO and hashing, key
-// decryption, name lookups) runs on tokio's blocking pool.
+// One thread runs all async work. The server waits on the network almost all the time:
+// hand-offs between worker threads cost more than they win (SFTP used about a third less
+// CPU per byte than on the multi-threaded runtime), and one thread keeps the process small
+// (no worker threads, no per-thread allocator arenas). Blocking work (local file IO and
+// hashing, key decryption, name lookups) runs on tokio's blocking pool.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

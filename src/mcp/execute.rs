@@ -10,10 +10,10 @@ use crate::audit::Event;
 use crate::error::Error;
 use crate::jobs::{Job, JobStatus};
 use crate::manager::random_id;
-use crate::mcp::SshMcp;
 use crate::mcp::errors::tool_error;
 use crate::mcp::progress::Reporter;
 use crate::mcp::types::{ExecuteParams, ExecuteResult, JobParams, JobResult};
+use crate::mcp::{SshMcp, schema};
 use crate::ssh::exec::{self, ExecRequest, OutputSink, valid_env_name};
 use crate::ssh::output::Capture;
 
@@ -26,6 +26,8 @@ pub const MAX_JOB_WAIT: Duration = Duration::from_secs(300);
 impl SshMcp {
     #[tool(
         name = "ssh_execute",
+        input_schema = schema::input::<ExecuteParams>(),
+        output_schema = schema::output::<ExecuteResult>(),
         description = "Run a shell command on an open session and return stdout, stderr and \
 exit_code (a non-zero exit code is a normal result). Each call runs on its own channel with no \
 terminal; stdin is closed unless given. The command is stopped after timeout_secs (default 60): \
@@ -163,6 +165,8 @@ connection died is reconnected transparently (reconnected: true).",
 
     #[tool(
         name = "ssh_job",
+        input_schema = schema::input::<JobParams>(),
+        output_schema = schema::output::<JobResult>(),
         description = "Follow a background job started by ssh_execute with background: true: \
 returns its status (running, exited, killed, timed_out, failed), the output produced since the \
 previous ssh_job call, and exit_code or exit_signal once finished. wait_secs waits for the job to \

@@ -9,11 +9,11 @@ use rmcp::{Json, RoleServer, tool, tool_router};
 use crate::audit::Event;
 use crate::clock::rfc3339;
 use crate::error::Error;
-use crate::mcp::SshMcp;
 use crate::mcp::errors::tool_error;
 use crate::mcp::execute::millis;
 use crate::mcp::progress::TransferProgress;
 use crate::mcp::types::*;
+use crate::mcp::{SshMcp, schema};
 use crate::ssh::sftp::{self, Sink, Source};
 
 /// Largest `content` an upload may carry.
@@ -26,6 +26,8 @@ pub const MAX_CONTENT_DOWNLOAD: u64 = 4 * 1024 * 1024;
 impl SshMcp {
     #[tool(
         name = "ssh_upload",
+        input_schema = schema::input::<UploadParams>(),
+        output_schema = schema::output::<UploadResult>(),
         description = "Write a file on the remote host over SFTP, from text `content` or from a \
 file on the machine running this server (`local_path`, any size). Atomic: written to a temporary \
 name beside the target, then renamed over it. Refuses to replace an existing file unless \
@@ -103,6 +105,8 @@ overwrite is true. Returns bytes and SHA-256.",
 
     #[tool(
         name = "ssh_download",
+        input_schema = schema::input::<DownloadParams>(),
+        output_schema = schema::output::<DownloadResult>(),
         description = "Read a file on the remote host over SFTP: returned as text `content` \
 (bounded by max_bytes, default 256 KiB; `lossy` when not valid UTF-8, `truncated` when cut), or \
 saved to `local_path` on the machine running this server. Returns bytes, size and SHA-256.",
@@ -211,6 +215,8 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
 
     #[tool(
         name = "ssh_list_dir",
+        input_schema = schema::input::<ListDirParams>(),
+        output_schema = schema::output::<ListDirResult>(),
         description = "List a directory on the remote host over SFTP: names, types, sizes, \
 modes and modification times, sorted by name, at most max_entries (default 1000).",
         annotations(

@@ -7,17 +7,19 @@ use rmcp::{Json, RoleServer, tool, tool_router};
 use crate::audit::Event;
 use crate::error::Error;
 use crate::manager::ForwardSpec;
-use crate::mcp::SshMcp;
 use crate::mcp::errors::tool_error;
 use crate::mcp::types::{
     ForwardCloseParams, ForwardCloseResult, ForwardParams, ForwardResult, ForwardSummary,
 };
+use crate::mcp::{SshMcp, schema};
 use crate::ssh::forward::{Forward, Kind, host_port};
 
 #[tool_router(router = forward_router, vis = "pub(crate)")]
 impl SshMcp {
     #[tool(
         name = "ssh_forward",
+        input_schema = schema::input::<ForwardParams>(),
+        output_schema = schema::output::<ForwardResult>(),
         description = "Forward TCP through a session, like ssh -L (kind local, default: \
 connections to 127.0.0.1:local_port here reach remote_address:remote_port as seen from the SSH \
 server), ssh -R (kind remote: the SSH server listens on remote_address:remote_port and its \
@@ -69,6 +71,8 @@ connections come to local_host:local_port here) or ssh -D (kind dynamic: a SOCKS
 
     #[tool(
         name = "ssh_forward_close",
+        input_schema = schema::input::<ForwardCloseParams>(),
+        output_schema = schema::output::<ForwardCloseResult>(),
         description = "Stop one forward: its listener closes (or the SSH server's, for remote \
 forwards) and its open connections are cut.",
         annotations(

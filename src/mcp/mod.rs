@@ -7,6 +7,7 @@
 //! - [`forward`]: `ssh_forward` (cargo feature `port_forward`).
 //! - [`progress`]: progress notifications for commands and transfers.
 //! - [`errors`]: the one mapping from core errors to tool errors.
+//! - [`schema`]: the tools' JSON Schemas.
 
 pub mod errors;
 pub mod execute;
@@ -14,10 +15,11 @@ pub mod files;
 #[cfg(feature = "port_forward")]
 pub mod forward;
 pub mod progress;
+pub mod schema;
 pub mod tools;
 pub mod types;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
@@ -40,21 +42,27 @@ ssh_execute with background: true and follow them with ssh_job.";
 #[derive(Clone)]
 pub struct SshMcp {
     manager: Arc<SessionManager>,
-    tool_router: ToolRouter<Self>,
 }
 
 impl SshMcp {
     pub fn new(manager: Arc<SessionManager>) -> Self {
-        #[allow(unused_mut)]
-        let mut tool_router = Self::session_router() + Self::exec_router() + Self::files_router();
-        #[cfg(feature = "port_forward")]
-        {
-            tool_router += Self::forward_router();
-        }
-        Self {
-            manager,
-            tool_router,
-        }
+        Self { manager }
+    }
+
+    /// The tools, schemas included: built on first use, once per process, and shared by
+    /// every handler (the HTTP transport makes one per MCP session, or per request when
+    /// stateless). A server that is only initialized does not build them.
+    fn tools() -> &'static ToolRouter<SshMcp> {
+        static TOOLS: OnceLock<ToolRouter<SshMcp>> = OnceLock::new();
+        TOOLS.get_or_init(|| {
+            #[allow(unused_mut)]
+            let mut router = Self::session_router() + Self::exec_router() + Self::files_router();
+            #[cfg(feature = "port_forward")]
+            {
+                router += Self::forward_router();
+            }
+            router
+        })
     }
 
     pub fn manager(&self) -> &Arc<SessionManager> {
@@ -87,7 +95,7 @@ impl SshMcp {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
+#[tool_handler(router = Self::tools())]
 impl ServerHandler for SshMcp {
     fn get_info(&self) -> ServerConfig {
         let hosts = &self.manager.settings().hosts;

@@ -11,9 +11,9 @@ use std::sync::atomic::Ordering;
 
 use crate::clock::rfc3339;
 use crate::manager::{Entry, SessionManager};
-use crate::mcp::SshMcp;
 use crate::mcp::errors::tool_error;
 use crate::mcp::types::*;
+use crate::mcp::{SshMcp, schema};
 use crate::settings::expand_tilde;
 use crate::ssh::address::Address;
 use crate::ssh::auth::Credentials;
@@ -24,6 +24,8 @@ use crate::ssh::session::ConnectRequest;
 impl SshMcp {
     #[tool(
         name = "ssh_connect",
+        input_schema = schema::input::<ConnectParams>(),
+        output_schema = schema::output::<ConnectResult>(),
         description = "Open an SSH session and return its session_id. Authenticates with key_path \
 (plus passphrase if encrypted) and/or password; with neither, tries the SSH agent, then \
 ~/.ssh/id_ed25519, id_ecdsa, id_rsa. The host key is checked against known_hosts: an unknown host \
@@ -117,6 +119,8 @@ is recorded, a changed key is refused.",
 
     #[tool(
         name = "ssh_disconnect",
+        input_schema = schema::input::<SessionParams>(),
+        output_schema = schema::output::<DisconnectResult>(),
         description = "Close a session with its channels and port forwards.",
         annotations(
             title = "Disconnect an SSH session",
@@ -153,6 +157,7 @@ is recorded, a changed key is refused.",
 
     #[tool(
         name = "ssh_list_sessions",
+        output_schema = schema::output::<ListSessionsResult>(),
         description = "List open sessions with address, user, liveness and port forwards.",
         annotations(
             title = "List SSH sessions",

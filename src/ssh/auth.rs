@@ -38,15 +38,6 @@ pub struct Credentials {
 /// Which method finally let us in.
 pub type AuthMethod = String;
 
-/// Loads a private key off the async threads: decrypting a key runs a deliberately slow
-/// KDF (bcrypt, many rounds) that must not hold up other sessions.
-pub async fn load_key_async(path: &Path, passphrase: Option<&Secret>) -> Result<PrivateKey> {
-    let (path, passphrase) = (path.to_path_buf(), passphrase.cloned());
-    tokio::task::spawn_blocking(move || load_key(&path, passphrase.as_ref()))
-        .await
-        .map_err(|e| Error::io("loading a key", io::Error::other(e)))?
-}
-
 /// Loads a private key, turning every failure into a [`KeyProblem`] a user can act on.
 pub fn load_key(path: &Path, passphrase: Option<&Secret>) -> Result<PrivateKey> {
     let problem = |problem| Error::KeyFile {
@@ -72,6 +63,15 @@ pub fn load_key(path: &Path, passphrase: Option<&Secret>) -> Result<PrivateKey> 
     }
 }
 
+/// [`load_key`] on the blocking pool: decrypting a key runs a deliberately slow KDF
+/// (bcrypt-pbkdf, PBKDF2), which must not hold up the runtime's other tasks.
+async fn load_key_in_background(path: &Path, passphrase: Option<&Secret>) -> Result<PrivateKey> {
+    let (path, passphrase) = (path.to_path_buf(), passphrase.cloned());
+    tokio::task::spawn_blocking(move || load_key(&path, passphrase.as_ref()))
+        .await
+        .map_err(|e| Error::io("loading a key", io::Error::other(e)))?
+}
+
 /// Whether a key file's text is an encrypted key (OpenSSH, PKCS#8 or legacy PEM).
 fn is_encrypted(text: &str) -> bool {
     text.contains("ENCRYPTED") || PrivateKey::from_openssh(text).is_ok_and(|k| k.is_encrypted())
@@ -89,7 +89,7 @@ pub async fn authenticate(
     let mut accepts = MethodSet::empty();
 
     if let Some(path) = &creds.key_path {
-        let key = load_key_async(path, creds.passphrase.as_ref()).await?;
+        let key = load_key_in_background(path, creds.passphrase.as_ref()).await?;
         let what = format!("key {}", path.display());
         match try_key(handle, user, key).await? {
             AuthResult::Success => return Ok(what),
@@ -284,7 +284,7 @@ async fn try_identity_files(
         if !path.exists() {
             continue;
         }
-        let key = match load_key_async(path, creds.passphrase.as_ref()).await {
+        let key = match load_key_in_background(path, creds.passphrase.as_ref()).await {
             Ok(k) => k,
             Err(Error::KeyFile { problem, .. }) => {
                 tried.push(format!("{shown} ({problem})"));
