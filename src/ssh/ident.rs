@@ -1,40 +1,39 @@
 //! The server's identification line (`SSH-2.0-dropbear_2022.83`), which russh reads but does
 //! not expose, and what we must do differently for servers with known defects.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use crate::ssh::socket::{Observed, ReadObserver};
 
 /// Bytes scanned for the identification line at most (RFC 4253 allows other lines first).
 const SCAN_LIMIT: usize = 16 * 1024;
 
-/// A stream that remembers the first line starting with `SSH-` it reads.
-pub struct IdentTap<S> {
-    inner: S,
+/// Finds the first line starting with `SSH-` among the bytes a stream reads.
+#[derive(Debug)]
+pub struct IdentScanner {
     pending: Vec<u8>,
     scanned: usize,
     done: bool,
     ident: Arc<OnceLock<String>>,
 }
 
-impl<S> IdentTap<S> {
-    /// Wraps `inner`; the line shows up in the returned cell once read.
-    pub fn new(inner: S) -> (Self, Arc<OnceLock<String>>) {
-        let ident = Arc::new(OnceLock::new());
-        let tap = Self {
-            inner,
-            pending: Vec::new(),
-            scanned: 0,
-            done: false,
-            ident: ident.clone(),
-        };
-        (tap, ident)
-    }
+/// Wraps `inner`; the identification line shows up in the returned cell once read.
+pub fn tap<S>(inner: S) -> (Observed<S, IdentScanner>, Arc<OnceLock<String>>) {
+    let ident = Arc::new(OnceLock::new());
+    let scanner = IdentScanner {
+        pending: Vec::new(),
+        scanned: 0,
+        done: false,
+        ident: ident.clone(),
+    };
+    (Observed::new(inner, scanner), ident)
+}
 
-    fn scan(&mut self, data: &[u8]) {
+impl<S> ReadObserver<S> for IdentScanner {
+    fn observe(&mut self, _: &S, data: &[u8]) {
+        if self.done {
+            return;
+        }
         self.scanned += data.len();
         self.pending.extend_from_slice(data);
         while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
@@ -50,54 +49,6 @@ impl<S> IdentTap<S> {
             self.done = true;
             self.pending = Vec::new();
         }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for IdentTap<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if !self.done
-            && let Some(new) = buf.filled().get(before..)
-        {
-            let new = new.to_vec();
-            self.scan(&new);
-        }
-        r
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for IdentTap<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -136,7 +87,7 @@ mod tests {
     #[tokio::test]
     async fn the_identification_line_is_found_after_other_lines() {
         let data = b"hello there\r\nSSH-2.0-dropbear_2022.83\r\n\x00\x00\x01binary".to_vec();
-        let (mut tap, ident) = IdentTap::new(std::io::Cursor::new(data.clone()));
+        let (mut tap, ident) = tap(std::io::Cursor::new(data.clone()));
         let mut back = Vec::new();
         let mut small = [0u8; 5];
         loop {

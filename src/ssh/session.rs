@@ -17,9 +17,9 @@ use crate::ssh::auth::{self, Credentials};
 use crate::ssh::handler::{
     CERTIFICATE_ALGORITHMS, ClientHandler, Death, HostKeyOutcome, preferred_key_algorithms,
 };
-use crate::ssh::ident::{IdentTap, serializes_commands};
+use crate::ssh::ident::serializes_commands;
 use crate::ssh::known_hosts::{HostKeyPolicy, KnownHosts};
-use crate::ssh::socket::QuickAckStream;
+use crate::ssh::socket::{QuickAckStream, quick_ack};
 
 /// Everything needed to open a session. The optional fields override the server's
 /// settings for this connection (from a named host or the ssh client config).
@@ -184,7 +184,7 @@ impl Session {
             #[cfg(feature = "port_forward")]
             remote_targets.clone(),
         );
-        let (stream, ident) = IdentTap::new(stream);
+        let (stream, ident) = crate::ssh::ident::tap(stream);
         let mut handle = client::connect_stream(Arc::new(config), stream, handler).await?;
         let ident = ident.get().cloned().unwrap_or_default();
         let one_at_a_time = serializes_commands(&ident);
@@ -399,5 +399,5 @@ fn jump_error(hop: &Address, e: Error) -> Error {
 /// Resolves and connects (see [`crate::ssh::resolve`]); sets TCP_NODELAY.
 async fn tcp_connect(address: &Address) -> Result<QuickAckStream> {
     let stream = crate::ssh::resolve::connect(&address.host, address.port).await?;
-    QuickAckStream::new(stream).map_err(|e| Error::io("setting TCP_NODELAY", e))
+    quick_ack(stream).map_err(|e| Error::io("setting TCP_NODELAY", e))
 }

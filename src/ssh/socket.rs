@@ -14,43 +14,66 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// A TCP stream that acknowledges received data immediately.
-#[derive(Debug)]
-pub struct QuickAckStream {
-    inner: TcpStream,
+/// Told about every chunk of bytes a stream reads.
+pub trait ReadObserver<S> {
+    fn observe(&mut self, stream: &S, data: &[u8]);
 }
 
-impl QuickAckStream {
-    /// Wraps a connected stream and sets `TCP_NODELAY` on it.
-    pub fn new(inner: TcpStream) -> io::Result<Self> {
-        inner.set_nodelay(true)?;
-        Ok(Self { inner })
-    }
+/// A stream whose reads are shown to an observer; everything else passes through.
+#[derive(Debug)]
+pub struct Observed<S, O> {
+    inner: S,
+    observer: O,
+}
 
-    fn quickack(&self) {
+impl<S, O> Observed<S, O> {
+    pub fn new(inner: S, observer: O) -> Self {
+        Self { inner, observer }
+    }
+}
+
+/// The SSH connection's TCP stream: acknowledges received data immediately.
+pub type QuickAckStream = Observed<TcpStream, QuickAck>;
+
+/// Re-arms `TCP_QUICKACK` after every read.
+#[derive(Debug)]
+pub struct QuickAck;
+
+impl ReadObserver<TcpStream> for QuickAck {
+    fn observe(&mut self, stream: &TcpStream, _: &[u8]) {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
-            let _ = socket2::SockRef::from(&self.inner).set_tcp_quickack(true);
+            let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
         }
     }
 }
 
-impl AsyncRead for QuickAckStream {
+/// Wraps a connected stream and sets `TCP_NODELAY` on it.
+pub fn quick_ack(inner: TcpStream) -> io::Result<QuickAckStream> {
+    inner.set_nodelay(true)?;
+    Ok(Observed::new(inner, QuickAck))
+}
+
+impl<S: AsyncRead + Unpin, O: ReadObserver<S> + Unpin> AsyncRead for Observed<S, O> {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
         let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.quickack();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(())))
+            && let Some(new) = buf.filled().get(before..)
+            && !new.is_empty()
+        {
+            this.observer.observe(&this.inner, new);
         }
         r
     }
 }
 
-impl AsyncWrite for QuickAckStream {
+impl<S: AsyncWrite + Unpin, O: Unpin> AsyncWrite for Observed<S, O> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
