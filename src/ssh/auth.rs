@@ -73,8 +73,14 @@ async fn load_key_in_background(path: &Path, passphrase: Option<&Secret>) -> Res
 }
 
 /// Whether a key file's text is an encrypted key (OpenSSH, PKCS#8 or legacy PEM).
+/// OpenSSH keys say so inside: decoding one without a passphrase tells, without running
+/// the KDF, through the same decoder that loads keys.
 fn is_encrypted(text: &str) -> bool {
-    text.contains("ENCRYPTED") || PrivateKey::from_openssh(text).is_ok_and(|k| k.is_encrypted())
+    text.contains("ENCRYPTED")
+        || matches!(
+            russh::keys::decode_secret_key(text, None),
+            Err(russh::keys::Error::KeyIsEncrypted)
+        )
 }
 
 /// Runs authentication on a fresh connection. Returns a short description of the method
