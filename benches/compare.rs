@@ -922,6 +922,8 @@ fn write_markdown(report: &Report, quick: bool) {
             let _ = writeln!(md, "- {n}");
         }
     }
+    // The analysis behind the figures that need more than a ratio.
+    md.push_str(include_str!("analysis.md"));
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
     std::fs::write(&path, md).unwrap();
     println!("\nwrote {}", path.display());

@@ -115,6 +115,11 @@ pub enum Error {
     #[error("the SSH connection is closed: {reason}")]
     SessionClosed { reason: String },
 
+    /// The connection turned out to be closed before the work was sent: nothing ran, so
+    /// it can be tried again on a new connection.
+    #[error("the SSH connection is closed: {reason}")]
+    ClosedBeforeStart { reason: String },
+
     /// A ProxyJump hop failed.
     #[error("via jump host {hop}")]
     Jump {
@@ -197,6 +202,14 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// The error of a retry's attempt: a connection found closed again is then final.
+    pub fn on_retry(self) -> Self {
+        match self {
+            Error::ClosedBeforeStart { reason } => Error::SessionClosed { reason },
+            other => other,
         }
     }
 

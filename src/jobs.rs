@@ -1,9 +1,10 @@
 //! Background jobs: commands started with `background: true`, polled with `ssh_job`.
 //!
-//! A job runs [`exec::run`] in its own task. Its output is kept per read: each `ssh_job`
-//! call takes what arrived since the previous one, bounded head-and-tail like a foreground
-//! command. Jobs end with their session. Finished jobs are forgotten after
-//! [`RETENTION`], or sooner when more than [`MAX_FINISHED`] have piled up.
+//! A job runs [`SessionManager::run_command`] in its own task. Its output is kept per
+//! read: each `ssh_job` call takes what arrived since the previous one, bounded
+//! head-and-tail like a foreground command. Jobs end with their session. Finished jobs
+//! are forgotten after [`RETENTION`], or sooner when more than [`MAX_FINISHED`] have
+//! piled up.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,8 +14,8 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::manager::Entry;
-use crate::ssh::exec::{self, ExecRequest, Exit, OutputSink};
+use crate::manager::{Entry, SessionManager, random_id};
+use crate::ssh::exec::{ExecRequest, Exit, OutputSink};
 use crate::ssh::output::Capture;
 use crate::ssh::session::Session;
 
@@ -173,17 +174,18 @@ impl Jobs {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts `req` in the background on `session` (the live connection of `entry`). `slot`
-    /// is held until the job ends.
+    /// Starts `req` in the background on `session` (the live connection of `entry`), under
+    /// a new random id. `slot` is held until the job ends.
     pub fn start(
         &self,
-        id: String,
-        entry: &Entry,
+        manager: Arc<SessionManager>,
+        entry: Arc<Entry>,
         session: Arc<Session>,
         req: ExecRequest,
         limit: usize,
         slot: OwnedSemaphorePermit,
-    ) -> Arc<Job> {
+    ) -> Result<Arc<Job>> {
+        let id = format!("job-{}", random_id(8)?);
         self.prune();
         let (done, _) = watch::channel(false);
         let job = Arc::new(Job {
@@ -211,11 +213,14 @@ impl Jobs {
             let _slot = slot;
             let mut sink = Sink(task_job.clone());
             let cancel = task_job.cancel.clone();
-            let result = exec::run(&session, req, &mut sink, &cancel).await;
+            let result = manager
+                .run_command(&entry, session, req, &mut sink, &cancel)
+                .await
+                .map(|(exit, _)| exit);
             tracing::info!(job_id = %task_job.id, ok = result.is_ok(), "job finished");
             task_job.finish(result);
         });
-        job
+        Ok(job)
     }
 
     /// The job with this id, if `owner` started it.

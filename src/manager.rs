@@ -42,7 +42,9 @@ pub enum ForwardSpec {
     /// `ssh -D 127.0.0.1:local_port`.
     Dynamic { local_port: u16 },
 }
+use crate::ssh::exec::{self, ExecRequest, Exit, OutputSink};
 use crate::ssh::session::{ConnectRequest, Session};
+use crate::ssh::sftp;
 
 /// One open session and what hangs off it.
 #[derive(Debug)]
@@ -193,6 +195,51 @@ impl SessionManager {
         }
         let fresh = self.reconnect(&entry).await?;
         Ok((entry, fresh.0, fresh.1))
+    }
+
+    /// Like [`Self::session_for_use`], with the session's SFTP channel open: a connection
+    /// found closed while opening it is replaced once (nothing was done on it yet).
+    pub async fn sftp_session_for_use(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+    ) -> Result<Arc<Session>> {
+        let (entry, session, _) = self.session_for_use(id, owner).await?;
+        match sftp::open(&session).await {
+            Ok(_) => Ok(session),
+            Err(Error::ClosedBeforeStart { .. }) => {
+                let (fresh, _) = self.reconnect(&entry).await?;
+                sftp::open(&fresh).await.map_err(Error::on_retry)?;
+                Ok(fresh)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs a command on `session`, the current connection of `entry`. A connection found
+    /// closed before the command was sent ([`Error::ClosedBeforeStart`]: nothing ran) is
+    /// replaced and the command runs on the new one: a server may close the connection right
+    /// after a command (tinysshd serves one channel per connection), or it may have died
+    /// since the last call. The flag tells whether a reconnect happened.
+    pub async fn run_command(
+        &self,
+        entry: &Entry,
+        session: Arc<Session>,
+        req: ExecRequest,
+        sink: &mut dyn OutputSink,
+        cancel: &CancellationToken,
+    ) -> Result<(Exit, bool)> {
+        match exec::run(&session, req.clone(), sink, cancel).await {
+            Err(Error::ClosedBeforeStart { reason }) => {
+                tracing::debug!(session_id = %entry.id, %reason, "connection closed before the command started; reconnecting");
+                let (fresh, _) = self.reconnect(entry).await?;
+                let exit = exec::run(&fresh, req, sink, cancel)
+                    .await
+                    .map_err(Error::on_retry)?;
+                Ok((exit, true))
+            }
+            other => other.map(|exit| (exit, false)),
+        }
     }
 
     /// Re-establishes a dead connection (once, however many calls wait for it). Returns the

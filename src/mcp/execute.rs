@@ -9,7 +9,6 @@ use rmcp::{Json, RoleServer, tool, tool_router};
 use crate::audit::Event;
 use crate::error::Error;
 use crate::jobs::{Job, JobStatus};
-use crate::manager::random_id;
 use crate::mcp::errors::tool_error;
 use crate::mcp::progress::Reporter;
 use crate::mcp::types::{ExecuteParams, ExecuteResult, JobParams, JobResult};
@@ -112,11 +111,11 @@ connection died is reconnected transparently (reconnected: true).",
             job_id: None,
         };
         if background {
-            let id = format!("job-{}", random_id(8).map_err(fail)?);
             let job = self
                 .manager
                 .jobs
-                .start(id, &entry, session, req, limit, slot);
+                .start(self.manager.clone(), entry, session, req, limit, slot)
+                .map_err(fail)?;
             result.job_id = Some(job.id.clone());
             event.job_id = Some(job.id.clone());
             self.audit(&ctx, event);
@@ -129,14 +128,20 @@ connection died is reconnected transparently (reconnected: true).",
             reporter: Reporter::for_request(&ctx),
             timeout,
         };
-        let exit = exec::run(&session, req, &mut sink, &ctx.ct).await;
+        let ran = self
+            .manager
+            .run_command(&entry, session, req, &mut sink, &ctx.ct)
+            .await;
         drop(slot);
         // No progress may follow the result: close the queue and let it drain first.
         if let Some(r) = sink.reporter.take() {
             r.finish().await;
         }
-        let exit = match exit {
-            Ok(x) => x,
+        let exit = match ran {
+            Ok((x, again)) => {
+                result.reconnected |= again;
+                x
+            }
             Err(e) => {
                 event.decision = "failed";
                 event.error = Some(e.to_string());

@@ -76,9 +76,9 @@ overwrite is true. Returns bytes and SHA-256.",
             }
         };
         let owner = Self::owner(&ctx);
-        let (_, session, _) = self
+        let session = self
             .manager
-            .session_for_use(&p.session_id, owner.as_deref())
+            .sftp_session_for_use(&p.session_id, owner.as_deref())
             .await
             .map_err(fail)?;
         let mut progress = TransferProgress::new(&ctx, "uploaded");
@@ -131,9 +131,9 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
             Some(l) => Some(self.local_path(l, true).map_err(fail)?),
             None => None,
         };
-        let (_, session, _) = self
+        let session = self
             .manager
-            .session_for_use(&p.session_id, owner.as_deref())
+            .sftp_session_for_use(&p.session_id, owner.as_deref())
             .await
             .map_err(fail)?;
         let mut result = DownloadResult {
@@ -234,9 +234,9 @@ modes and modification times, sorted by name, at most max_entries (default 1000)
     ) -> Result<Json<ListDirResult>, String> {
         let fail = |e: Error| tool_error("Failed to list directory", &e);
         let owner = Self::owner(&ctx);
-        let (_, session, _) = self
+        let session = self
             .manager
-            .session_for_use(&p.session_id, owner.as_deref())
+            .sftp_session_for_use(&p.session_id, owner.as_deref())
             .await
             .map_err(fail)?;
         let path = match p.path.trim() {

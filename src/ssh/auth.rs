@@ -8,7 +8,7 @@ use std::sync::Arc;
 use russh::client::{AuthResult, Handle, KeyboardInteractiveAuthResponse};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg};
 use russh::{MethodKind, MethodSet};
 
 use crate::error::{Error, KeyProblem, Result};
@@ -152,9 +152,19 @@ async fn try_key(
     user: &str,
     key: PrivateKey,
 ) -> Result<AuthResult> {
-    let hash = handle.best_supported_rsa_hash().await?.flatten();
+    let hash = rsa_hash(handle, key.algorithm().is_rsa()).await?;
     let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
     Ok(handle.authenticate_publickey(user, key).await?)
+}
+
+/// The signature hash for an RSA key: the best the server lists in `server-sig-algs`.
+/// Asking waits up to a second for a server that sends no extension info (tinysshd,
+/// older servers), so other keys do not ask.
+async fn rsa_hash(handle: &Handle<ClientHandler>, rsa: bool) -> Result<Option<HashAlg>> {
+    if !rsa {
+        return Ok(None);
+    }
+    Ok(handle.best_supported_rsa_hash().await?.flatten())
 }
 
 async fn try_password(
@@ -243,7 +253,10 @@ async fn try_agent(
     if ids.is_empty() {
         tried.push("agent (holds no keys)".into());
     }
-    let hash = handle.best_supported_rsa_hash().await?.flatten();
+    let any_rsa = ids
+        .iter()
+        .any(|id| matches!(id, AgentIdentity::PublicKey { key, .. } if key.algorithm().is_rsa()));
+    let hash = rsa_hash(handle, any_rsa).await?;
     for id in ids {
         let AgentIdentity::PublicKey { key, .. } = id else {
             continue;

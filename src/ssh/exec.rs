@@ -20,6 +20,9 @@ use crate::ssh::session::Session;
 /// Time between the steps of the stop sequence.
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
 
+/// How long the messages a dead connection left on a channel are still read.
+const DRAIN: Duration = Duration::from_secs(1);
+
 /// How often [`OutputSink::tick`] is called while a command runs.
 pub const TICK: Duration = Duration::from_secs(1);
 
@@ -72,7 +75,8 @@ pub struct Exit {
 ///
 /// A server may close a channel before acknowledging the `exec` request (Dropbear does so
 /// under load): the command never started, so it is tried again on a new channel, a few
-/// times, with backoff.
+/// times, with backoff. A connection found closed before the command was sent gives
+/// [`Error::ClosedBeforeStart`].
 pub async fn run(
     session: &Session,
     req: ExecRequest,
@@ -86,7 +90,7 @@ pub async fn run(
         .timeout
         .map(|t| tokio::time::Instant::from_std(started + t));
     let _turn = tokio::select! {
-        turn = session.command_turn() => turn?,
+        turn = session.command_turn() => turn.map_err(|_| session.not_started_error())?,
         _ = cancel.cancelled() => return Ok(Exit { cancelled: true, duration: started.elapsed(), ..Exit::default() }),
         _ = sleep_until(deadline) => return Ok(Exit { timed_out: true, duration: started.elapsed(), ..Exit::default() }),
     };
@@ -129,10 +133,10 @@ async fn run_once(
     let mut exit = Exit::default();
 
     let opened = tokio::select! {
-        r = session.open_session_channel() => Some(r?),
+        r = session.open_session_channel() => Some(r.map_err(|e| session.not_started_if_closed(e))?),
         _ = &mut stop_requested => None,
         _ = sleep_until(deadline) => None,
-        _ = dead.cancelled() => return Err(session.closed_error()),
+        _ = dead.cancelled() => return Err(session.not_started_error()),
     };
     let Some((mut channel, _permit)) = opened else {
         // Stopped while waiting for a free channel: nothing ran.
@@ -147,12 +151,13 @@ async fn run_once(
     let refused = match send_env(&mut channel, &req.env).await {
         Ok(r) => r,
         Err(_) if !session.is_closed() => return Ok(None),
-        Err(e) => return Err(e),
+        Err(_) => return Err(session.not_started_error()),
     };
     let command = compose(&req.command, req.cwd.as_deref(), &refused);
-    if let Err(e) = channel.exec(true, command.into_bytes()).await {
+    // An error here means the request never left: nothing ran.
+    if channel.exec(true, command.into_bytes()).await.is_err() {
         return if session.is_closed() {
-            Err(e.into())
+            Err(session.not_started_error())
         } else {
             Ok(None)
         };
@@ -181,6 +186,9 @@ async fn run_once(
     let mut step: Option<usize> = None;
     let mut next_step = deadline;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+    // Set when the connection died: what it delivered before (output, the exit report) is
+    // still queued on the channel, so it is read until the channel ends or this passes.
+    let mut drain_until: Option<tokio::time::Instant> = None;
     let result = loop {
         tokio::select! {
             msg = channel.wait() => match msg {
@@ -220,7 +228,12 @@ async fn run_once(
                 step = Some(0);
                 next_step = Some(tokio::time::Instant::now());
             }
-            _ = dead.cancelled() => break Err(session.closed_error()),
+            _ = dead.cancelled(), if drain_until.is_none() => {
+                drain_until = Some(tokio::time::Instant::now() + DRAIN);
+            }
+            _ = sleep_until(drain_until), if drain_until.is_some() => {
+                break Err(session.closed_error());
+            }
             _ = sleep_until(next_step), if next_step.is_some() => {
                 let n = *step.get_or_insert_with(|| {
                     exit.timed_out = true;

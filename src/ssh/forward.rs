@@ -169,6 +169,10 @@ impl Forward {
                 russh::Error::RequestDenied => Error::ChannelOpen(format!(
                     "the server refused to listen on {bind_host}:{bind_port} (in use, privileged, or AllowTcpForwarding forbids remote forwards)"
                 )),
+                // Some servers (tinysshd) end the connection on requests they do not know.
+                _ if session.is_closed() => Error::ChannelOpen(format!(
+                    "the server closed the connection when asked to listen on {bind_host}:{bind_port}: it does not support remote forwarding (the session reconnects on its next use)"
+                )),
                 other => Error::Ssh(other),
             })?;
         let port = if port == 0 {

@@ -298,10 +298,30 @@ impl Session {
     /// The error for work attempted on a dead connection.
     pub fn closed_error(&self) -> Error {
         Error::SessionClosed {
-            reason: self
-                .death_reason()
-                .unwrap_or_else(|| "the connection was lost".into()),
+            reason: self.closed_reason(),
         }
+    }
+
+    /// The error for work found a dead connection before anything was sent.
+    pub fn not_started_error(&self) -> Error {
+        Error::ClosedBeforeStart {
+            reason: self.closed_reason(),
+        }
+    }
+
+    /// `e` as [`Error::ClosedBeforeStart`] when the connection is closed: for failures
+    /// before any work was sent.
+    pub fn not_started_if_closed(&self, e: Error) -> Error {
+        if self.is_closed() {
+            self.not_started_error()
+        } else {
+            e
+        }
+    }
+
+    fn closed_reason(&self) -> String {
+        self.death_reason()
+            .unwrap_or_else(|| "the connection was lost".into())
     }
 
     /// The underlying russh handle, for opening non-session channels (forwarding).
@@ -350,8 +370,17 @@ impl Session {
                             | ChannelOpenFailure::ResourceShortage
                     );
                     if !limit || attempts >= 400 || (!busy && attempts >= 8) {
+                        let why = if busy {
+                            "the server may allow fewer concurrent sessions (MaxSessions)"
+                        } else {
+                            "none of ours is open, so the server may allow fewer sessions \
+                             (MaxSessions), or still hold the channel of a command that ignored \
+                             our stop signals (servers without signal support keep it until the \
+                             command ends; tinysshd allows one channel per connection); \
+                             ssh_disconnect and ssh_connect anew to get a fresh connection"
+                        };
                         return Err(Error::ChannelOpen(format!(
-                            "session channel refused ({reason:?}); the server may allow fewer concurrent sessions (MaxSessions)"
+                            "session channel refused ({reason:?}); {why}"
                         )));
                     }
                     drop(permit);

@@ -65,11 +65,20 @@ pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 pub async fn open(session: &Session) -> Result<Arc<RawSftpSession>> {
     session
         .sftp(|| async {
-            let (channel, permit) = session.open_session_channel().await?;
-            channel
-                .request_subsystem(true, "sftp")
-                .await
-                .map_err(Error::Ssh)?;
+            let (channel, permit) = session.open_session_channel().await.map_err(|e| {
+                if session.is_closed() {
+                    session.not_started_error()
+                } else {
+                    e
+                }
+            })?;
+            channel.request_subsystem(true, "sftp").await.map_err(|e| {
+                if session.is_closed() {
+                    session.not_started_error()
+                } else {
+                    Error::Ssh(e)
+                }
+            })?;
             let raw = RawSftpSession::new(channel.into_stream());
             raw.init()
                 .await

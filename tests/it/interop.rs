@@ -1,11 +1,12 @@
-//! The same behaviour against a second SSH server implementation, Dropbear.
+//! The same behaviour against other SSH server implementations: Dropbear and tinysshd.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::harness::Server;
 use crate::sshd::{self, Dropbear, PASSWORD, USER};
+use crate::tinyssh::Tinysshd;
 
 #[tokio::test]
 async fn dropbear_should_run_commands_exactly_and_stop_them() {
@@ -102,5 +103,39 @@ async fn dropbear_should_run_concurrent_commands() {
                     .join("\n")
             );
         }
+    }
+}
+
+/// tinysshd ends the connection with the channel of each command and sends no extension
+/// info: connecting must not wait for it, and commands back to back must each get their
+/// exact result, the connection the server ended being replaced before the next starts.
+#[tokio::test]
+async fn tinysshd_should_run_commands_back_to_back() {
+    let t = Tinysshd::start();
+    let srv = Server::stdio().await;
+    let started = Instant::now();
+    let v = srv
+        .ok(
+            "ssh_connect",
+            json!({"address": t.address(), "username": USER, "key_path": sshd::user().key}),
+        )
+        .await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(800),
+        "connecting to tinysshd took {took:?}"
+    );
+    let s = v["session_id"].as_str().unwrap().to_string();
+    for i in 0..8 {
+        let v = srv
+            .ok(
+                "ssh_execute",
+                json!({"session_id": s, "command": format!("echo out {i} $N; echo err {i} >&2; exit {i}"), "env": {"N": "n"}}),
+            )
+            .await;
+        assert_eq!(v["stdout"], format!("out {i} n\n"), "{}", t.log());
+        assert_eq!(v["stderr"], format!("err {i}\n"));
+        assert_eq!(v["exit_code"], i);
+        assert_eq!(v["reconnected"], i > 0, "command {i}");
     }
 }

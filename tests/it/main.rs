@@ -1,7 +1,8 @@
 //! Integration tests: the built binaries, driven by a real MCP client over their real
 //! transports, against real OpenSSH sshd instances started per test.
 //!
-//! Needs `/usr/sbin/sshd`, `ssh-keygen`, `ssh-agent`, `/usr/sbin/dropbear` and root (a test user with a password
+//! Needs `/usr/sbin/sshd`, `ssh-keygen`, `ssh-agent`, `/usr/sbin/dropbear`,
+//! `/usr/sbin/tinysshd` and root (a test user with a password
 //! is created). `.ci/run` installs what is missing. The tests with the official MCP tools
 //! (`official`) need `SSH_MCP_INTEROP_DIR`, which `scripts/test` sets.
 
@@ -23,3 +24,4 @@ mod official;
 mod security;
 mod sshconfig;
 mod sshd;
+mod tinyssh;

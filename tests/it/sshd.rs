@@ -60,7 +60,19 @@ pub fn user() -> &'static TestUser {
         assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
         fs::create_dir_all("/run/sshd").unwrap();
 
-        let dir = tempfile::Builder::new().prefix("ssh-mcp-user-").tempdir().unwrap().keep();
+        // A static is never dropped, so each test process leaves its dir behind: remove
+        // those of processes that are gone.
+        let tmp = std::env::temp_dir();
+        for e in fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.strip_prefix("ssh-mcp-user-").and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+        let dir = tmp.join(format!("ssh-mcp-user-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         let key = keygen(&dir, "id_ed25519", "ed25519", "");
         let encrypted_key = keygen(&dir, "id_encrypted", "ed25519", PASSPHRASE);
@@ -89,20 +101,11 @@ pub const DROPBEAR: &str = "/usr/sbin/dropbear";
 
 impl Dropbear {
     pub fn start() -> Self {
-        let user = user();
         assert!(
             Path::new(DROPBEAR).exists(),
             "Dropbear not found at {DROPBEAR}: install it with `apt-get install -y dropbear-bin`"
         );
-        let home = PathBuf::from(format!("/home/{USER}/.ssh"));
-        fs::create_dir_all(&home).unwrap();
-        let ak = home.join("authorized_keys");
-        fs::copy(user.dir.join("authorized_keys"), &ak).unwrap();
-        run(Command::new("chown")
-            .args(["-R", &format!("{USER}:{USER}")])
-            .arg(&home));
-        fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
-        fs::set_permissions(&ak, fs::Permissions::from_mode(0o600)).unwrap();
+        install_home_keys();
         let dir = tempfile::Builder::new()
             .prefix("ssh-mcp-dropbear-")
             .tempdir()
@@ -152,6 +155,20 @@ impl Drop for Dropbear {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Writes the test user's `~/.ssh/authorized_keys`, which servers without an
+/// `AuthorizedKeysFile` setting (Dropbear, tinysshd) read.
+pub fn install_home_keys() {
+    let home = PathBuf::from(format!("/home/{USER}/.ssh"));
+    fs::create_dir_all(&home).unwrap();
+    let ak = home.join("authorized_keys");
+    fs::copy(user().dir.join("authorized_keys"), &ak).unwrap();
+    run(Command::new("chown")
+        .args(["-R", &format!("{USER}:{USER}")])
+        .arg(&home));
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(&ak, fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// Generates a key pair `dir/name` (+ `.pub`); returns the private key path.
