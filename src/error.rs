@@ -182,6 +182,8 @@ pub enum KeyProblem {
     PermissionDenied,
     #[error("is a directory")]
     IsDirectory,
+    #[error("not a regular file")]
+    NotAFile,
     #[error("key is encrypted and no passphrase was given")]
     Encrypted,
     #[error("wrong passphrase")]

@@ -71,7 +71,7 @@ fn describe(e: &Error) -> (String, String) {
                 path.display()
             ),
             KeyProblem::PermissionDenied => "this server's user cannot read the key file".into(),
-            KeyProblem::IsDirectory => "key_path must name a private key file".into(),
+            KeyProblem::IsDirectory | KeyProblem::NotAFile => "key_path must name a private key file".into(),
             KeyProblem::Encrypted => "pass the key's passphrase in `passphrase`".into(),
             KeyProblem::WrongPassphrase => "check `passphrase`".into(),
             KeyProblem::Unsupported => {

@@ -13,7 +13,7 @@ use crate::mcp::errors::tool_error;
 use crate::mcp::progress::Reporter;
 use crate::mcp::types::{ExecuteParams, ExecuteResult, JobParams, JobResult};
 use crate::mcp::{SshMcp, schema};
-use crate::ssh::exec::{self, ExecRequest, OutputSink, valid_env_name};
+use crate::ssh::exec::{self, ExecRequest, OutputSink};
 use crate::ssh::output::Capture;
 
 /// Largest `max_output_bytes` a call may ask for (per stream).
@@ -57,11 +57,8 @@ connection died is reconnected transparently (reconnected: true).",
             .unwrap_or(settings.max_output_bytes)
             .min(MAX_OUTPUT_CEILING);
         let env: Vec<(String, String)> = p.env.unwrap_or_default().into_iter().collect();
-        if let Some((bad, _)) = env.iter().find(|(k, _)| !valid_env_name(k)) {
-            return Err(fail(Error::InvalidArgument(format!(
-                "environment variable name {bad:?} is not valid (letters, digits and _, not starting with a digit)"
-            ))));
-        }
+        exec::check_request(&p.command, p.cwd.as_deref().filter(|c| !c.is_empty()), &env)
+            .map_err(fail)?;
         let owner = Self::owner(&ctx);
         let audit_base = |decision, error: Option<String>| Event {
             tool: "ssh_execute",

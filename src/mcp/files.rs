@@ -57,6 +57,7 @@ overwrite is true. Returns bytes and SHA-256.",
                 })?,
             ),
         };
+        check_remote_path(&p.remote_path).map_err(fail)?;
         let local = match &p.local_path {
             Some(l) => Some(self.local_path(l, false).map_err(fail)?),
             None => None,
@@ -126,6 +127,7 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
         const OP: &str = "Failed to download";
         let fail = |e: Error| tool_error(OP, &e);
         let owner = Self::owner(&ctx);
+        check_remote_path(&p.remote_path).map_err(fail)?;
         let remote = p.remote_path.trim().to_string();
         let local = match &p.local_path {
             Some(l) => Some(self.local_path(l, true).map_err(fail)?),
@@ -239,6 +241,7 @@ modes and modification times, sorted by name, at most max_entries (default 1000)
             .sftp_session_for_use(&p.session_id, owner.as_deref())
             .await
             .map_err(fail)?;
+        check_remote_path(&p.path).map_err(fail)?;
         let path = match p.path.trim() {
             "" => ".",
             other => other,
@@ -272,10 +275,19 @@ impl SshMcp {
                 "local_path {raw:?} must be an absolute path on the machine running this server"
             )));
         }
-        if path.is_dir() {
-            return Err(Error::InvalidArgument(format!(
-                "local_path {raw:?} is a directory; give a file path"
-            )));
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => {
+                return Err(Error::InvalidArgument(format!(
+                    "local_path {raw:?} is a directory; give a file path"
+                )));
+            }
+            // A device such as /dev/zero never ends; a FIFO blocks.
+            Ok(m) if !m.is_file() => {
+                return Err(Error::InvalidArgument(format!(
+                    "local_path {raw:?} is not a regular file (a device, FIFO or socket); give a file path"
+                )));
+            }
+            _ => {}
         }
         let roots = &self.manager.settings().local_roots;
         if !roots.is_empty() {
@@ -373,4 +385,15 @@ impl Drop for TempFile {
             let _ = std::fs::remove_file(&self.0);
         }
     }
+}
+
+/// Refuses a remote path with a NUL byte: an SFTP request cannot carry one, and the server
+/// would end the SFTP channel instead of answering.
+fn check_remote_path(path: &str) -> Result<(), Error> {
+    if path.contains('\0') {
+        return Err(Error::InvalidArgument(
+            "the remote path contains a NUL byte, which no path can hold".into(),
+        ));
+    }
+    Ok(())
 }

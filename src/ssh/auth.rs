@@ -1,7 +1,7 @@
 //! Authentication: explicit key file and/or password, else the agent, else the default
 //! identity files, as OpenSSH would.
 
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -44,14 +44,7 @@ pub fn load_key(path: &Path, passphrase: Option<&Secret>) -> Result<PrivateKey> 
         path: path.to_path_buf(),
         problem,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        problem(match e.kind() {
-            io::ErrorKind::NotFound => KeyProblem::NotFound,
-            io::ErrorKind::PermissionDenied => KeyProblem::PermissionDenied,
-            io::ErrorKind::IsADirectory => KeyProblem::IsDirectory,
-            _ => KeyProblem::Unsupported,
-        })
-    })?;
+    let text = read_key_file(path).map_err(problem)?;
     match russh::keys::decode_secret_key(&text, passphrase.map(Secret::expose)) {
         Ok(k) => Ok(k),
         Err(russh::keys::Error::KeyIsEncrypted) => Err(problem(KeyProblem::Encrypted)),
@@ -61,6 +54,40 @@ pub fn load_key(path: &Path, passphrase: Option<&Secret>) -> Result<PrivateKey> 
         Err(_) if is_encrypted(&text) => Err(problem(KeyProblem::Encrypted)),
         Err(_) => Err(problem(KeyProblem::Unsupported)),
     }
+}
+
+/// The largest key file read: a 16384-bit RSA key is about 13 KB.
+const MAX_KEY_FILE: u64 = 1 << 20;
+
+/// A key file's text. Only regular files of sane size are read: a device such as
+/// `/dev/zero` would never end, and a FIFO would block on open.
+fn read_key_file(path: &Path) -> std::result::Result<String, KeyProblem> {
+    let kind = |e: io::Error| match e.kind() {
+        io::ErrorKind::NotFound => KeyProblem::NotFound,
+        io::ErrorKind::PermissionDenied => KeyProblem::PermissionDenied,
+        io::ErrorKind::IsADirectory => KeyProblem::IsDirectory,
+        _ => KeyProblem::Unsupported,
+    };
+    let meta = std::fs::metadata(path).map_err(kind)?;
+    if meta.is_dir() {
+        return Err(KeyProblem::IsDirectory);
+    }
+    if !meta.is_file() {
+        return Err(KeyProblem::NotAFile);
+    }
+    if meta.len() > MAX_KEY_FILE {
+        return Err(KeyProblem::Unsupported);
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(kind)?
+        .take(MAX_KEY_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|_| KeyProblem::Unsupported)?;
+    if text.len() as u64 > MAX_KEY_FILE {
+        return Err(KeyProblem::Unsupported);
+    }
+    Ok(text)
 }
 
 /// [`load_key`] on the blocking pool: decrypting a key runs a deliberately slow KDF

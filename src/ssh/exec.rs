@@ -278,6 +278,45 @@ async fn run_once(
     Ok(Some(exit))
 }
 
+/// The largest command line sent, with the `cd` and exports it may get. Every server must
+/// take packets of 35000 bytes (RFC 4253 §6.1); beyond, some end the whole connection
+/// (Dropbear above 32 KiB, OpenSSH above 256 KiB) instead of refusing the command.
+pub const MAX_COMMAND_BYTES: usize = 32 * 1024;
+
+/// Refuses what cannot run as asked: invalid environment variable names, and what a
+/// server would answer by dropping the connection: NUL bytes, which SSH request strings
+/// cannot carry, and command lines beyond [`MAX_COMMAND_BYTES`].
+pub fn check_request(command: &str, cwd: Option<&str>, env: &[(String, String)]) -> Result<()> {
+    let no_nul = |what: &str, s: &str| {
+        if s.contains('\0') {
+            return Err(Error::InvalidArgument(format!(
+                "{what} contains a NUL byte, which an SSH request cannot carry; pass binary data on stdin"
+            )));
+        }
+        Ok(())
+    };
+    if let Some((bad, _)) = env.iter().find(|(k, _)| !valid_env_name(k)) {
+        return Err(Error::InvalidArgument(format!(
+            "environment variable name {bad:?} is not valid (letters, digits and _, not starting with a digit)"
+        )));
+    }
+    no_nul("command", command)?;
+    no_nul("cwd", cwd.unwrap_or_default())?;
+    for (k, v) in env {
+        no_nul(&format!("env {k}"), v)?;
+    }
+    let size = compose(command, cwd, env).len();
+    if size > MAX_COMMAND_BYTES {
+        return Err(Error::InvalidArgument(format!(
+            "the command is {size} bytes with its cwd and env, over the {MAX_COMMAND_BYTES} an SSH \
+             server must accept in one request (larger ones can end the connection): pass a long \
+             script on stdin instead (command `sh -s` or `bash -s`, stdin: the script), or upload \
+             it with ssh_upload and run the file"
+        )));
+    }
+    Ok(())
+}
+
 /// Sends `env` requests, each answered before the next; returns those the server refused.
 async fn send_env(
     channel: &mut Channel<Msg>,

@@ -15,6 +15,7 @@ mod files;
 #[cfg(feature = "port_forward")]
 mod forward;
 mod harness;
+mod hostile;
 mod hostkeys;
 mod http;
 mod interop;
