@@ -28,8 +28,10 @@ pub struct SettingsArgs {
     /// Seconds allowed for TCP connect, SSH handshake and authentication [default: 15].
     #[arg(long, env = "SSH_MCP_CONNECT_TIMEOUT")]
     pub connect_timeout: Option<u64>,
-    /// Host-key policy: strict (unknown hosts refused), accept-new (unknown hosts recorded),
-    /// or off (no verification; every result says so) [default: accept-new].
+    /// Host-key policy: strict (unknown hosts refused), ask (the user confirms unknown hosts
+    /// through MCP elicitation; refused when the client cannot ask), accept-new (the user
+    /// confirms where the client can ask; otherwise unknown hosts are recorded), or off (no
+    /// verification; every result says so) [default: accept-new].
     #[arg(long, env = "SSH_MCP_HOST_KEY_POLICY")]
     pub host_key_policy: Option<HostKeyPolicy>,
     /// known_hosts file(s), ':'-separated; the first one records new hosts

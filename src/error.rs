@@ -69,6 +69,14 @@ pub enum Error {
     #[error("host key for {host} ({offered}) is not known")]
     HostKeyUnknown { host: String, offered: String },
 
+    /// The user was asked about an unknown host's key and did not trust it.
+    #[error("the host key of {host} ({offered}) was not confirmed: {why}")]
+    HostKeyNotConfirmed {
+        host: String,
+        offered: String,
+        why: String,
+    },
+
     /// The server's key is marked `@revoked`.
     #[error("host key for {host} ({offered}) is revoked in {file}:{line}")]
     HostKeyRevoked {

@@ -27,6 +27,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod hex;
 pub mod http;
 pub mod jobs;
 pub mod logging;

@@ -414,5 +414,5 @@ pub fn random_id(bytes: usize) -> Result<String> {
             std::io::Error::other(e.to_string()),
         )
     })?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::hex::encode(&buf))
 }

@@ -49,10 +49,13 @@ fn describe(e: &Error) -> (String, String) {
             file.display()
         ),
         Error::HostKeyUnknown { host, .. } => format!(
-            "the host-key policy is strict, so unknown hosts are refused. Ask the operator to verify the \
-             fingerprint and add the key to known_hosts (e.g. `ssh-keyscan` for {host}, checked against \
-             `ssh-keygen -lf` on the server)"
+            "the host-key policy refuses unknown hosts (strict, or ask with a client that cannot \
+             ask the user). Ask the operator to verify the fingerprint and add the key to known_hosts \
+             (e.g. `ssh-keyscan` for {host}, checked against `ssh-keygen -lf` on the server)"
         ),
+        Error::HostKeyNotConfirmed { .. } => {
+            "REFUSED by the user: do not retry on your own; ask the user how to proceed".into()
+        }
         Error::HostCertificate { .. } => {
             "REFUSED: do not retry; the operator must check the server's HostCertificate and the @cert-authority lines of known_hosts".into()
         }

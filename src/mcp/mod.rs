@@ -9,6 +9,7 @@
 //! - [`errors`]: the one mapping from core errors to tool errors.
 //! - [`schema`]: the tools' JSON Schemas.
 
+pub mod confirm;
 pub mod errors;
 pub mod execute;
 pub mod files;

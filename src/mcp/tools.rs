@@ -1,6 +1,10 @@
 //! `ssh_connect`, `ssh_disconnect`, `ssh_list_sessions`.
 
+use std::sync::Arc;
+
+use rmcp::handler::server::tool::{InputResponses, RequestState};
 use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResponse, CallToolResult, InputRequiredResult};
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 
@@ -11,6 +15,7 @@ use std::sync::atomic::Ordering;
 
 use crate::clock::rfc3339;
 use crate::manager::{Entry, SessionManager};
+use crate::mcp::confirm::{self, Answer, Asking};
 use crate::mcp::errors::tool_error;
 use crate::mcp::types::*;
 use crate::mcp::{SshMcp, schema};
@@ -18,6 +23,7 @@ use crate::settings::expand_tilde;
 use crate::ssh::address::Address;
 use crate::ssh::auth::Credentials;
 use crate::ssh::client_config::ClientConfig;
+use crate::ssh::known_hosts::HostKeyPolicy;
 use crate::ssh::session::ConnectRequest;
 
 #[tool_router(router = session_router, vis = "pub(crate)")]
@@ -28,8 +34,9 @@ impl SshMcp {
         output_schema = schema::output::<ConnectResult>(),
         description = "Open an SSH session and return its session_id. Authenticates with key_path \
 (plus passphrase if encrypted) and/or password; with neither, tries the SSH agent, then \
-~/.ssh/id_ed25519, id_ecdsa, id_rsa. The host key is checked against known_hosts: an unknown host \
-is recorded, a changed key is refused.",
+~/.ssh/id_ed25519, id_ecdsa, id_rsa. The host key is checked against known_hosts: a changed key \
+is refused; an unknown host's key is shown to the user for confirmation when the client supports \
+elicitation, and otherwise recorded (or refused, as the operator chose).",
         annotations(
             title = "Connect over SSH",
             read_only_hint = false,
@@ -41,22 +48,20 @@ is recorded, a changed key is refused.",
     pub async fn ssh_connect(
         &self,
         Parameters(p): Parameters<ConnectParams>,
+        RequestState(state): RequestState,
+        InputResponses(responses): InputResponses,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<ConnectResult>, String> {
+    ) -> Result<CallToolResponse, String> {
         const OP: &str = "Failed to connect";
         let target = p.address.trim().to_string();
         let user_arg = p.username.clone();
-        let req = self.connect_request(p);
-        let result = match req {
-            Ok(req) => self
-                .manager
-                .connect(&req, Self::owner(&ctx).as_deref())
-                .await
-                .map(|e| (e, req)),
+        let result = match self.connect_request(p) {
+            Ok(req) => self.connect_confirming(req, state, responses, &ctx).await,
             Err(e) => Err(e),
         };
         let (entry, req) = match result {
-            Ok(ok) => ok,
+            Ok(Connected::Open(entry, req)) => (entry, req),
+            Ok(Connected::AskFirst(question)) => return Ok(question.into()),
             Err(e) => {
                 self.audit(
                     &ctx,
@@ -85,10 +90,13 @@ is recorded, a changed key is refused.",
         );
         let session = entry.session();
         let info = &session.info;
+        let confirmed = req.confirmed_host_key.is_some() && info.host_key.learned.is_some();
         let status = if info.host_key.unverified {
             "unverified"
         } else if info.host_key.certificate {
             "certificate"
+        } else if confirmed {
+            "confirmed"
         } else if info.host_key.learned.is_some() {
             "learned"
         } else {
@@ -102,19 +110,26 @@ is recorded, a changed key is refused.",
             message.push_str(" (WARNING: host key NOT verified: host-key checking is off)");
         } else if let Some(file) = &info.host_key.learned {
             message.push_str(&format!(
-                " (new host: key {} recorded in {})",
+                " (new host: key {} {}recorded in {})",
                 info.host_key.fingerprint,
+                if confirmed {
+                    "confirmed by the user and "
+                } else {
+                    ""
+                },
                 file.display()
             ));
         }
-        Ok(Json(ConnectResult {
+        let result = ConnectResult {
             session_id: entry.id.clone(),
             message,
             authenticated: true,
             host_key_fingerprint: info.host_key.fingerprint.clone(),
             host_key_status: status.into(),
             auth_method: info.auth_method.clone(),
-        }))
+        };
+        let value = serde_json::to_value(result).map_err(|e| format!("{OP}: {e}"))?;
+        Ok(CallToolResult::structured(value).into())
     }
 
     #[tool(
@@ -185,6 +200,77 @@ is recorded, a changed key is refused.",
 }
 
 impl SshMcp {
+    /// Connects. Where the host-key policy is `accept-new` or `ask` and the client can ask
+    /// the user (see [`confirm`]), an unknown host's key is shown to the user first, and
+    /// recorded only if they trust it; `state` and `responses` carry their answer on
+    /// protocol 2026-07-28.
+    async fn connect_confirming(
+        &self,
+        mut req: ConnectRequest,
+        state: Option<String>,
+        responses: Option<rmcp::model::InputResponses>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Connected, Error> {
+        let owner = Self::owner(ctx);
+        let policy = req
+            .host_key_policy
+            .unwrap_or(self.manager.settings().host_key_policy);
+        let asking = match policy {
+            HostKeyPolicy::AcceptNew | HostKeyPolicy::Ask => confirm::how_to_ask(ctx),
+            HostKeyPolicy::Strict | HostKeyPolicy::Off => Asking::No,
+        };
+        let target = format!("{}@{}", req.username, req.address);
+        if let Some(state) = state {
+            let fingerprint = confirm::answered(
+                &state,
+                &responses.unwrap_or_default(),
+                &target,
+                owner.as_deref(),
+            )?;
+            req.host_key_policy = Some(HostKeyPolicy::Ask);
+            req.confirmed_host_key = Some(fingerprint);
+        } else if asking != Asking::No {
+            req.host_key_policy = Some(HostKeyPolicy::Ask);
+        }
+        let first = self.manager.connect(&req, owner.as_deref()).await;
+        let (host, offered) = match first {
+            Err(Error::HostKeyUnknown { host, offered })
+                if asking != Asking::No && req.confirmed_host_key.is_none() =>
+            {
+                (host, offered)
+            }
+            other => return other.map(|entry| Connected::Open(entry, req)),
+        };
+        // The client cannot be asked after all: the configured policy decides.
+        let fall_back = |req: &mut ConnectRequest, host: String, offered: String| {
+            if policy == HostKeyPolicy::AcceptNew {
+                req.host_key_policy = Some(HostKeyPolicy::AcceptNew);
+                Ok(())
+            } else {
+                Err(Error::HostKeyUnknown { host, offered })
+            }
+        };
+        match asking {
+            Asking::InputRequired => {
+                match confirm::input_required(&host, &offered, &target, owner.as_deref()) {
+                    Ok(question) => return Ok(Connected::AskFirst(question)),
+                    Err(_) => fall_back(&mut req, host, offered)?,
+                }
+            }
+            Asking::Push | Asking::No => match confirm::ask_now(ctx, &host, &offered).await {
+                Answer::Trust => req.confirmed_host_key = Some(offered),
+                Answer::Refused(why) => {
+                    return Err(Error::HostKeyNotConfirmed { host, offered, why });
+                }
+                Answer::Unavailable => fall_back(&mut req, host, offered)?,
+            },
+        }
+        self.manager
+            .connect(&req, owner.as_deref())
+            .await
+            .map(|entry| Connected::Open(entry, req))
+    }
+
     /// Turns `ssh_connect` arguments into a connection request, resolving named hosts and
     /// applying the operator's policy.
     fn connect_request(&self, p: ConnectParams) -> Result<ConnectRequest, Error> {
@@ -304,13 +390,14 @@ fn jump_request(spec: &str, cfg: &ClientConfig) -> Result<ConnectRequest, Error>
         known_hosts: r.known_hosts,
         connect_timeout: r.connect_timeout,
         keepalive: r.keepalive,
+        confirmed_host_key: None,
         jumps: Vec::new(),
     })
 }
 
 /// The audit decision for a failed call.
 pub(crate) fn decision_of(e: &Error) -> &'static str {
-    if matches!(e, Error::Policy(_)) {
+    if matches!(e, Error::Policy(_) | Error::HostKeyNotConfirmed { .. }) {
         "denied"
     } else {
         "failed"
@@ -365,4 +452,10 @@ fn local_user() -> Option<String> {
     ["USER", "LOGNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+}
+
+/// How a connect ended: a session, or first a question for the user (protocol 2026-07-28).
+enum Connected {
+    Open(Arc<Entry>, ConnectRequest),
+    AskFirst(InputRequiredResult),
 }

@@ -43,8 +43,9 @@ pub struct ConnectResult {
     /// SHA-256 fingerprint of the server's host key, `SHA256:…` as `ssh-keygen -l` prints it.
     pub host_key_fingerprint: String,
     /// `known` (matched known_hosts), `certificate` (a host certificate from a CA trusted in
-    /// known_hosts), `learned` (new host, recorded in known_hosts), or `unverified` (the
-    /// operator turned host-key checking off).
+    /// known_hosts), `confirmed` (new host whose key the user trusted when asked, recorded),
+    /// `learned` (new host, recorded without asking: the client cannot ask), or `unverified`
+    /// (the operator turned host-key checking off).
     pub host_key_status: String,
     /// How authentication succeeded, e.g. `password`, `key ~/.ssh/id_ed25519`, `agent key SHA256:…`.
     pub auth_method: String,

@@ -30,6 +30,8 @@ pub struct ClientHandler {
     /// The bare host name or address, which a host certificate must name.
     host: String,
     policy: HostKeyPolicy,
+    /// Under [`HostKeyPolicy::Ask`], the fingerprint the user confirmed.
+    confirmed: Option<String>,
     known_hosts: KnownHosts,
     /// Filled in by [`client::Handler::check_server_key`] and read by the connect code,
     /// which cannot reach the handler once russh owns it.
@@ -72,6 +74,7 @@ impl ClientHandler {
         name: String,
         host: String,
         policy: HostKeyPolicy,
+        confirmed: Option<String>,
         known_hosts: KnownHosts,
         death: Death,
         #[cfg(feature = "port_forward")] remote_targets: crate::ssh::forward::RemoteTargets,
@@ -82,6 +85,7 @@ impl ClientHandler {
                 name,
                 host,
                 policy,
+                confirmed,
                 known_hosts,
                 outcome: outcome.clone(),
                 death,
@@ -121,7 +125,11 @@ impl ClientHandler {
                 file,
                 line,
             }),
-            Verdict::Unknown if self.policy == HostKeyPolicy::AcceptNew => {
+            Verdict::Unknown
+                if self.policy == HostKeyPolicy::AcceptNew
+                    || (self.policy == HostKeyPolicy::Ask
+                        && self.confirmed.as_deref() == Some(offered.as_str())) =>
+            {
                 self.known_hosts.learn(&self.name, key)?;
                 outcome.learned = self.known_hosts_file();
                 Ok(outcome)

@@ -27,7 +27,11 @@ use crate::error::{Error, Result};
 pub enum HostKeyPolicy {
     /// Unknown hosts are refused (`StrictHostKeyChecking yes`).
     Strict,
-    /// Unknown hosts are recorded and accepted; changed keys are refused.
+    /// The user is asked about unknown hosts (MCP elicitation); without a client that can
+    /// ask, they are refused.
+    Ask,
+    /// Unknown hosts are recorded and accepted; changed keys are refused. With a client
+    /// that can ask the user (MCP elicitation), the user is asked first.
     #[default]
     AcceptNew,
     /// No verification at all. Only an operator can choose this, and every result says so.
@@ -40,10 +44,11 @@ impl FromStr for HostKeyPolicy {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s.to_ascii_lowercase().as_str() {
             "strict" | "yes" => Ok(Self::Strict),
+            "ask" => Ok(Self::Ask),
             "accept-new" | "accept_new" => Ok(Self::AcceptNew),
             "off" | "no" => Ok(Self::Off),
             _ => Err(format!(
-                "unknown host key policy {s:?}: use strict, accept-new or off"
+                "unknown host key policy {s:?}: use strict, ask, accept-new or off"
             )),
         }
     }

@@ -29,6 +29,9 @@ pub struct ConnectRequest {
     pub username: String,
     pub credentials: Credentials,
     pub host_key_policy: Option<HostKeyPolicy>,
+    /// A host key fingerprint the user confirmed: under [`HostKeyPolicy::Ask`], an unknown
+    /// host offering exactly this key is recorded and accepted.
+    pub confirmed_host_key: Option<String>,
     /// known_hosts files (`UserKnownHostsFile`); empty: the server's.
     pub known_hosts: Vec<PathBuf>,
     pub connect_timeout: Option<Duration>,
@@ -179,6 +182,7 @@ impl Session {
             name,
             req.address.host.to_ascii_lowercase(),
             policy,
+            req.confirmed_host_key.clone(),
             known_hosts,
             death.clone(),
             #[cfg(feature = "port_forward")]

@@ -192,7 +192,7 @@ pub async fn upload(
     }
     Ok(Transfer {
         bytes,
-        sha256: digest.as_ref().map(|h| hex(h)),
+        sha256: digest.as_ref().map(|h| crate::hex::encode(h)),
         duration: started.elapsed(),
     })
 }
@@ -316,7 +316,7 @@ pub async fn download(
     Ok((
         Transfer {
             bytes,
-            sha256: written.sha256.as_ref().map(|h| hex(h)),
+            sha256: written.sha256.as_ref().map(|h| crate::hex::encode(h)),
             duration: started.elapsed(),
         },
         size,
@@ -433,8 +433,4 @@ pub async fn list_dir(
     let _ = sftp.close(handle).await;
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((entries, more))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

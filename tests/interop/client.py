@@ -3,8 +3,10 @@
     client.py (--stdio BINARY | --http URL) --mode auto|legacy --address HOST:PORT --user USER --key PATH
 
 `--mode auto` lets the SDK probe `server/discover` and so speak 2026-07-28; `legacy` forces the
-2025-11-25 `initialize` handshake. Against a real sshd at ADDRESS it lists the tools, connects,
-runs a command (exit code, stdout, stderr), follows a command of more than two seconds through
+2025-11-25 `initialize` handshake. Against a real sshd at ADDRESS, unknown to the server, it lists
+the tools; connects while declining the host key the server asks the user to confirm
+(elicitation: pushed on 2025-11-25, an input-required result on 2026-07-28), then trusting it,
+then once more without being asked; runs a command (exit code, stdout, stderr), follows a command of more than two seconds through
 its progress notifications, cancels a `sleep 60` from the client and watches, with `pgrep` in a
 second `ssh_execute`, until it is gone on the remote host. Prints a line per step; the first
 broken expectation ends the run with a non-zero exit status.
@@ -18,6 +20,7 @@ import random
 import sys
 
 import anyio
+import mcp.types as types
 from mcp import Client, StdioServerParameters
 
 # Upper bound for the whole run; each step has its own, shorter one.
@@ -77,7 +80,19 @@ async def run(args):
         target = StdioServerParameters(command=args.stdio, args=[], env={"RUST_LOG": "info"})
     else:
         target = args.http
-    async with Client(target, mode=args.mode, read_timeout_seconds=30) as client:
+    questions = []
+    answers = []
+
+    async def on_elicit(context, params):
+        questions.append(params.message)
+        trust = answers.pop(0) if answers else False
+        if trust:
+            return types.ElicitResult(action="accept", content={"trust": True})
+        return types.ElicitResult(action="decline")
+
+    async with Client(
+        target, mode=args.mode, elicitation_callback=on_elicit, read_timeout_seconds=30
+    ) as client:
         want = PROTOCOL[args.mode]
         check(client.protocol_version == want, f"protocol {client.protocol_version}, not {want}")
         step(f"protocol {client.protocol_version}")
@@ -88,13 +103,24 @@ async def run(args):
             check(name in names, f"{name} not listed: {sorted(names)}")
         step(f"{len(names)} tools listed")
 
-        connected = structured(
-            await client.call_tool(
-                "ssh_connect",
-                {"address": args.address, "username": args.user, "key_path": args.key},
-            ),
-            "ssh_connect",
-        )
+        connect = {"address": args.address, "username": args.user, "key_path": args.key}
+        answers.append(False)
+        refused = await client.call_tool("ssh_connect", connect)
+        check(refused.is_error, f"connected although the user declined: {refused}")
+        text = " ".join(c.text for c in refused.content if c.type == "text")
+        check("not confirmed" in text, f"refusal does not say why: {text}")
+        check(len(questions) == 1 and "SHA256:" in questions[0], f"questions: {questions}")
+        step("unknown host key shown to the user; declined, so refused")
+
+        answers.append(True)
+        connected = structured(await client.call_tool("ssh_connect", connect), "ssh_connect")
+        check(len(questions) == 2 and questions[1] == questions[0], f"questions: {questions}")
+        check(connected["host_key_status"] == "confirmed", f"status: {connected}")
+        check(connected["host_key_fingerprint"] in questions[1], f"fingerprint: {connected}")
+        again = structured(await client.call_tool("ssh_connect", connect), "ssh_connect")
+        check(len(questions) == 2 and again["host_key_status"] == "known", f"again: {again}")
+        await client.call_tool("ssh_disconnect", {"session_id": again["session_id"]})
+        step("trusted when asked, recorded, and known the next time without asking")
         check(connected["authenticated"] is True, f"not authenticated: {connected}")
         session = connected["session_id"]
         step(f"connected, session {session}")

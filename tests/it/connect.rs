@@ -298,40 +298,43 @@ async fn a_changed_host_key_should_be_refused_with_both_fingerprints() {
     );
 }
 
+/// `strict`, and `ask` with a client that cannot ask the user (no elicitation), refuse.
 #[tokio::test]
-async fn strict_policy_should_refuse_unknown_hosts_and_accept_known_ones() {
+async fn strict_and_ask_policies_should_refuse_unknown_hosts_and_accept_known_ones() {
     let sshd = Sshd::start();
-    let kh = tempfile::NamedTempFile::new().unwrap();
-    let srv = Server::start_with(
-        Transport::Stdio,
-        Opts {
-            args: vec![
-                "--host-key-policy".into(),
-                "strict".into(),
-                "--known-hosts".into(),
-                kh.path().display().to_string(),
-            ],
-            ..Default::default()
-        },
-    )
-    .await;
-    let e = srv
-        .err(
-            "ssh_connect",
-            json!({"address": sshd.address(), "username": USER, "password": PASSWORD}),
+    for policy in ["strict", "ask"] {
+        let kh = tempfile::NamedTempFile::new().unwrap();
+        let srv = Server::start_with(
+            Transport::Stdio,
+            Opts {
+                args: vec![
+                    "--host-key-policy".into(),
+                    policy.into(),
+                    "--known-hosts".into(),
+                    kh.path().display().to_string(),
+                ],
+                ..Default::default()
+            },
         )
         .await;
-    assert!(e.contains("is not known") && e.contains("strict"), "{e}");
-    std::fs::write(
-        kh.path(),
-        format!("# comment\n|garbage line\n{}", sshd.known_hosts_line()),
-    )
-    .unwrap();
-    let v = srv
-        .ok(
-            "ssh_connect",
-            json!({"address": sshd.address(), "username": USER, "password": PASSWORD}),
+        let e = srv
+            .err(
+                "ssh_connect",
+                json!({"address": sshd.address(), "username": USER, "password": PASSWORD}),
+            )
+            .await;
+        assert!(e.contains("is not known") && e.contains(policy), "{policy}: {e}");
+        std::fs::write(
+            kh.path(),
+            format!("# comment\n|garbage line\n{}", sshd.known_hosts_line()),
         )
-        .await;
-    assert_eq!(v["host_key_status"], "known");
+        .unwrap();
+        let v = srv
+            .ok(
+                "ssh_connect",
+                json!({"address": sshd.address(), "username": USER, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(v["host_key_status"], "known", "{policy}");
+    }
 }
