@@ -257,7 +257,8 @@ impl SshMcp {
                     Err(_) => fall_back(&mut req, host, offered)?,
                 }
             }
-            Asking::Push | Asking::No => match confirm::ask_now(ctx, &host, &offered).await {
+            Asking::No => return Err(Error::HostKeyUnknown { host, offered }),
+            Asking::Push => match confirm::ask_now(ctx, &host, &offered).await {
                 Answer::Trust => req.confirmed_host_key = Some(offered),
                 Answer::Refused(why) => {
                     return Err(Error::HostKeyNotConfirmed { host, offered, why });

@@ -323,7 +323,10 @@ async fn strict_and_ask_policies_should_refuse_unknown_hosts_and_accept_known_on
                 json!({"address": sshd.address(), "username": USER, "password": PASSWORD}),
             )
             .await;
-        assert!(e.contains("is not known") && e.contains(policy), "{policy}: {e}");
+        assert!(
+            e.contains("is not known") && e.contains(policy),
+            "{policy}: {e}"
+        );
         std::fs::write(
             kh.path(),
             format!("# comment\n|garbage line\n{}", sshd.known_hosts_line()),
