@@ -59,14 +59,20 @@ fn median(v: &[f64]) -> f64 {
     percentile(v, 0.5)
 }
 
-/// `ssh` with the fixture's key and known_hosts, no user config.
-fn ssh_base(sshd: &Sshd, kh: &Path) -> Command {
-    openssh("ssh", "-p", sshd, kh)
+/// OpenSSH's default cipher (9.x), for the rows that compare defaults with defaults.
+const OPENSSH_DEFAULT_CIPHER: &str = "chacha20-poly1305@openssh.com";
+
+/// The cipher ssh-mcp negotiates with OpenSSH on this machine: its first preference.
+fn our_cipher() -> String {
+    ssh_mcp::ssh::algorithms::preferred_ciphers()
+        .first()
+        .map(|c| c.as_ref().to_string())
+        .unwrap_or_else(|| OPENSSH_DEFAULT_CIPHER.into())
 }
 
 /// An OpenSSH client program (`ssh`, `sftp`) set up for the fixture: its key, its
-/// known_hosts, no user config, chacha20-poly1305. `port_flag` is `-p` or `-P`.
-fn openssh(program: &str, port_flag: &str, sshd: &Sshd, kh: &Path) -> Command {
+/// known_hosts, no user config, the given cipher. `port_flag` is `-p` or `-P`.
+fn openssh(program: &str, port_flag: &str, sshd: &Sshd, kh: &Path, cipher: &str) -> Command {
     let mut c = Command::new(program);
     c.args([
         "-F",
@@ -80,12 +86,7 @@ fn openssh(program: &str, port_flag: &str, sshd: &Sshd, kh: &Path) -> Command {
     .arg(format!("UserKnownHostsFile={}", kh.display()))
     .arg("-i")
     .arg(&sshd::user().key)
-    .args([
-        port_flag,
-        &sshd.port.to_string(),
-        "-c",
-        "chacha20-poly1305@openssh.com",
-    ]);
+    .args([port_flag, &sshd.port.to_string(), "-c", cipher]);
     c
 }
 
@@ -249,6 +250,8 @@ struct Bench {
     srv: Server,
     /// An open session of `srv`.
     s: String,
+    /// The cipher of `srv`'s connections; OpenSSH is given the same unless a row says.
+    cipher: String,
     report: Report,
 }
 
@@ -302,11 +305,17 @@ async fn main() {
         kh,
         srv,
         s,
+        cipher: our_cipher(),
         report: Report {
             rows: Vec::new(),
             notes: Vec::new(),
         },
     };
+    b.report.notes.push(format!(
+        "ssh-mcp negotiated {} with sshd (its first choice on this CPU); the OpenSSH clients use \
+         the same cipher unless the row names another ({OPENSSH_DEFAULT_CIPHER} is OpenSSH's default).",
+        b.cipher
+    ));
     println!(
         "{:<58} {:>16} {:>22} {:>10}",
         "measure", "ssh-mcp", "reference", "ratio"
@@ -351,8 +360,18 @@ impl Bench {
         if self.quick { quick } else { full }
     }
 
+    /// `ssh` with the fixture's key and known_hosts, no user config, our cipher.
     fn ssh(&self) -> Command {
-        ssh_base(&self.sshd, &self.kh)
+        openssh("ssh", "-p", &self.sshd, &self.kh, &self.cipher)
+    }
+
+    /// The OpenSSH ciphers to compare with: ours, and OpenSSH's default if it differs.
+    fn reference_ciphers(&self) -> Vec<String> {
+        let mut c = vec![self.cipher.clone()];
+        if self.cipher != OPENSSH_DEFAULT_CIPHER {
+            c.push(OPENSSH_DEFAULT_CIPHER.into());
+        }
+        c
     }
 
     fn target(&self) -> String {
@@ -681,46 +700,47 @@ impl Bench {
             .unwrap()
             .parse()
             .unwrap();
-        let ssh_port = sshd::free_port();
-        let mut tunnel = self
-            .ssh()
-            .args(["-N", "-o", "ExitOnForwardFailure=yes", "-L"])
-            .arg(format!("{ssh_port}:127.0.0.1:{sink_port}"))
-            .arg(self.target())
-            .spawn()
-            .unwrap();
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", ssh_port)).is_ok() {
-                break;
+        for cipher in self.reference_ciphers() {
+            let ssh_port = sshd::free_port();
+            let mut tunnel = openssh("ssh", "-p", &self.sshd, &self.kh, &cipher)
+                .args(["-N", "-o", "ExitOnForwardFailure=yes", "-L"])
+                .arg(format!("{ssh_port}:127.0.0.1:{sink_port}"))
+                .arg(self.target())
+                .spawn()
+                .unwrap();
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", ssh_port)).is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            let (mut p, mut cpu) = (Pairs::default(), Pairs::default());
+            let gib = bytes as f64 / f64::from(1u32 << 30);
+            for _ in 0..self.n(1, 3) {
+                let c = cpu_secs(self.srv.pid);
+                let ours = push(our_port).await;
+                let ours_cpu = (cpu_secs(self.srv.pid) - c) / gib;
+                let c = cpu_secs(tunnel.id());
+                let theirs = push(ssh_port).await;
+                p.push(ours, theirs);
+                cpu.push(ours_cpu, (cpu_secs(tunnel.id()) - c) / gib);
+            }
+            let _ = tunnel.kill();
+            let _ = tunnel.wait();
+            p.row(
+                &mut self.report,
+                &format!(
+                    "local forward, {} MiB, MB/s vs ssh -N -L -c {cipher}",
+                    bytes >> 20
+                ),
+                0,
+            );
+            cpu.row(
+                &mut self.report,
+                &format!("local forward, client CPU s per GiB vs ssh -N -L -c {cipher}"),
+                2,
+            );
         }
-        let (mut p, mut cpu) = (Pairs::default(), Pairs::default());
-        let gib = bytes as f64 / f64::from(1u32 << 30);
-        for _ in 0..self.n(1, 3) {
-            let c = cpu_secs(self.srv.pid);
-            let ours = push(our_port).await;
-            let ours_cpu = (cpu_secs(self.srv.pid) - c) / gib;
-            let c = cpu_secs(tunnel.id());
-            let theirs = push(ssh_port).await;
-            p.push(ours, theirs);
-            cpu.push(ours_cpu, (cpu_secs(tunnel.id()) - c) / gib);
-        }
-        let _ = tunnel.kill();
-        let _ = tunnel.wait();
-        p.row(
-            &mut self.report,
-            &format!(
-                "local forward, {} MiB, MB/s vs ssh -N -L (chacha20-poly1305)",
-                bytes >> 20
-            ),
-            0,
-        );
-        cpu.row(
-            &mut self.report,
-            "local forward, client CPU s per GiB vs ssh -N -L",
-            2,
-        );
     }
 
     /// SFTP upload/download vs OpenSSH `sftp`.
@@ -738,11 +758,11 @@ impl Bench {
         let batch = self.work.path().join("batch");
         let gib = size as f64 / f64::from(1u32 << 30);
         // (MB/s, CPU seconds per GiB) of one `sftp` batch, counting its ssh child.
-        let sftp = |cmds: String| {
+        let sftp = |cmds: String, cipher: &str| {
             std::fs::write(&batch, cmds).unwrap();
             let cpu = children_cpu_secs();
             let t = Instant::now();
-            let st = openssh("sftp", "-P", &self.sshd, &self.kh)
+            let st = openssh("sftp", "-P", &self.sshd, &self.kh, cipher)
                 .args(["-q", "-b"])
                 .arg(&batch)
                 .arg(self.target())
@@ -753,16 +773,20 @@ impl Bench {
             let mbs = size as f64 / t.elapsed().as_secs_f64() / 1e6;
             (mbs, (children_cpu_secs() - cpu) / gib)
         };
-        // (tool, checksum): rate and CPU pairs for each.
-        let cases = [
-            ("ssh_upload", true),
-            ("ssh_download", true),
-            ("ssh_upload", false),
-            ("ssh_download", false),
+        // (tool, checksum, OpenSSH's cipher): rate and CPU pairs for each.
+        let mut cases = vec![
+            ("ssh_upload", true, self.cipher.clone()),
+            ("ssh_download", true, self.cipher.clone()),
+            ("ssh_upload", false, self.cipher.clone()),
+            ("ssh_download", false, self.cipher.clone()),
         ];
+        if self.cipher != OPENSSH_DEFAULT_CIPHER {
+            cases.push(("ssh_upload", true, OPENSSH_DEFAULT_CIPHER.into()));
+            cases.push(("ssh_download", true, OPENSSH_DEFAULT_CIPHER.into()));
+        }
         let mut results: Vec<(Pairs, Pairs)> = cases.iter().map(|_| Default::default()).collect();
         for _ in 0..self.n(1, 3) {
-            for ((tool, checksum), (rate, cpu)) in cases.iter().zip(results.iter_mut()) {
+            for ((tool, checksum, cipher), (rate, cpu)) in cases.iter().zip(results.iter_mut()) {
                 let upload = *tool == "ssh_upload";
                 let _ = std::fs::remove_file(&back);
                 let args = if upload {
@@ -776,17 +800,20 @@ impl Bench {
                 let ours = size as f64 / t.elapsed().as_secs_f64() / 1e6;
                 let ours_cpu = (cpu_secs(self.srv.pid) - c) / gib;
                 let _ = std::fs::remove_file(&back);
-                let (theirs, theirs_cpu) = sftp(if upload {
-                    format!("put {} {remote}\n", local.display())
-                } else {
-                    format!("get {remote} {}\n", back.display())
-                });
+                let (theirs, theirs_cpu) = sftp(
+                    if upload {
+                        format!("put {} {remote}\n", local.display())
+                    } else {
+                        format!("get {remote} {}\n", back.display())
+                    },
+                    cipher,
+                );
                 rate.push(ours, theirs);
                 cpu.push(ours_cpu, theirs_cpu);
             }
         }
         let mib = size >> 20;
-        for ((tool, checksum), (rate, cpu)) in cases.iter().zip(&results) {
+        for ((tool, checksum, cipher), (rate, cpu)) in cases.iter().zip(&results) {
             let (verb, what) = if *tool == "ssh_upload" {
                 ("put", "ssh_upload")
             } else {
@@ -795,12 +822,14 @@ impl Bench {
             let off = if *checksum { "" } else { ", checksum off" };
             rate.row(
                 &mut self.report,
-                &format!("{what} {mib} MiB{off}, MB/s vs sftp {verb}"),
+                &format!("{what} {mib} MiB{off}, MB/s vs sftp -c {cipher} {verb}"),
                 0,
             );
             cpu.row(
                 &mut self.report,
-                &format!("{what}{off}, client CPU s per GiB vs sftp {verb} (+ its ssh)"),
+                &format!(
+                    "{what}{off}, client CPU s per GiB vs sftp -c {cipher} {verb} (+ its ssh)"
+                ),
                 2,
             );
         }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use russh::client;
-use russh::keys::{Algorithm, Certificate, PublicKey, PublicKeyOrCertificate};
+use russh::keys::{Certificate, PublicKey, PublicKeyOrCertificate};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
@@ -241,35 +241,4 @@ impl client::Handler for ClientHandler {
             client::DisconnectReason::Error(e) => Err(e),
         }
     }
-}
-
-/// Host certificate algorithms to ask for when a CA is trusted for the host.
-pub const CERTIFICATE_ALGORITHMS: [Algorithm; 5] = [
-    Algorithm::Ed25519,
-    Algorithm::Ecdsa {
-        curve: russh::keys::EcdsaCurve::NistP256,
-    },
-    Algorithm::Ecdsa {
-        curve: russh::keys::EcdsaCurve::NistP384,
-    },
-    Algorithm::Rsa {
-        hash: Some(russh::keys::HashAlg::Sha512),
-    },
-    Algorithm::Rsa {
-        hash: Some(russh::keys::HashAlg::Sha256),
-    },
-];
-
-/// russh's default host-key algorithm list, with the algorithms already recorded for this
-/// host moved to the front, as OpenSSH does: a server with several keys then shows the one
-/// we know instead of looking like a new host.
-pub fn preferred_key_algorithms(known: &[Algorithm]) -> Vec<Algorithm> {
-    let family = |a: &Algorithm| match a {
-        Algorithm::Rsa { .. } => Algorithm::Rsa { hash: None },
-        other => other.clone(),
-    };
-    let known: Vec<Algorithm> = known.iter().map(family).collect();
-    let mut algs = russh::Preferred::DEFAULT.key.to_vec();
-    algs.sort_by_key(|a| !known.contains(&family(a)));
-    algs
 }

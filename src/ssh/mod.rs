@@ -15,6 +15,7 @@
 //! - [`forward`]: local TCP forwarding over `direct-tcpip` channels.
 
 pub mod address;
+pub mod algorithms;
 pub mod auth;
 pub mod client_config;
 pub mod exec;

@@ -13,10 +13,9 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::ssh::address::Address;
+use crate::ssh::algorithms::{CERTIFICATE_ALGORITHMS, preferred_ciphers, preferred_key_algorithms};
 use crate::ssh::auth::{self, Credentials};
-use crate::ssh::handler::{
-    CERTIFICATE_ALGORITHMS, ClientHandler, Death, HostKeyOutcome, preferred_key_algorithms,
-};
+use crate::ssh::handler::{ClientHandler, Death, HostKeyOutcome};
 use crate::ssh::ident::serializes_commands;
 use crate::ssh::known_hosts::{HostKeyPolicy, KnownHosts};
 use crate::ssh::socket::{QuickAckStream, quick_ack};
@@ -170,6 +169,7 @@ impl Session {
                 } else {
                     Vec::new().into()
                 },
+                cipher: preferred_ciphers().into(),
                 ..Preferred::DEFAULT
             },
             ..Default::default()
