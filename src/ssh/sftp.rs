@@ -20,6 +20,9 @@ use crate::ssh::session::Session;
 
 /// Bytes per read or write request (OpenSSH's sftp-server accepts up to 256 KiB).
 pub const CHUNK: usize = 64 * 1024;
+/// Bytes per read request: a data reply (13 bytes of header, then the data) then fills two
+/// SSH packets of 32 KiB exactly, instead of two and a 13-byte third.
+pub const READ_CHUNK: usize = CHUNK - 13;
 /// Requests in flight at once: 2 MiB, as much as OpenSSH's `sftp` keeps in flight.
 pub const IN_FLIGHT: usize = 32;
 
@@ -338,7 +341,7 @@ async fn read_all(
     let mut next = 0u64; // next offset to ask for
     let mut inflight = FuturesOrdered::new();
     let request = |o: u64| {
-        let len = (want - o).min(CHUNK as u64) as u32;
+        let len = (want - o).min(READ_CHUNK as u64) as u32;
         async move { (o, len, sftp.read(handle, o, len).await) }
     };
     // A sliding window of reads, delivered in order. A short read (the server may return
@@ -346,7 +349,7 @@ async fn read_all(
     while offset < want {
         while next < want && inflight.len() < IN_FLIGHT {
             inflight.push_back(request(next));
-            next += CHUNK as u64;
+            next += READ_CHUNK as u64;
         }
         let Some((o, len, r)) = inflight.next().await else {
             break;
