@@ -16,7 +16,8 @@ use hmac::{KeyInit, Mac};
 use rmcp::RoleServer;
 use rmcp::model::{
     ClientResult, ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationAction,
-    InputRequest, InputRequests, InputRequiredResult, ProtocolVersion, ServerRequest,
+    ElicitationSchema, InputRequest, InputRequests, InputRequiredResult, ProtocolVersion,
+    ServerRequest,
 };
 use rmcp::service::{PeerRequestOptions, RequestContext};
 use serde_json::json;
@@ -76,23 +77,20 @@ fn question(host: &str, fingerprint: &str) -> Result<ElicitRequestParams, Error>
          Compare it with the fingerprint the host's administrator gave you \
          (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host). Trust it and record it?"
     );
-    serde_json::from_value(json!({
-        "mode": "form",
-        "message": message,
-        "requestedSchema": {
-            "type": "object",
-            "properties": {
-                "trust": {
-                    "type": "boolean",
-                    "title": "Trust this host key",
-                    "description": format!("Record {fingerprint} for {host} and connect"),
-                    "default": false
-                }
-            },
-            "required": ["trust"]
-        }
-    }))
-    .map_err(|e| Error::InvalidArgument(format!("building the host key question: {e}")))
+    let description = format!("Record {fingerprint} for {host} and connect");
+    let requested_schema = ElicitationSchema::builder()
+        .required_bool_property("trust", |b| {
+            b.title("Trust this host key")
+                .description(description)
+                .with_default(false)
+        })
+        .build()
+        .map_err(|e| Error::InvalidArgument(format!("building the host key question: {e}")))?;
+    Ok(ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message,
+        requested_schema,
+    })
 }
 
 /// Asks during the call (protocol up to 2025-11-25).
