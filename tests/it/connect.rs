@@ -304,19 +304,7 @@ async fn strict_and_ask_policies_should_refuse_unknown_hosts_and_accept_known_on
     let sshd = Sshd::start();
     for policy in ["strict", "ask"] {
         let kh = tempfile::NamedTempFile::new().unwrap();
-        let srv = Server::start_with(
-            Transport::Stdio,
-            Opts {
-                args: vec![
-                    "--host-key-policy".into(),
-                    policy.into(),
-                    "--known-hosts".into(),
-                    kh.path().display().to_string(),
-                ],
-                ..Default::default()
-            },
-        )
-        .await;
+        let srv = Server::with_host_keys(policy, kh.path()).await;
         let e = srv
             .err(
                 "ssh_connect",

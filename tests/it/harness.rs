@@ -80,6 +80,24 @@ impl Server {
         Self::start(Transport::Stdio).await
     }
 
+    /// A stdio server with this `--host-key-policy` and known_hosts file.
+    pub async fn with_host_keys(policy: &str, known_hosts: &std::path::Path) -> Self {
+        let args = vec![
+            "--host-key-policy".into(),
+            policy.into(),
+            "--known-hosts".into(),
+            known_hosts.display().to_string(),
+        ];
+        Self::start_with(
+            Transport::Stdio,
+            Opts {
+                args,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
     pub async fn start_with(transport: Transport, opts: Opts) -> Self {
         let home = tempfile::Builder::new()
             .prefix("ssh-mcp-home-")

@@ -6,7 +6,7 @@ use std::process::Command;
 use serde_json::json;
 use ssh_mcp::ssh::known_hosts::KnownHosts;
 
-use crate::harness::{Opts, Server, Transport};
+use crate::harness::Server;
 use crate::sshd::{self, PASSWORD, Sshd, USER};
 
 fn run(cmd: &mut Command) {
@@ -51,19 +51,7 @@ async fn host_certificates_from_a_trusted_ca_should_be_accepted_and_others_refus
         );
         let kh = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(kh.path(), format!("@cert-authority [127.0.0.1]:* {ca}\n")).unwrap();
-        let srv = Server::start_with(
-            Transport::Stdio,
-            Opts {
-                args: vec![
-                    "--host-key-policy".into(),
-                    "strict".into(),
-                    "--known-hosts".into(),
-                    kh.path().display().to_string(),
-                ],
-                ..Default::default()
-            },
-        )
-        .await;
+        let srv = Server::with_host_keys("strict", kh.path()).await;
         let args = json!({"address": sshd.address(), "username": USER, "password": PASSWORD});
         if accepted {
             let v = srv.ok("ssh_connect", args).await;
@@ -167,19 +155,7 @@ async fn policy_off_should_connect_anyway_and_say_so() {
     std::fs::write(kh.path(), &line).unwrap();
     let args = json!({"address": sshd.address(), "username": USER, "password": PASSWORD});
     for (policy, ok) in [("accept-new", false), ("off", true)] {
-        let srv = Server::start_with(
-            Transport::Stdio,
-            Opts {
-                args: vec![
-                    "--host-key-policy".into(),
-                    policy.into(),
-                    "--known-hosts".into(),
-                    kh.path().display().to_string(),
-                ],
-                ..Default::default()
-            },
-        )
-        .await;
+        let srv = Server::with_host_keys(policy, kh.path()).await;
         if ok {
             let v = srv.ok("ssh_connect", args.clone()).await;
             assert_eq!(v["host_key_status"], "unverified");
