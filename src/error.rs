@@ -168,6 +168,10 @@ pub enum Error {
         problem: String,
     },
 
+    /// The SFTP channel itself failed (no answer, or closed), not one request.
+    #[error("{0}")]
+    SftpChannel(String),
+
     /// No forward with this id.
     #[error("no forward with id {0:?}")]
     ForwardNotFound(String),

@@ -108,6 +108,9 @@ fn describe(e: &Error) -> (String, String) {
             "the remote user may not access this path; choose another".into()
         }
         Error::Sftp { .. } => String::new(),
+        Error::SftpChannel(_) => {
+            "the server's SFTP subsystem stopped answering; call the tool again to open a new SFTP channel".into()
+        }
         Error::ForwardNotFound(_) => "call ssh_list_sessions to see the forwards".into(),
         Error::Io { .. } | Error::Jump { .. } => String::new(),
     };

@@ -83,16 +83,17 @@ overwrite is true. Returns bytes and SHA-256.",
             .await
             .map_err(fail)?;
         let mut progress = TransferProgress::new(&ctx, "uploaded");
-        let r = sftp::upload(
+        let mut report = |done, total| progress.update(done, total);
+        let upload = sftp::upload(
             &session,
             p.remote_path.trim(),
             source,
             mode,
             p.overwrite.unwrap_or(false),
             p.checksum.unwrap_or(true),
-            &mut |done, total| progress.update(done, total),
-        )
-        .await;
+            &mut report,
+        );
+        let r = sftp::guarded(&session, upload).await;
         progress.finish().await;
         self.audit_transfer(&ctx, "ssh_upload", &p.session_id, &p.remote_path, &r);
         let t = r.map_err(fail)?;
@@ -171,15 +172,16 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
                     .max_bytes
                     .unwrap_or(DEFAULT_CONTENT)
                     .min(MAX_CONTENT_DOWNLOAD);
-                let r = sftp::download(
+                let mut no_progress = |_, _| {};
+                let download = sftp::download(
                     &session,
                     &remote,
                     Some(max),
                     Sink::Memory,
                     p.checksum.unwrap_or(true),
-                    &mut |_, _| {},
-                )
-                .await;
+                    &mut no_progress,
+                );
+                let r = sftp::guarded(&session, download).await;
                 r.map(|(t, size, buf)| {
                     let text = String::from_utf8_lossy(&buf);
                     result.lossy = matches!(text, std::borrow::Cow::Owned(_));
@@ -247,7 +249,9 @@ modes and modification times, sorted by name, at most max_entries (default 1000)
             other => other,
         };
         let limit = p.max_entries.unwrap_or(1000).clamp(1, 100_000);
-        let (entries, truncated) = sftp::list_dir(&session, path, limit).await.map_err(fail)?;
+        let (entries, truncated) = sftp::guarded(&session, sftp::list_dir(&session, path, limit))
+            .await
+            .map_err(fail)?;
         Ok(Json(ListDirResult {
             path: path.to_string(),
             entries: entries
@@ -359,8 +363,8 @@ async fn save(
         .map_err(|e| Error::io(format!("creating {}", temp.0.display()), e))?
         .into_std()
         .await;
-    let (t, size, _) =
-        sftp::download(session, remote, max, Sink::File(file), hash, progress).await?;
+    let download = sftp::download(session, remote, max, Sink::File(file), hash, progress);
+    let (t, size, _) = sftp::guarded(session, download).await?;
     tokio::fs::rename(&temp.0, path)
         .await
         .map_err(|e| Error::io(format!("renaming into {}", path.display()), e))?;

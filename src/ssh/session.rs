@@ -77,7 +77,7 @@ pub struct Session {
     #[cfg(feature = "port_forward")]
     remote_targets: crate::ssh::forward::RemoteTargets,
     /// The SFTP channel, opened on first use, with the channel slot it holds.
-    sftp: tokio::sync::OnceCell<(Arc<RawSftpSession>, OwnedSemaphorePermit)>,
+    sftp: tokio::sync::Mutex<Option<(Arc<RawSftpSession>, OwnedSemaphorePermit)>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -226,7 +226,7 @@ impl Session {
             death,
             stopping: CancellationToken::new(),
             via,
-            sftp: tokio::sync::OnceCell::new(),
+            sftp: tokio::sync::Mutex::new(None),
             #[cfg(feature = "port_forward")]
             remote_targets,
         });
@@ -273,16 +273,28 @@ impl Session {
         &self.remote_targets
     }
 
-    /// The session's SFTP channel, made by `init` on first use.
+    /// The session's SFTP channel, made by `init` on first use (and again after
+    /// [`Self::forget_sftp`]).
     pub async fn sftp<F, Fut>(&self, init: F) -> Result<Arc<RawSftpSession>>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<(Arc<RawSftpSession>, OwnedSemaphorePermit)>>,
     {
-        self.sftp
-            .get_or_try_init(init)
-            .await
-            .map(|(raw, _)| raw.clone())
+        let mut slot = self.sftp.lock().await;
+        if let Some((raw, _)) = slot.as_ref() {
+            return Ok(raw.clone());
+        }
+        let (raw, permit) = init().await?;
+        *slot = Some((raw.clone(), permit));
+        Ok(raw)
+    }
+
+    /// Drops the SFTP channel after it failed (the server's sftp-server may have exited), so
+    /// that the next transfer opens a new one.
+    pub async fn forget_sftp(&self) {
+        if let Some((raw, _)) = self.sftp.lock().await.take() {
+            let _ = raw.close_session();
+        }
     }
 
     /// A token cancelled when the session starts closing.
@@ -318,6 +330,16 @@ impl Session {
     pub fn not_started_if_closed(&self, e: Error) -> Error {
         if self.is_closed() {
             self.not_started_error()
+        } else {
+            e
+        }
+    }
+
+    /// `e`, or the connection's end when the connection is closed: what failed because the
+    /// connection died then says so, and what to do, instead of how the layer above noticed.
+    pub fn or_closed(&self, e: Error) -> Error {
+        if self.is_closed() {
+            self.closed_error()
         } else {
             e
         }

@@ -92,8 +92,46 @@ pub async fn open(session: &Session) -> Result<Arc<RawSftpSession>> {
         .await
 }
 
+/// Runs an SFTP operation of `session` until it ends or the connection dies: requests
+/// on a dead connection could otherwise wait for their own timeout. Errors go through
+/// [`settle`].
+pub async fn guarded<T>(
+    session: &Session,
+    op: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let dead = session.dead_token();
+    let r = tokio::select! {
+        biased;
+        r = op => r,
+        _ = dead.cancelled() => Err(session.closed_error()),
+    };
+    match r {
+        Err(e) => Err(settle(session, e).await),
+        ok => ok,
+    }
+}
+
+/// What a failed SFTP call tells the caller, once the session's state is known: the
+/// connection's end if it died, or, for a failed SFTP channel on a live connection, that
+/// channel is dropped so that the next call opens a new one.
+async fn settle(session: &Session, e: Error) -> Error {
+    if let Error::SftpChannel(_) = &e {
+        session.forget_sftp().await;
+        // A dying connection is often noticed here first: let its end be recorded.
+        let dead = session.dead_token();
+        let _ = tokio::time::timeout(Duration::from_millis(200), dead.cancelled()).await;
+    }
+    session.or_closed(e)
+}
+
 /// Maps an SFTP failure on `path` to an error that says what to do.
 pub fn sftp_error(op: &str, path: &str, e: SftpError) -> Error {
+    if matches!(
+        e,
+        SftpError::UnexpectedBehavior(_) | SftpError::Timeout | SftpError::IO(_)
+    ) {
+        return Error::SftpChannel(format!("{op} {path}: the SFTP channel failed ({e})"));
+    }
     let problem = match &e {
         SftpError::Status(s) => match s.status_code {
             StatusCode::NoSuchFile => "no such file or directory".to_string(),

@@ -307,3 +307,34 @@ async fn large_files_should_stream_with_progress() {
     assert!(std::fs::read(&back).unwrap() == data);
     srv.exec(&s, &format!("rm -f {remote}")).await;
 }
+
+/// The server's sftp-server dies while the connection lives on: the call that finds out
+/// says so, and the next one opens a new SFTP channel.
+#[tokio::test]
+async fn a_dead_sftp_server_should_be_replaced_on_the_next_call() {
+    let sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    let list = json!({"session_id": s, "path": "/", "max_entries": 1});
+    srv.ok("ssh_list_dir", list.clone()).await;
+    let sftp_servers: Vec<u32> = sshd
+        .descendants()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("internal-sftp"))
+        })
+        .collect();
+    assert_eq!(sftp_servers.len(), 1, "{sftp_servers:?}");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &sftp_servers[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let e = srv.err("ssh_list_dir", list.clone()).await;
+    assert!(e.contains("SFTP channel"), "{e}");
+    srv.ok("ssh_list_dir", list.clone()).await;
+    // Commands were never affected.
+    assert_eq!(srv.exec(&s, "echo ok").await["reconnected"], false);
+}

@@ -89,3 +89,45 @@ async fn a_killed_sshd_should_fail_fast_and_reconnect_when_it_is_back() {
     let list = srv.ok("ssh_list_sessions", json!({})).await;
     assert_eq!(list["sessions"][0]["reconnects"], 1);
 }
+
+/// A download cut off by the host going away ends at once, says the connection was lost,
+/// and leaves no partial file; the session works again once the host is back.
+#[tokio::test]
+async fn a_transfer_cut_by_a_dead_host_should_say_so_and_leave_nothing() {
+    let mut sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    let remote = format!("/home/{}/cut.bin", crate::sshd::USER);
+    srv.exec(&s, &format!("head -c 268435456 /dev/zero > {remote}"))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("cut.bin");
+    let crash = async {
+        // The first progress report: the transfer is under way.
+        for _ in 0..400 {
+            if !srv.recorder.progress.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        sshd.kill_all();
+    };
+    let started = Instant::now();
+    let (r, ()) = tokio::join!(
+        srv.call(
+            "ssh_download",
+            json!({"session_id": s, "remote_path": remote, "local_path": local}),
+        ),
+        crash
+    );
+    let took = started.elapsed();
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    let e = crate::harness::text(&r);
+    assert!(e.contains("connection is closed"), "{e}");
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    sshd.restart();
+    let v = srv.exec(&s, &format!("rm -f {remote}; echo back")).await;
+    assert_eq!(v["stdout"], "back\n");
+    assert_eq!(v["reconnected"], true);
+}
