@@ -10,15 +10,18 @@
 //! - [`cli`]: flags shared by the two binaries, and the shutdown signal.
 //! - [`clock`]: RFC 3339 timestamps for results and the audit log.
 //! - [`error`]: the core [`Error`] type every layer below the tools returns.
+//! - [`hex`]: lower-case hex for digests, ids and MAC tags.
 //! - [`secret`]: [`Secret`], a string that never prints itself.
 //! - [`settings`]: operator settings (timeouts, limits, host-key policy), from flags and env.
-//! - [`ssh`]: the SSH client: address parsing, host-key verification, authentication,
-//!   command execution with bounded output, port forwarding.
+//! - [`ssh`]: the SSH client: address parsing, host-key verification, algorithm
+//!   preferences, authentication, command execution with bounded output, SFTP, port
+//!   forwarding.
 //! - [`jobs`]: background commands, polled with `ssh_job`.
 //! - [`manager`]: the registry of open SSH sessions, keyed by unguessable ids.
 //! - [`policy`]: allowed hosts, credentials in arguments, command rules.
-//! - [`mcp`]: the MCP tool layer: parameter and result types, tool handlers, and the one
-//!   mapping from core errors to tool results.
+//! - [`mcp`]: the MCP tool layer: parameter and result types, tool handlers, asking the
+//!   user to confirm unknown host keys, and the one mapping from core errors to tool
+//!   results.
 //! - [`http`]: the hardened Streamable HTTP front end (axum), used by `ssh-mcp`.
 //! - [`logging`]: tracing to stderr with credential-bearing protocol dumps suppressed.
 
