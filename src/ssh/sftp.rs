@@ -93,8 +93,9 @@ pub async fn open(session: &Session) -> Result<Arc<RawSftpSession>> {
 }
 
 /// Runs an SFTP operation of `session` until it ends or the connection dies: requests
-/// on a dead connection could otherwise wait for their own timeout. Errors go through
-/// [`settle`].
+/// on a dead connection could otherwise wait for their own timeout. A failure reports the
+/// connection's end when it died; a failed SFTP channel on a live connection is dropped so
+/// that the next call opens a new one.
 pub async fn guarded<T>(
     session: &Session,
     op: impl std::future::Future<Output = Result<T>>,
