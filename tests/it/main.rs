@@ -2,13 +2,14 @@
 //! transports, against real OpenSSH sshd instances started per test.
 //!
 //! Needs `/usr/sbin/sshd`, `ssh-keygen`, `ssh-agent`, `/usr/sbin/dropbear`,
-//! `/usr/sbin/tinysshd` and root (a test user with a password
-//! is created). `.ci/run` installs what is missing. The tests with the official MCP tools
-//! (`official`) need `SSH_MCP_INTEROP_DIR`, which `scripts/test` sets.
+//! `/usr/sbin/tinysshd` and root (a test user with a password is created). `.ci/run`
+//! installs what is missing. The tests with the official MCP tools (`official`) and the
+//! AsyncSSH server (`asyncssh`) need `SSH_MCP_INTEROP_DIR`, which `scripts/test` sets.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod agent;
+mod asyncssh;
 mod connect;
 mod execute;
 mod files;

@@ -246,18 +246,18 @@ async fn python_client(http: bool, mode: &str) {
 }
 
 /// `tests/interop`: the Python client and the conformance baselines.
-fn spec_dir() -> PathBuf {
+pub(crate) fn spec_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
 /// The tools `scripts/interop-setup` installed.
-struct Tools {
+pub(crate) struct Tools {
     dir: PathBuf,
 }
 
 impl Tools {
     /// The tools, or `None` when this run goes without them (see the module docs).
-    fn get(test: &str) -> Option<Tools> {
+    pub(crate) fn get(test: &str) -> Option<Tools> {
         if std::env::var("SSH_MCP_INTEROP").as_deref() == Ok("skip") {
             return None;
         }
@@ -307,7 +307,7 @@ impl Tools {
         self.node_bin().join("mcp-inspector")
     }
 
-    fn python(&self) -> PathBuf {
+    pub(crate) fn python(&self) -> PathBuf {
         self.dir.join("venv/bin/python")
     }
 
