@@ -13,6 +13,7 @@ use crate::mcp::errors::tool_error;
 use crate::mcp::progress::Reporter;
 use crate::mcp::types::{ExecuteParams, ExecuteResult, JobParams, JobResult};
 use crate::mcp::{SshMcp, schema};
+use crate::ssh::command_line;
 use crate::ssh::exec::{self, ExecRequest, OutputSink};
 use crate::ssh::output::Capture;
 
@@ -57,7 +58,7 @@ connection died is reconnected transparently (reconnected: true).",
             .unwrap_or(settings.max_output_bytes)
             .min(MAX_OUTPUT_CEILING);
         let env: Vec<(String, String)> = p.env.unwrap_or_default().into_iter().collect();
-        exec::check_request(&p.command, p.cwd.as_deref().filter(|c| !c.is_empty()), &env)
+        command_line::check_request(&p.command, p.cwd.as_deref().filter(|c| !c.is_empty()), &env)
             .map_err(fail)?;
         let owner = Self::owner(&ctx);
         let audit_base = |decision, error: Option<String>| Event {

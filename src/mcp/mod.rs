@@ -10,6 +10,7 @@
 //! - [`schema`]: the tools' JSON Schemas.
 
 pub mod confirm;
+pub mod connect;
 pub mod errors;
 pub mod execute;
 pub mod files;

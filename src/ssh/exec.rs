@@ -15,6 +15,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::ssh::command_line::compose;
 use crate::ssh::session::Session;
 
 /// Time between the steps of the stop sequence.
@@ -278,45 +279,6 @@ async fn run_once(
     Ok(Some(exit))
 }
 
-/// The largest command line sent, with the `cd` and exports it may get. Every server must
-/// take packets of 35000 bytes (RFC 4253 §6.1); beyond, some end the whole connection
-/// (Dropbear above 32 KiB, OpenSSH above 256 KiB) instead of refusing the command.
-pub const MAX_COMMAND_BYTES: usize = 32 * 1024;
-
-/// Refuses what cannot run as asked: invalid environment variable names, and what a
-/// server would answer by dropping the connection: NUL bytes, which SSH request strings
-/// cannot carry, and command lines beyond [`MAX_COMMAND_BYTES`].
-pub fn check_request(command: &str, cwd: Option<&str>, env: &[(String, String)]) -> Result<()> {
-    let no_nul = |what: &str, s: &str| {
-        if s.contains('\0') {
-            return Err(Error::InvalidArgument(format!(
-                "{what} contains a NUL byte, which an SSH request cannot carry; pass binary data on stdin"
-            )));
-        }
-        Ok(())
-    };
-    if let Some((bad, _)) = env.iter().find(|(k, _)| !valid_env_name(k)) {
-        return Err(Error::InvalidArgument(format!(
-            "environment variable name {bad:?} is not valid (letters, digits and _, not starting with a digit)"
-        )));
-    }
-    no_nul("command", command)?;
-    no_nul("cwd", cwd.unwrap_or_default())?;
-    for (k, v) in env {
-        no_nul(&format!("env {k}"), v)?;
-    }
-    let size = compose(command, cwd, env).len();
-    if size > MAX_COMMAND_BYTES {
-        return Err(Error::InvalidArgument(format!(
-            "the command is {size} bytes with its cwd and env, over the {MAX_COMMAND_BYTES} an SSH \
-             server must accept in one request (larger ones can end the connection): pass a long \
-             script on stdin instead (command `sh -s` or `bash -s`, stdin: the script), or upload \
-             it with ssh_upload and run the file"
-        )));
-    }
-    Ok(())
-}
-
 /// Sends `env` requests, each answered before the next; returns those the server refused.
 async fn send_env(
     channel: &mut Channel<Msg>,
@@ -345,42 +307,6 @@ async fn send_env(
     Ok(refused)
 }
 
-/// The command line sent to the shell: exports for refused env vars, the `cd`, then the
-/// command on its own line so that its syntax cannot interact with ours.
-pub fn compose(command: &str, cwd: Option<&str>, exports: &[(String, String)]) -> String {
-    let mut prefix = String::new();
-    for (k, v) in exports {
-        prefix.push_str(&format!("export {k}={}\n", shell_quote(v)));
-    }
-    if let Some(dir) = cwd {
-        let dir = if dir.starts_with('-') {
-            format!("./{dir}")
-        } else {
-            dir.to_string()
-        };
-        prefix.push_str(&format!("cd {} || exit 1\n", shell_quote(&dir)));
-    }
-    if prefix.is_empty() {
-        command.to_string()
-    } else {
-        prefix + command
-    }
-}
-
-/// Single-quotes a string for POSIX shells (and bash, zsh, fish, csh): `'` becomes `'\''`.
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-/// Whether `name` is a valid environment variable name.
-pub fn valid_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-}
-
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -406,33 +332,4 @@ pub fn signal_name_of(sig: &Sig) -> String {
         Sig::Custom(name) => return name.trim_start_matches("SIG").to_string(),
     }
     .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_quote_should_survive_single_quotes() {
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
-    }
-
-    #[test]
-    fn compose_should_put_the_command_on_its_own_line() {
-        assert_eq!(compose("ls", None, &[]), "ls");
-        assert_eq!(
-            compose("ls", Some("/tmp/x y"), &[("A".into(), "1'2".into())]),
-            "export A='1'\\''2'\ncd '/tmp/x y' || exit 1\nls"
-        );
-        assert_eq!(compose("ls", Some("-x"), &[]), "cd './-x' || exit 1\nls");
-    }
-
-    #[test]
-    fn env_names_should_be_validated() {
-        assert!(valid_env_name("FOO_1") && valid_env_name("_x"));
-        assert!(!valid_env_name("1A") && !valid_env_name("A-B") && !valid_env_name(""));
-        assert!(!valid_env_name("A;rm"));
-    }
 }

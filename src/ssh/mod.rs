@@ -18,6 +18,7 @@ pub mod address;
 pub mod algorithms;
 pub mod auth;
 pub mod client_config;
+pub mod command_line;
 pub mod exec;
 #[cfg(feature = "port_forward")]
 pub mod forward;
@@ -29,6 +30,7 @@ pub mod output;
 pub mod resolve;
 pub mod session;
 pub mod sftp;
+pub mod sftp_channel;
 pub mod socket;
 
 pub use address::Address;

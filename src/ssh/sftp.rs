@@ -4,7 +4,6 @@
 //! target with OpenSSH's `posix-rename@openssh.com`), and every transfer is hashed.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
@@ -17,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::manager::random_id;
 use crate::ssh::local_io::{Reader, Writer};
 use crate::ssh::session::Session;
+pub use crate::ssh::sftp_channel::{guarded, open, sftp_error};
 
 /// Bytes per read or write request (OpenSSH's sftp-server accepts up to 256 KiB).
 pub const CHUNK: usize = 64 * 1024;
@@ -63,91 +63,6 @@ pub enum Sink {
 
 /// Told the bytes done and the bytes in all after every chunk of a transfer.
 pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
-
-/// The session's SFTP channel, opened on first use.
-pub async fn open(session: &Session) -> Result<Arc<RawSftpSession>> {
-    session
-        .sftp(|| async {
-            let (channel, permit) = session.open_session_channel().await.map_err(|e| {
-                if session.is_closed() {
-                    session.not_started_error()
-                } else {
-                    e
-                }
-            })?;
-            channel.request_subsystem(true, "sftp").await.map_err(|e| {
-                if session.is_closed() {
-                    session.not_started_error()
-                } else {
-                    Error::Ssh(e)
-                }
-            })?;
-            let raw = RawSftpSession::new(channel.into_stream());
-            raw.init()
-                .await
-                .map_err(|e| sftp_error("starting SFTP (is the sftp subsystem enabled?)", "", e))?;
-            // The channel slot stays taken for as long as the SFTP channel lives.
-            Ok((Arc::new(raw), permit))
-        })
-        .await
-}
-
-/// Runs an SFTP operation of `session` until it ends or the connection dies: requests
-/// on a dead connection could otherwise wait for their own timeout. A failure reports the
-/// connection's end when it died; a failed SFTP channel on a live connection is dropped so
-/// that the next call opens a new one.
-pub async fn guarded<T>(
-    session: &Session,
-    op: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    let dead = session.dead_token();
-    let r = tokio::select! {
-        biased;
-        r = op => r,
-        _ = dead.cancelled() => Err(session.closed_error()),
-    };
-    match r {
-        Err(e) => Err(settle(session, e).await),
-        ok => ok,
-    }
-}
-
-/// What a failed SFTP call tells the caller, once the session's state is known: the
-/// connection's end if it died, or, for a failed SFTP channel on a live connection, that
-/// channel is dropped so that the next call opens a new one.
-async fn settle(session: &Session, e: Error) -> Error {
-    if let Error::SftpChannel(_) = &e {
-        session.forget_sftp().await;
-        // A dying connection is often noticed here first: let its end be recorded.
-        let dead = session.dead_token();
-        let _ = tokio::time::timeout(Duration::from_millis(200), dead.cancelled()).await;
-    }
-    session.or_closed(e)
-}
-
-/// Maps an SFTP failure on `path` to an error that says what to do.
-pub fn sftp_error(op: &str, path: &str, e: SftpError) -> Error {
-    if matches!(
-        e,
-        SftpError::UnexpectedBehavior(_) | SftpError::Timeout | SftpError::IO(_)
-    ) {
-        return Error::SftpChannel(format!("{op} {path}: the SFTP channel failed ({e})"));
-    }
-    let problem = match &e {
-        SftpError::Status(s) => match s.status_code {
-            StatusCode::NoSuchFile => "no such file or directory".to_string(),
-            StatusCode::PermissionDenied => "permission denied".to_string(),
-            _ if s.error_message.is_empty() => format!("{}", s.status_code),
-            _ => format!("{}: {}", s.status_code, s.error_message),
-        },
-        other => other.to_string(),
-    };
-    Error::Sftp {
-        op: op.to_string(),
-        path: path.to_string(),
-        problem,
-    }
-}
 
 /// Writes `source` to `remote` atomically. With `overwrite` false an existing target is an
 /// error. `mode` sets permission bits; otherwise a replaced file keeps its mode and a new

@@ -1,0 +1,230 @@
+//! What `ssh_connect` does before a session exists: turning its arguments into a
+//! connection request (named hosts, the ssh client config, ProxyJump, the operator's
+//! policy), and connecting with the user's confirmation of an unknown host key.
+
+use std::sync::Arc;
+
+use rmcp::RoleServer;
+use rmcp::model::InputRequiredResult;
+use rmcp::service::RequestContext;
+
+use crate::error::Error;
+use crate::manager::Entry;
+use crate::mcp::SshMcp;
+use crate::mcp::confirm::{self, Answer, Asking};
+use crate::mcp::types::ConnectParams;
+use crate::settings::expand_tilde;
+use crate::ssh::address::Address;
+use crate::ssh::auth::Credentials;
+use crate::ssh::client_config::ClientConfig;
+use crate::ssh::known_hosts::HostKeyPolicy;
+use crate::ssh::session::ConnectRequest;
+
+impl SshMcp {
+    /// Connects. Where the host-key policy is `accept-new` or `ask` and the client can ask
+    /// the user (see [`confirm`]), an unknown host's key is shown to the user first, and
+    /// recorded only if they trust it; `state` and `responses` carry their answer on
+    /// protocol 2026-07-28.
+    pub(crate) async fn connect_confirming(
+        &self,
+        mut req: ConnectRequest,
+        state: Option<String>,
+        responses: Option<rmcp::model::InputResponses>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Connected, Error> {
+        let owner = Self::owner(ctx);
+        let policy = req
+            .host_key_policy
+            .unwrap_or(self.manager.settings().host_key_policy);
+        let asking = match policy {
+            HostKeyPolicy::AcceptNew | HostKeyPolicy::Ask => confirm::how_to_ask(ctx),
+            HostKeyPolicy::Strict | HostKeyPolicy::Off => Asking::No,
+        };
+        let target = format!("{}@{}", req.username, req.address);
+        if let Some(state) = state {
+            let fingerprint = confirm::answered(
+                &state,
+                &responses.unwrap_or_default(),
+                &target,
+                owner.as_deref(),
+            )?;
+            req.host_key_policy = Some(HostKeyPolicy::Ask);
+            req.confirmed_host_key = Some(fingerprint);
+        } else if asking != Asking::No {
+            req.host_key_policy = Some(HostKeyPolicy::Ask);
+        }
+        let first = self.manager.connect(&req, owner.as_deref()).await;
+        let (host, offered) = match first {
+            Err(Error::HostKeyUnknown { host, offered })
+                if asking != Asking::No && req.confirmed_host_key.is_none() =>
+            {
+                (host, offered)
+            }
+            other => return other.map(|entry| Connected::Open(entry, req)),
+        };
+        // The client cannot be asked after all: the configured policy decides.
+        let fall_back = |req: &mut ConnectRequest, host: String, offered: String| {
+            if policy == HostKeyPolicy::AcceptNew {
+                req.host_key_policy = Some(HostKeyPolicy::AcceptNew);
+                Ok(())
+            } else {
+                Err(Error::HostKeyUnknown { host, offered })
+            }
+        };
+        match asking {
+            Asking::InputRequired => {
+                match confirm::input_required(&host, &offered, &target, owner.as_deref()) {
+                    Ok(question) => return Ok(Connected::AskFirst(question)),
+                    Err(_) => fall_back(&mut req, host, offered)?,
+                }
+            }
+            Asking::No => return Err(Error::HostKeyUnknown { host, offered }),
+            Asking::Push => match confirm::ask_now(ctx, &host, &offered).await {
+                Answer::Trust => req.confirmed_host_key = Some(offered),
+                Answer::Refused(why) => {
+                    return Err(Error::HostKeyNotConfirmed { host, offered, why });
+                }
+                Answer::Unavailable => fall_back(&mut req, host, offered)?,
+            },
+        }
+        self.manager
+            .connect(&req, owner.as_deref())
+            .await
+            .map(|entry| Connected::Open(entry, req))
+    }
+
+    /// Turns `ssh_connect` arguments into a connection request, resolving named hosts and
+    /// applying the operator's policy.
+    pub(crate) fn connect_request(&self, p: ConnectParams) -> Result<ConnectRequest, Error> {
+        let settings = self.manager.settings();
+        let policy = &settings.policy;
+        let password = p.password.filter(|s| !s.is_empty());
+        let key_path = p
+            .key_path
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| expand_tilde(k.trim()));
+        let passphrase = p.passphrase.filter(|s| !s.is_empty());
+        let gave_credentials = password.is_some() || key_path.is_some() || passphrase.is_some();
+        if gave_credentials && !policy.credentials_in_arguments() {
+            return Err(Error::Policy(
+                "credentials may not be passed as tool arguments here; connect to one of the named hosts the operator configured".into(),
+            ));
+        }
+        let mut req = match settings.hosts.get(p.address.trim()) {
+            Some(h) => ConnectRequest {
+                address: Address::parse(&h.address, 22)?,
+                username: h.user.clone().unwrap_or_default(),
+                credentials: Credentials {
+                    password: h.password()?,
+                    key_path: h.identity(),
+                    passphrase: h.passphrase()?,
+                    ..Default::default()
+                },
+                host_key_policy: match &h.host_key_policy {
+                    Some(s) => Some(s.parse().map_err(Error::InvalidArgument)?),
+                    None => None,
+                },
+                ..Default::default()
+            },
+            None => {
+                // Port 0 stands for "not given", so that the ssh config's Port can apply.
+                let given = Address::parse(&p.address, 0)?;
+                let mut req = ConnectRequest {
+                    address: Address {
+                        host: given.host.clone(),
+                        port: if given.port == 0 { 22 } else { given.port },
+                    },
+                    ..Default::default()
+                };
+                if let Some(cfg) = &settings.ssh_config {
+                    let r = cfg.resolve(&given.host);
+                    req.jumps = r
+                        .proxy_jump
+                        .iter()
+                        .map(|hop| jump_request(hop, cfg))
+                        .collect::<Result<_, _>>()?;
+                    req.address = Address {
+                        host: r.host,
+                        port: match given.port {
+                            0 => r.port.unwrap_or(22),
+                            p => p,
+                        },
+                    };
+                    req.username = r.user.unwrap_or_default();
+                    req.credentials.identity_files = r.identity_files;
+                    req.credentials.identities_only = r.identities_only;
+                    req.known_hosts = r.known_hosts;
+                    req.host_key_policy = r.host_key_policy;
+                    req.connect_timeout = r.connect_timeout;
+                    req.keepalive = r.keepalive;
+                }
+                policy.check_host(&req.address.host, req.address.port)?;
+                req
+            }
+        };
+        if gave_credentials {
+            req.credentials.password = password;
+            req.credentials.key_path = key_path;
+            req.credentials.passphrase = passphrase.or(req.credentials.passphrase.take());
+        }
+        let username = p
+            .username
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .or(Some(std::mem::take(&mut req.username)).filter(|u| !u.is_empty()))
+            .or_else(local_user)
+            .ok_or_else(|| {
+                Error::InvalidArgument("username is required (no local user name known)".into())
+            })?;
+        req.username = username;
+        Ok(req)
+    }
+}
+
+/// The request for one ProxyJump hop, `[user@]host[:port]`, itself resolved through the
+/// ssh config (its own ProxyJump is not followed). Hops authenticate with the agent and
+/// identity files, never with the password given for the destination.
+fn jump_request(spec: &str, cfg: &ClientConfig) -> Result<ConnectRequest, Error> {
+    let (user, host) = match spec.rsplit_once('@') {
+        Some((u, h)) => (Some(u.to_string()), h),
+        None => (None, spec),
+    };
+    let given = Address::parse(host, 0)?;
+    let r = cfg.resolve(&given.host);
+    Ok(ConnectRequest {
+        address: Address {
+            host: r.host,
+            port: match given.port {
+                0 => r.port.unwrap_or(22),
+                p => p,
+            },
+        },
+        username: user
+            .or(r.user)
+            .or_else(local_user)
+            .ok_or_else(|| Error::InvalidArgument(format!("no user name for jump host {spec}")))?,
+        credentials: Credentials {
+            identity_files: r.identity_files,
+            identities_only: r.identities_only,
+            ..Default::default()
+        },
+        host_key_policy: r.host_key_policy,
+        known_hosts: r.known_hosts,
+        connect_timeout: r.connect_timeout,
+        keepalive: r.keepalive,
+        confirmed_host_key: None,
+        jumps: Vec::new(),
+    })
+}
+
+fn local_user() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+}
+
+/// How a connect ended: a session, or first a question for the user (protocol 2026-07-28).
+pub(crate) enum Connected {
+    Open(Arc<Entry>, ConnectRequest),
+    AskFirst(InputRequiredResult),
+}
