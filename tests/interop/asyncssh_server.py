@@ -32,7 +32,11 @@ async def run(process):
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **{str(k): str(v) for k, v in process.env.items()}},
     )
-    await process.redirect(stdin=child.stdin, stdout=child.stdout, stderr=child.stderr)
+    # No EOF when stdout ends: stderr may still have data, and writing after EOF would
+    # end the connection. exit() sends EOF once both are drained.
+    await process.redirect(
+        stdin=child.stdin, stdout=child.stdout, stderr=child.stderr, send_eof=False
+    )
     code = await child.wait()
     await process.stdout.drain()
     await process.stderr.drain()

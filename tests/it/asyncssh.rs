@@ -22,6 +22,7 @@ async fn asyncssh_should_run_commands_move_files_and_forward() {
         .arg(spec_dir().join("asyncssh_server.py"))
         .arg(&host_key)
         .arg(sshd::user().key.with_extension("pub"))
+        .env("PYTHONWARNINGS", "ignore::RuntimeWarning")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
