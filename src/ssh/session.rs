@@ -76,7 +76,8 @@ pub struct Session {
     /// Where the connections of this session's remote forwards go.
     #[cfg(feature = "port_forward")]
     remote_targets: crate::ssh::forward::RemoteTargets,
-    /// The SFTP channel, opened on first use, with the channel slot it holds.
+    /// The SFTP channel, opened on first use (and again after it failed), with the channel
+    /// slot it holds.
     sftp: tokio::sync::Mutex<Option<(Arc<RawSftpSession>, OwnedSemaphorePermit)>>,
 }
 
