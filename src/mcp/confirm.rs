@@ -102,13 +102,15 @@ pub async fn ask_now(ctx: &RequestContext<RoleServer>, host: &str, fingerprint: 
     let mut options = PeerRequestOptions::no_options();
     options.timeout = Some(ANSWER_TIMEOUT);
     let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
-    let sent = tokio::select! {
-        r = ctx.peer.send_request_with_option(request, options) => r,
-        _ = ctx.ct.cancelled() => return Answer::Refused("the call was cancelled".into()),
+    let asked = async {
+        match ctx.peer.send_request_with_option(request, options).await {
+            Ok(handle) => handle.await_response().await,
+            Err(e) => Err(e),
+        }
     };
-    let waited = match sent {
-        Ok(handle) => handle.await_response().await,
-        Err(e) => return transport_failure(e),
+    let waited = tokio::select! {
+        r = asked => r,
+        _ = ctx.ct.cancelled() => return Answer::Refused("the call was cancelled".into()),
     };
     match waited {
         Ok(ClientResult::ElicitResult(r)) => judge(&r),
