@@ -41,7 +41,9 @@ impl SshMcp {
             HostKeyPolicy::Strict | HostKeyPolicy::Off => Asking::No,
         };
         let target = format!("{}@{}", req.username, req.address);
-        if let Some(state) = state {
+        // An answer counts only where the policy asks: it never overrides `strict`.
+        let may_confirm = matches!(policy, HostKeyPolicy::AcceptNew | HostKeyPolicy::Ask);
+        if let Some(state) = state.filter(|_| may_confirm) {
             let fingerprint = confirm::answered(
                 &state,
                 &responses.unwrap_or_default(),
