@@ -237,13 +237,13 @@ modes and modification times, sorted by name, at most max_entries (default 1000)
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ListDirResult>, String> {
         let fail = |e: Error| tool_error("Failed to list directory", &e);
+        check_remote_path(&p.path).map_err(fail)?;
         let owner = Self::owner(&ctx);
         let session = self
             .manager
             .sftp_session_for_use(&p.session_id, owner.as_deref())
             .await
             .map_err(fail)?;
-        check_remote_path(&p.path).map_err(fail)?;
         let path = match p.path.trim() {
             "" => ".",
             other => other,
