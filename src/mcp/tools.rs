@@ -1,8 +1,9 @@
 //! `ssh_connect`, `ssh_disconnect`, `ssh_list_sessions`.
 
+use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::handler::server::tool::{InputResponses, RequestState};
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResponse, CallToolResult};
+use rmcp::model::CallToolResponse;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 
@@ -120,8 +121,10 @@ elicitation, and otherwise recorded (or refused, as the operator chose).",
             host_key_status: status.into(),
             auth_method: info.auth_method.clone(),
         };
-        let value = serde_json::to_value(result).map_err(|e| format!("{OP}: {e}"))?;
-        Ok(CallToolResult::structured(value).into())
+        // The same structured result `Json` gives the other tools.
+        Json(result)
+            .into_call_tool_result()
+            .map_err(|e| format!("{OP}: {}", e.message))
     }
 
     #[tool(

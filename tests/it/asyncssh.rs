@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::harness::Server;
 use crate::official::{Tools, spec_dir};
-use crate::sshd::{self, USER, keygen};
+use crate::sshd::{self, keygen};
 
 #[tokio::test]
 async fn asyncssh_should_run_commands_move_files_and_forward() {
@@ -40,13 +40,7 @@ async fn asyncssh_should_run_commands_move_files_and_forward() {
         .unwrap_or_else(|| panic!("unexpected first line: {ready:?}"));
 
     let srv = Server::stdio().await;
-    let v = srv
-        .ok(
-            "ssh_connect",
-            json!({"address": format!("127.0.0.1:{port}"), "username": USER, "key_path": sshd::user().key}),
-        )
-        .await;
-    let s = v["session_id"].as_str().unwrap().to_string();
+    let s = srv.connect_address(&format!("127.0.0.1:{port}")).await;
 
     let v = srv.exec(&s, "echo out; echo err >&2; exit 7").await;
     assert_eq!(

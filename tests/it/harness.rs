@@ -201,10 +201,16 @@ impl Server {
 
     /// Connects with the test user's plain key; returns the session id.
     pub async fn connect(&self, sshd: &Sshd) -> String {
+        self.connect_address(&sshd.address()).await
+    }
+
+    /// Connects to any SSH server at `address` as the test user with its key; returns the
+    /// session id.
+    pub async fn connect_address(&self, address: &str) -> String {
         let v = self
             .ok(
                 "ssh_connect",
-                json!({"address": sshd.address(), "username": sshd::USER,
+                json!({"address": address, "username": sshd::USER,
                        "key_path": sshd::user().key.to_str().unwrap()}),
             )
             .await;

@@ -5,20 +5,14 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::harness::Server;
-use crate::sshd::{self, Dropbear, PASSWORD, USER};
+use crate::sshd::{Dropbear, PASSWORD, USER};
 use crate::tinyssh::Tinysshd;
 
 #[tokio::test]
 async fn dropbear_should_run_commands_exactly_and_stop_them() {
     let db = Dropbear::start();
     let srv = Server::stdio().await;
-    let v = srv
-        .ok(
-            "ssh_connect",
-            json!({"address": db.address(), "username": USER, "key_path": sshd::user().key}),
-        )
-        .await;
-    let s = v["session_id"].as_str().unwrap().to_string();
+    let s = srv.connect_address(&db.address()).await;
     let v = srv
         .ok(
             "ssh_connect",
@@ -65,13 +59,7 @@ async fn dropbear_should_run_commands_exactly_and_stop_them() {
 async fn dropbear_should_run_concurrent_commands() {
     let db = Dropbear::start();
     let srv = Server::stdio().await;
-    let v = srv
-        .ok(
-            "ssh_connect",
-            json!({"address": db.address(), "username": USER, "key_path": sshd::user().key}),
-        )
-        .await;
-    let s = v["session_id"].as_str().unwrap().to_string();
+    let s = srv.connect_address(&db.address()).await;
     assert!(
         srv.log().contains("run one at a time"),
         "Dropbear's version was not recognised"
@@ -114,18 +102,12 @@ async fn tinysshd_should_run_commands_back_to_back() {
     let t = Tinysshd::start();
     let srv = Server::stdio().await;
     let started = Instant::now();
-    let v = srv
-        .ok(
-            "ssh_connect",
-            json!({"address": t.address(), "username": USER, "key_path": sshd::user().key}),
-        )
-        .await;
+    let s = srv.connect_address(&t.address()).await;
     let took = started.elapsed();
     assert!(
         took < Duration::from_millis(800),
         "connecting to tinysshd took {took:?}"
     );
-    let s = v["session_id"].as_str().unwrap().to_string();
     for i in 0..8 {
         let v = srv
             .ok(
