@@ -293,9 +293,7 @@ impl Session {
     /// Drops the SFTP channel after it failed (the server's sftp-server may have exited), so
     /// that the next transfer opens a new one.
     pub async fn forget_sftp(&self) {
-        if let Some((raw, _)) = self.sftp.lock().await.take() {
-            let _ = raw.close_session();
-        }
+        release_sftp(&mut *self.sftp.lock().await);
     }
 
     /// A token cancelled when the session starts closing.
@@ -425,6 +423,13 @@ impl Session {
     /// SSH_MSG_DISCONNECT.
     pub async fn close(&self) {
         self.stopping.cancel();
+        // The SFTP channel holds a channel permit but runs no command: release it first, or
+        // the wait below would always run to its end after a transfer. A transfer still
+        // using it ends with the connection. (Taken only if free: an SFTP channel being
+        // opened right now may wait for a permit itself.)
+        if let Ok(mut slot) = self.sftp.try_lock() {
+            release_sftp(&mut slot);
+        }
         // Give running commands their stop sequence (up to KILL) before the connection goes.
         let deadline = tokio::time::Instant::now() + Duration::from_millis(2500);
         while self.channels.available_permits() < self.channels_total
@@ -442,6 +447,13 @@ impl Session {
             .handle
             .disconnect(russh::Disconnect::ByApplication, "session closed", "en")
             .await;
+    }
+}
+
+/// Closes a cached SFTP channel and gives its channel permit back.
+fn release_sftp(slot: &mut Option<(Arc<RawSftpSession>, OwnedSemaphorePermit)>) {
+    if let Some((raw, _permit)) = slot.take() {
+        let _ = raw.close_session();
     }
 }
 

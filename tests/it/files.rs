@@ -338,3 +338,24 @@ async fn a_dead_sftp_server_should_be_replaced_on_the_next_call() {
     // Commands were never affected.
     assert_eq!(srv.exec(&s, "echo ok").await["reconnected"], false);
 }
+
+/// The session's SFTP channel is not a running command: disconnecting after a transfer must
+/// not wait for it the way it waits for commands to stop.
+#[tokio::test]
+async fn disconnect_after_a_transfer_should_be_quick() {
+    let sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    srv.ok(
+        "ssh_list_dir",
+        json!({"session_id": s, "path": format!("/home/{USER}")}),
+    )
+    .await;
+    let t = std::time::Instant::now();
+    srv.ok("ssh_disconnect", json!({"session_id": s})).await;
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(1000),
+        "disconnect took {:?}",
+        t.elapsed()
+    );
+}
