@@ -152,6 +152,15 @@ pub enum Error {
     #[error("the server refused to open a channel: {0}")]
     ChannelOpen(String),
 
+    /// The channel opened, but the server refused to run the command on it (it answered
+    /// the exec request with a failure): an SFTP-only server, for example.
+    #[error("the server refused to run the command")]
+    ExecRefused,
+
+    /// The server refused or could not do a remote forward (`tcpip-forward`).
+    #[error("{0}")]
+    ForwardRefused(String),
+
     /// A local listener could not be bound.
     #[error("could not listen on {addr}")]
     Bind {

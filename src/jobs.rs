@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::sync::{OwnedSemaphorePermit, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
@@ -18,6 +18,9 @@ use crate::manager::{Entry, SessionManager, random_id};
 use crate::ssh::exec::{ExecRequest, Exit, OutputSink};
 use crate::ssh::output::Capture;
 use crate::ssh::session::Session;
+
+/// How long starting a job waits for the server to accept the command.
+const START_WAIT: Duration = Duration::from_secs(5);
 
 /// How long a finished job stays readable.
 pub const RETENTION: Duration = Duration::from_secs(3600);
@@ -133,7 +136,8 @@ impl Job {
         }
     }
 
-    fn finish(&self, result: Result<Exit>) {
+    /// Records how the job ended: its exit, or the error (as its full chain).
+    fn finish(&self, result: std::result::Result<Exit, String>) {
         let mut st = self.lock();
         st.status = match &result {
             _ if self.cancel.is_cancelled() => JobStatus::Killed,
@@ -143,7 +147,7 @@ impl Job {
         };
         match result {
             Ok(e) => st.exit = Some(e),
-            Err(e) => st.error = Some(e.chain()),
+            Err(e) => st.error = Some(e),
         }
         st.finished = Some(Instant::now());
         drop(st);
@@ -151,15 +155,24 @@ impl Job {
     }
 }
 
-/// Feeds a job's output into its state.
-struct Sink(Arc<Job>);
+/// Feeds a job's output into its state, and tells [`Jobs::start`] once the server has
+/// accepted the command.
+struct Sink {
+    job: Arc<Job>,
+    started: Option<oneshot::Sender<Result<()>>>,
+}
 
 impl OutputSink for Sink {
     fn stdout(&mut self, data: &[u8]) {
-        self.0.lock().stdout.push(data);
+        self.job.lock().stdout.push(data);
     }
     fn stderr(&mut self, data: &[u8]) {
-        self.0.lock().stderr.push(data);
+        self.job.lock().stderr.push(data);
+    }
+    fn started(&mut self) {
+        if let Some(tx) = self.started.take() {
+            let _ = tx.send(Ok(()));
+        }
     }
 }
 
@@ -175,8 +188,10 @@ impl Jobs {
     }
 
     /// Starts `req` in the background on `session` (the live connection of `entry`), under
-    /// a new random id. `slot` is held until the job ends.
-    pub fn start(
+    /// a new random id. `slot` is held until the job ends. Returns once the server has
+    /// accepted the command, or after [`START_WAIT`] (the command may be waiting for a
+    /// channel); an error before that, such as a refused command, is returned instead of a job.
+    pub async fn start(
         &self,
         manager: Arc<SessionManager>,
         entry: Arc<Entry>,
@@ -209,17 +224,36 @@ impl Jobs {
         });
         self.map().insert(job.id.clone(), job.clone());
         let task_job = job.clone();
+        let (started_tx, started_rx) = oneshot::channel();
         tokio::spawn(async move {
             let _slot = slot;
-            let mut sink = Sink(task_job.clone());
+            let mut sink = Sink {
+                job: task_job.clone(),
+                started: Some(started_tx),
+            };
             let cancel = task_job.cancel.clone();
             let result = manager
                 .run_command(&entry, session, req, &mut sink, &cancel)
                 .await
                 .map(|(exit, _)| exit);
             tracing::info!(job_id = %task_job.id, ok = result.is_ok(), "job finished");
+            let result = result.map_err(|e| {
+                let chain = e.chain();
+                // Not started yet: the starting call reports it, if it still waits.
+                if let Some(tx) = sink.started.take() {
+                    let _ = tx.send(Err(e));
+                }
+                chain
+            });
             task_job.finish(result);
         });
+        // A command the server refuses (or a connection found dead) is the call's error,
+        // not a job that failed at once. A command still waiting for a channel after
+        // START_WAIT goes on in the background.
+        if let Ok(Ok(Err(e))) = tokio::time::timeout(START_WAIT, started_rx).await {
+            self.map().remove(&job.id);
+            return Err(e);
+        }
         Ok(job)
     }
 

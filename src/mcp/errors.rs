@@ -97,6 +97,12 @@ fn describe(e: &Error) -> (String, String) {
         Error::ChannelOpen(_) => {
             "the server refused; it may limit channels or forbid this (e.g. AllowTcpForwarding no)".into()
         }
+        Error::ExecRefused => {
+            "this server may not run commands for this account (an SFTP-only server, a forced command or a restricted shell); ssh_upload, ssh_download and ssh_list_dir may still work".into()
+        }
+        Error::ForwardRefused(_) => {
+            "the server does not allow this forward; try another port, a local forward, or ask the user".into()
+        }
         Error::Bind { source, .. } if source.kind() == ErrorKind::AddrInUse => {
             "that port is already in use; choose another local_port, or 0 for any free port".into()
         }

@@ -109,11 +109,20 @@ connection died is reconnected transparently (reconnected: true).",
             job_id: None,
         };
         if background {
-            let job = self
+            let started = self
                 .manager
                 .jobs
                 .start(self.manager.clone(), entry, session, req, limit, slot)
-                .map_err(fail)?;
+                .await;
+            let job = match started {
+                Ok(job) => job,
+                Err(e) => {
+                    event.decision = "failed";
+                    event.error = Some(e.to_string());
+                    self.audit(&ctx, event);
+                    return Err(fail(e));
+                }
+            };
             result.job_id = Some(job.id.clone());
             event.job_id = Some(job.id.clone());
             self.audit(&ctx, event);

@@ -55,6 +55,8 @@ pub trait OutputSink: Send {
     fn stderr(&mut self, data: &[u8]);
     /// Called every [`TICK`] while the command runs.
     fn tick(&mut self, _elapsed: Duration) {}
+    /// Called when the server has accepted the command (it may be called more than once).
+    fn started(&mut self) {}
 }
 
 /// How a command ended.
@@ -217,9 +219,12 @@ async fn run_once(
                     eof = true;
                     if exit.exit_code.is_some() || exit.exit_signal.is_some() { break Ok(()); }
                 }
-                Some(ChannelMsg::Success) => confirmed = true,
+                Some(ChannelMsg::Success) => {
+                    confirmed = true;
+                    sink.started();
+                }
                 Some(ChannelMsg::Failure) if !confirmed => {
-                    break Err(Error::ChannelOpen("the server refused to run the command".into()));
+                    break Err(Error::ExecRefused);
                 }
                 Some(_) => {}
             },

@@ -166,11 +166,11 @@ impl Forward {
             .tcpip_forward(bind_host.clone(), u32::from(bind_port))
             .await
             .map_err(|e| match e {
-                russh::Error::RequestDenied => Error::ChannelOpen(format!(
+                russh::Error::RequestDenied => Error::ForwardRefused(format!(
                     "the server refused to listen on {bind_host}:{bind_port} (in use, privileged, or AllowTcpForwarding forbids remote forwards)"
                 )),
                 // Some servers (tinysshd) end the connection on requests they do not know.
-                _ if session.is_closed() => Error::ChannelOpen(format!(
+                _ if session.is_closed() => Error::ForwardRefused(format!(
                     "the server closed the connection when asked to listen on {bind_host}:{bind_port}: it does not support remote forwarding (the session reconnects on its next use)"
                 )),
                 other => Error::Ssh(other),

@@ -342,11 +342,25 @@ pub async fn list_dir(
     limit: usize,
 ) -> Result<(Vec<DirEntry>, bool)> {
     let sftp = open(session).await?;
-    let handle = sftp
-        .opendir(path)
-        .await
-        .map_err(|e| sftp_error("listing", path, e))?
-        .handle;
+    let handle = match sftp.opendir(path).await {
+        Ok(h) => h.handle,
+        Err(e) => {
+            let err = sftp_error("listing", path, e);
+            // OpenSSH's sftp-server answers opendir on a file with "no such file", others
+            // with a bare failure: say what the path is.
+            if matches!(err, Error::Sftp { .. })
+                && let Ok(found) = sftp.stat(path).await
+                && !found.attrs.is_dir()
+            {
+                return Err(Error::Sftp {
+                    op: "listing".into(),
+                    path: path.into(),
+                    problem: "it is not a directory; use ssh_download to read a file".into(),
+                });
+            }
+            return Err(err);
+        }
+    };
     let mut entries = Vec::new();
     let mut more = false;
     loop {

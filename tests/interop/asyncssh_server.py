@@ -1,11 +1,12 @@
 """An SSH server built on AsyncSSH, a fourth implementation for tests/it/asyncssh.rs.
 
-    asyncssh_server.py HOST_KEY AUTHORIZED_KEYS
+    asyncssh_server.py HOST_KEY AUTHORIZED_KEYS [sftp-only]
 
 Listens on 127.0.0.1 with a free port and prints `port N` once it accepts connections. It
 runs commands with /bin/sh as the user running it, passing stdin, stdout, stderr and the
 exit status (or the signal that ended the command); serves SFTP; allows local (direct-tcpip) and remote (tcpip-forward)
-forwarding. It exits when its stdin closes, so it never outlives the test.
+forwarding. With `sftp-only` it serves SFTP alone and answers exec requests with a failure,
+as SFTP-only servers do. It exits when its stdin closes, so it never outlives the test.
 """
 
 import asyncio
@@ -46,13 +47,14 @@ async def run(process):
         process.exit(code)
 
 
-async def main(host_key, authorized_keys):
+async def main(host_key, authorized_keys, mode):
+    commands = {} if mode == "sftp-only" else {"process_factory": run}
     server = await asyncssh.create_server(
         Server, "127.0.0.1", 0,
         server_host_keys=[host_key],
         authorized_client_keys=authorized_keys,
-        process_factory=run,
         sftp_factory=True,
+        **commands,
         encoding=None,
         line_editor=False,
     )
@@ -64,4 +66,4 @@ async def main(host_key, authorized_keys):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None))

@@ -11,33 +11,58 @@ use crate::harness::Server;
 use crate::official::{Tools, spec_dir};
 use crate::sshd::{self, keygen};
 
+/// A running AsyncSSH server; it exits when its stdin closes.
+struct AsyncSsh {
+    child: tokio::process::Child,
+    port: u16,
+}
+
+impl AsyncSsh {
+    /// Starts `asyncssh_server.py` with a new host key; `mode` is passed on as its third
+    /// argument (`sftp-only`).
+    async fn start(tools: &Tools, dir: &std::path::Path, mode: Option<&str>) -> Self {
+        let host_key = keygen(dir, "host", "ed25519", "");
+        let mut cmd = tokio::process::Command::new(tools.python());
+        cmd.arg(spec_dir().join("asyncssh_server.py"))
+            .arg(&host_key)
+            .arg(sshd::user().key.with_extension("pub"));
+        if let Some(mode) = mode {
+            cmd.arg(mode);
+        }
+        let mut child = cmd
+            .env("PYTHONWARNINGS", "ignore::RuntimeWarning")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the AsyncSSH server did not start")
+            .unwrap()
+            .unwrap_or_default();
+        let port = ready
+            .strip_prefix("port ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line: {ready:?}"));
+        AsyncSsh { child, port }
+    }
+
+    async fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
 #[tokio::test]
 async fn asyncssh_should_run_commands_move_files_and_forward() {
     let Some(tools) = Tools::get("asyncssh") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let host_key = keygen(dir.path(), "host", "ed25519", "");
-    let mut server = tokio::process::Command::new(tools.python())
-        .arg(spec_dir().join("asyncssh_server.py"))
-        .arg(&host_key)
-        .arg(sshd::user().key.with_extension("pub"))
-        .env("PYTHONWARNINGS", "ignore::RuntimeWarning")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("the AsyncSSH server did not start")
-        .unwrap()
-        .unwrap_or_default();
-    let port: u16 = ready
-        .strip_prefix("port ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line: {ready:?}"));
+    let server = AsyncSsh::start(&tools, dir.path(), None).await;
+    let port = server.port;
 
     let srv = Server::stdio().await;
     let s = srv.connect_address(&format!("127.0.0.1:{port}")).await;
@@ -111,6 +136,43 @@ async fn asyncssh_should_run_commands_move_files_and_forward() {
     c.read_to_string(&mut back).await.unwrap();
     assert_eq!(back, "through the tunnel");
 
-    drop(server.stdin.take());
-    let _ = tokio::time::timeout(Duration::from_secs(5), server.wait()).await;
+    server.stop().await;
+}
+
+/// A server that serves SFTP but runs no commands (AsyncSSH without a process factory
+/// answers exec requests with a failure, as ProFTPD's mod_sftp does): the command is
+/// refused with an error that points to the file tools, and the session stays usable.
+#[tokio::test]
+async fn an_sftp_only_server_should_refuse_commands_clearly() {
+    let Some(tools) = Tools::get("asyncssh") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = AsyncSsh::start(&tools, dir.path(), Some("sftp-only")).await;
+    let srv = Server::stdio().await;
+    let s = srv
+        .connect_address(&format!("127.0.0.1:{}", server.port))
+        .await;
+
+    let e = srv
+        .err("ssh_execute", json!({"session_id": s, "command": "echo hi"}))
+        .await;
+    assert!(e.contains("the server refused to run the command"), "{e}");
+    assert!(e.contains("ssh_upload, ssh_download and ssh_list_dir"), "{e}");
+    let e = srv
+        .err(
+            "ssh_execute",
+            json!({"session_id": s, "command": "echo hi", "background": true}),
+        )
+        .await;
+    assert!(e.contains("the server refused to run the command"), "{e}");
+
+    let remote = dir.path().join("still-works.txt");
+    srv.ok(
+        "ssh_upload",
+        json!({"session_id": s, "remote_path": remote, "content": "yes"}),
+    )
+    .await;
+    assert_eq!(std::fs::read_to_string(&remote).unwrap(), "yes");
+    server.stop().await;
 }

@@ -167,6 +167,17 @@ async fn file_errors_should_say_what_is_wrong() {
     )
     .await;
     let s = srv.connect(&sshd).await;
+    // sftp-server answers opendir on a file with "no such file"; the error says what it is.
+    let e = srv
+        .err(
+            "ssh_list_dir",
+            json!({"session_id": s, "path": "/etc/hostname"}),
+        )
+        .await;
+    assert!(
+        e.contains("/etc/hostname: it is not a directory; use ssh_download"),
+        "{e}"
+    );
     let e = srv
         .err(
             "ssh_download",
