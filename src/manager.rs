@@ -259,6 +259,9 @@ impl SessionManager {
             .map_err(|e| Error::SessionClosed {
                 reason: format!("{why}; reconnecting failed: {}", e.chain()),
             })?;
+        // An upload that ended with the old connection, after this point, leaves its
+        // temporary file on the old session's list; such a race is rare and costs a file.
+        current.leftovers().move_to(fresh.leftovers());
         if let Ok(mut slot) = entry.session.write() {
             *slot = fresh.clone();
         }

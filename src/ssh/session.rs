@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime};
 use russh::client::{self, Handle, Msg};
 use russh::{Channel, ChannelOpenFailure, Preferred};
 use russh_sftp::client::RawSftpSession;
+
+use crate::ssh::sftp_channel::Leftovers;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -79,6 +81,8 @@ pub struct Session {
     /// The SFTP channel, opened on first use (and again after it failed), with the channel
     /// slot it holds.
     sftp: tokio::sync::Mutex<Option<(Arc<RawSftpSession>, OwnedSemaphorePermit)>>,
+    /// Temporary upload files still to remove.
+    leftovers: Leftovers,
 }
 
 impl std::fmt::Debug for Session {
@@ -228,6 +232,7 @@ impl Session {
             stopping: CancellationToken::new(),
             via,
             sftp: tokio::sync::Mutex::new(None),
+            leftovers: Leftovers::default(),
             #[cfg(feature = "port_forward")]
             remote_targets,
         });
@@ -288,6 +293,11 @@ impl Session {
         let (raw, permit) = init().await?;
         *slot = Some((raw.clone(), permit));
         Ok(raw)
+    }
+
+    /// Temporary upload files still to remove (see [`Leftovers`]).
+    pub fn leftovers(&self) -> &Leftovers {
+        &self.leftovers
     }
 
     /// Drops the SFTP channel after it failed (the server's sftp-server may have exited), so

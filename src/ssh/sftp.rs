@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::manager::random_id;
 use crate::ssh::local_io::{Reader, Writer};
 use crate::ssh::session::Session;
+use crate::ssh::sftp_channel::TempFile;
 pub use crate::ssh::sftp_channel::{guarded, open, sftp_error};
 
 /// Bytes per read or write request (OpenSSH's sftp-server accepts up to 256 KiB).
@@ -127,6 +128,7 @@ pub async fn upload(
         .await
         .map_err(|e| sftp_error("creating a temporary file for", remote, e))?
         .handle;
+    let temp = TempFile::new(session, temp);
     let written = write_all(&sftp, &handle, source, hash, progress).await;
     let closed = sftp.close(handle).await;
     let result = match (written, closed) {
@@ -137,21 +139,30 @@ pub async fn upload(
     let (bytes, digest) = match result {
         Ok(t) => t,
         Err(e) => {
-            let _ = sftp.remove(temp).await;
+            remove_temp(&sftp, temp).await;
             return Err(e);
         }
     };
     // The server's umask may have narrowed the mode given at creation.
-    let _ = sftp.setstat(temp.clone(), attrs).await;
-    if let Err(e) = rename_over(&sftp, &temp, remote).await {
-        let _ = sftp.remove(temp).await;
+    let _ = sftp.setstat(temp.path().to_string(), attrs).await;
+    if let Err(e) = rename_over(&sftp, temp.path(), remote).await {
+        remove_temp(&sftp, temp).await;
         return Err(e);
     }
+    temp.removed();
     Ok(Transfer {
         bytes,
         sha256: digest.as_ref().map(|h| crate::hex::encode(h)),
         duration: started.elapsed(),
     })
+}
+
+/// Removes an upload's temporary file; if that fails (the connection died), the session's
+/// next SFTP use tries again.
+async fn remove_temp(sftp: &RawSftpSession, temp: TempFile<'_>) {
+    if sftp.remove(temp.path().to_string()).await.is_ok() {
+        temp.removed();
+    }
 }
 
 async fn write_all(

@@ -1,7 +1,8 @@
 //! A session's SFTP channel: opened on first use and reused, replaced after it fails, and
-//! what its failures tell the caller.
+//! what its failures tell the caller; and the temporary files of uploads that could not
+//! clean up after themselves.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use russh_sftp::client::RawSftpSession;
@@ -11,8 +12,76 @@ use russh_sftp::protocol::StatusCode;
 use crate::error::{Error, Result};
 use crate::ssh::session::Session;
 
-/// The session's SFTP channel, opened on first use.
+/// Temporary upload files that were not removed when their upload ended: the connection
+/// died, or the call was cancelled mid-way. The session's next SFTP use removes them, on the
+/// same connection or on the one that replaced it (see [`Leftovers::move_to`]).
+#[derive(Debug, Default)]
+pub struct Leftovers(Mutex<Vec<String>>);
+
+impl Leftovers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands the paths over to the session that replaces this one.
+    pub fn move_to(&self, other: &Leftovers) {
+        let paths = std::mem::take(&mut *self.lock());
+        other.lock().extend(paths);
+    }
+}
+
+/// A temporary upload file: recorded in its session's [`Leftovers`] when dropped before
+/// [`TempFile::removed`] (it was renamed into place or removed).
+pub struct TempFile<'a> {
+    path: String,
+    leftovers: &'a Leftovers,
+    gone: bool,
+}
+
+impl<'a> TempFile<'a> {
+    pub fn new(session: &'a Session, path: String) -> Self {
+        TempFile {
+            path,
+            leftovers: session.leftovers(),
+            gone: false,
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The file no longer exists under its temporary name.
+    pub fn removed(mut self) {
+        self.gone = true;
+    }
+}
+
+impl Drop for TempFile<'_> {
+    fn drop(&mut self) {
+        if !self.gone {
+            self.leftovers.lock().push(std::mem::take(&mut self.path));
+        }
+    }
+}
+
+/// The session's SFTP channel, opened on first use. Removes the session's leftover
+/// temporary files first, if it has any.
 pub async fn open(session: &Session) -> Result<Arc<RawSftpSession>> {
+    let raw = open_channel(session).await?;
+    let stale = std::mem::take(&mut *session.leftovers().lock());
+    for path in stale {
+        match raw.remove(path.clone()).await {
+            Ok(_) => tracing::debug!(path = %path, "removed a leftover temporary file"),
+            Err(e) => {
+                tracing::debug!(path = %path, error = %e, "could not remove a leftover temporary file")
+            }
+        }
+    }
+    Ok(raw)
+}
+
+async fn open_channel(session: &Session) -> Result<Arc<RawSftpSession>> {
     session
         .sftp(|| async {
             let (channel, permit) = session.open_session_channel().await.map_err(|e| {

@@ -155,10 +155,16 @@ async fn an_sftp_only_server_should_refuse_commands_clearly() {
         .await;
 
     let e = srv
-        .err("ssh_execute", json!({"session_id": s, "command": "echo hi"}))
+        .err(
+            "ssh_execute",
+            json!({"session_id": s, "command": "echo hi"}),
+        )
         .await;
     assert!(e.contains("the server refused to run the command"), "{e}");
-    assert!(e.contains("ssh_upload, ssh_download and ssh_list_dir"), "{e}");
+    assert!(
+        e.contains("ssh_upload, ssh_download and ssh_list_dir"),
+        "{e}"
+    );
     let e = srv
         .err(
             "ssh_execute",

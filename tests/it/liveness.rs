@@ -131,3 +131,63 @@ async fn a_transfer_cut_by_a_dead_host_should_say_so_and_leave_nothing() {
     assert_eq!(v["stdout"], "back\n");
     assert_eq!(v["reconnected"], true);
 }
+
+/// An upload cut off by the host going away leaves its temporary file behind on the server
+/// (nothing can remove it then); the session's next SFTP call, on the new connection,
+/// removes it.
+#[tokio::test]
+async fn an_upload_cut_by_a_dead_host_should_leave_no_temporary_file() {
+    let mut sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    // A directory of its own: the test user's home outlives the test.
+    let home = format!(
+        "/home/{}/upload-cut-{}",
+        crate::sshd::USER,
+        std::process::id()
+    );
+    srv.exec(&s, &format!("rm -rf {home}; mkdir {home}")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("big.bin");
+    std::fs::File::create(&local)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let crash = async {
+        for _ in 0..400 {
+            if !srv.recorder.progress.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        sshd.kill_all();
+    };
+    let (r, ()) = tokio::join!(
+        srv.call(
+            "ssh_upload",
+            json!({"session_id": s, "local_path": local, "remote_path": format!("{home}/big.bin")}),
+        ),
+        crash
+    );
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    let left = |path: &str| {
+        std::fs::read_dir(path)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".ssh-mcp-"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        left(&home).len(),
+        1,
+        "the cut upload left its temporary file"
+    );
+    sshd.restart();
+    let listed = srv
+        .ok("ssh_list_dir", json!({"session_id": s, "path": home}))
+        .await;
+    assert!(!listed.to_string().contains(".ssh-mcp-"), "{listed}");
+    assert_eq!(left(&home), Vec::<String>::new());
+    srv.exec(&s, &format!("rm -rf {home}")).await;
+}
