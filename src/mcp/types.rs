@@ -79,7 +79,8 @@ pub struct ExecuteParams {
     /// Environment variables for the command (names: letters, digits, `_`).
     #[serde(default)]
     pub env: Option<BTreeMap<String, String>>,
-    /// Start the command and return at once with a `job_id`; follow it with `ssh_job`.
+    /// Start the command and return with a `job_id` as soon as the server has accepted it;
+    /// follow it with `ssh_job`.
     /// Its timeout defaults to the server's maximum instead of `timeout_secs`' default.
     #[serde(default)]
     pub background: Option<bool>,
