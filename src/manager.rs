@@ -198,19 +198,20 @@ impl SessionManager {
     }
 
     /// Like [`Self::session_for_use`], with the session's SFTP channel open: a connection
-    /// found closed while opening it is replaced once (nothing was done on it yet).
+    /// found closed while opening it is replaced once (nothing was done on it yet). The
+    /// flag tells whether the session was reconnected.
     pub async fn sftp_session_for_use(
         &self,
         id: &str,
         owner: Option<&str>,
-    ) -> Result<Arc<Session>> {
-        let (entry, session, _) = self.session_for_use(id, owner).await?;
+    ) -> Result<(Arc<Session>, bool)> {
+        let (entry, session, reconnected) = self.session_for_use(id, owner).await?;
         match sftp::open(&session).await {
-            Ok(_) => Ok(session),
+            Ok(_) => Ok((session, reconnected)),
             Err(Error::ClosedBeforeStart { .. }) => {
                 let (fresh, _) = self.reconnect(&entry).await?;
                 sftp::open(&fresh).await.map_err(Error::on_retry)?;
-                Ok(fresh)
+                Ok((fresh, true))
             }
             Err(e) => Err(e),
         }

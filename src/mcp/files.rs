@@ -77,7 +77,7 @@ overwrite is true. Returns bytes and SHA-256.",
             }
         };
         let owner = Self::owner(&ctx);
-        let session = self
+        let (session, reconnected) = self
             .manager
             .sftp_session_for_use(&p.session_id, owner.as_deref())
             .await
@@ -102,6 +102,7 @@ overwrite is true. Returns bytes and SHA-256.",
             bytes: t.bytes,
             sha256: t.sha256,
             duration_ms: millis(t.duration),
+            reconnected,
         }))
     }
 
@@ -134,7 +135,7 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
             Some(l) => Some(self.local_path(l, true).map_err(fail)?),
             None => None,
         };
-        let session = self
+        let (session, reconnected) = self
             .manager
             .sftp_session_for_use(&p.session_id, owner.as_deref())
             .await
@@ -149,6 +150,7 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
             truncated: false,
             sha256: None,
             duration_ms: 0,
+            reconnected,
         };
         let mut progress = TransferProgress::new(&ctx, "downloaded");
         let r = match &local {
@@ -239,7 +241,7 @@ modes and modification times, sorted by name, at most max_entries (default 1000)
         let fail = |e: Error| tool_error("Failed to list directory", &e);
         check_remote_path(&p.path).map_err(fail)?;
         let owner = Self::owner(&ctx);
-        let session = self
+        let (session, reconnected) = self
             .manager
             .sftp_session_for_use(&p.session_id, owner.as_deref())
             .await
@@ -265,6 +267,7 @@ modes and modification times, sorted by name, at most max_entries (default 1000)
                 })
                 .collect(),
             truncated,
+            reconnected,
         }))
     }
 }

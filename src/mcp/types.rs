@@ -324,6 +324,8 @@ pub struct UploadResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     pub duration_ms: u64,
+    /// The session's connection had died and was reopened for this call.
+    pub reconnected: bool,
 }
 
 /// Parameters of `ssh_download`.
@@ -372,6 +374,8 @@ pub struct DownloadResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     pub duration_ms: u64,
+    /// The session's connection had died and was reopened for this call.
+    pub reconnected: bool,
 }
 
 /// Parameters of `ssh_list_dir`.
@@ -394,6 +398,8 @@ pub struct ListDirResult {
     pub entries: Vec<DirEntryResult>,
     /// More entries exist than were returned.
     pub truncated: bool,
+    /// The session's connection had died and was reopened for this call.
+    pub reconnected: bool,
 }
 
 /// One directory entry.

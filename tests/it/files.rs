@@ -40,6 +40,7 @@ async fn files_should_round_trip_exactly() {
         .await;
     assert_eq!(d["content"], "héllo\nworld\n");
     assert_eq!(d["lossy"], false);
+    assert_eq!(d["reconnected"], false);
     assert_eq!(d["truncated"], false);
 
     // Existing targets need overwrite; replacing keeps the mode and leaves no temp file.

@@ -188,6 +188,7 @@ async fn an_upload_cut_by_a_dead_host_should_leave_no_temporary_file() {
         .ok("ssh_list_dir", json!({"session_id": s, "path": home}))
         .await;
     assert!(!listed.to_string().contains(".ssh-mcp-"), "{listed}");
+    assert_eq!(listed["reconnected"], true);
     assert_eq!(left(&home), Vec::<String>::new());
     srv.exec(&s, &format!("rm -rf {home}")).await;
 }
