@@ -64,6 +64,33 @@ pub fn compose(command: &str, cwd: Option<&str>, exports: &[(String, String)]) -
     }
 }
 
+/// The variable that marks a command of a session whose server refuses signals (see
+/// [`crate::ssh::ident::refuses_signals`]): its value, a random id, is in the command line of
+/// the shell and in the environment of everything it starts.
+pub const MARKER_VAR: &str = "SSH_MCP_RUN";
+
+/// A shell command that sends `signals` to the command marked with `marker`: to every
+/// process whose command line or environment holds it, and to that process's group (the
+/// shell and the jobs it started), as OpenSSH's own signal delivery (`killpg`) would.
+/// Finds processes through /proc, so on servers without it, it does nothing.
+pub fn signal_marked(marker: &str, signals: &[&str]) -> String {
+    // The bracket keeps this command, and grep reading its own command line, from matching.
+    let (head, tail) = marker.split_at(marker.len().min(1));
+    let kills: String = signals
+        .iter()
+        .map(|sig| {
+            format!(
+                "[ \"$3\" -gt 1 ] && kill -s {sig} -- \"-$3\" 2>/dev/null; kill -s {sig} \"$p\" 2>/dev/null; "
+            )
+        })
+        .collect();
+    format!(
+        "for f in $(grep -l -e '[{head}]{tail}' /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null); do \
+         d=${{f%/*}}; p=${{d#/proc/}}; s=$(cat \"$d/stat\" 2>/dev/null) || continue; \
+         set -- ${{s##*) }}; {kills}done; true"
+    )
+}
+
 /// Single-quotes a string for POSIX shells (and bash, zsh, fish, csh): `'` becomes `'\''`.
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -97,6 +124,17 @@ mod tests {
             "export A='1'\\''2'\ncd '/tmp/x y' || exit 1\nls"
         );
         assert_eq!(compose("ls", Some("-x"), &[]), "cd './-x' || exit 1\nls");
+    }
+
+    #[test]
+    fn the_signal_command_should_not_match_itself() {
+        let cmd = signal_marked("0123abcd", &["HUP", "INT"]);
+        assert!(!cmd.contains("0123abcd"), "{cmd}");
+        assert!(
+            cmd.contains("grep -l -e '[0]123abcd' /proc/[0-9]*/cmdline"),
+            "{cmd}"
+        );
+        assert!(cmd.contains("kill -s HUP -- \"-$3\"") && cmd.contains("kill -s INT \"$p\""));
     }
 
     #[test]

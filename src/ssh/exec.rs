@@ -15,7 +15,8 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::ssh::command_line::compose;
+use crate::manager::random_id;
+use crate::ssh::command_line::{MARKER_VAR, compose, signal_marked};
 use crate::ssh::session::Session;
 
 /// Time between the steps of the stop sequence.
@@ -113,6 +114,37 @@ pub async fn run(
     ))
 }
 
+/// Sends `sigs` to the command marked with `marker` from a command of its own, for servers
+/// that refuse channel signals. Best effort, and bounded: a busy or dead connection just
+/// leaves the next step (or closing the channel) to do what it can.
+async fn signal_marked_command(session: &Session, marker: &str, sigs: &[Sig]) {
+    let names: Vec<&str> = sigs.iter().map(sig_name).collect();
+    let script = signal_marked(marker, &names);
+    let run = async {
+        let (mut channel, _permit) = session.open_session_channel().await?;
+        channel.exec(false, script.into_bytes()).await?;
+        let _ = channel.eof().await;
+        while channel.wait().await.is_some() {}
+        Ok::<(), Error>(())
+    };
+    match tokio::time::timeout(STOP_GRACE, run).await {
+        Ok(Ok(())) => tracing::debug!(signals = ?names, "signalled the marked command"),
+        Ok(Err(e)) => tracing::debug!(error = %e, "could not signal the marked command"),
+        Err(_) => tracing::debug!("signalling the marked command took too long"),
+    }
+}
+
+/// The name `kill -s` takes, for the signals of [`STOP_SIGNALS`].
+fn sig_name(sig: &Sig) -> &'static str {
+    match sig {
+        Sig::HUP => "HUP",
+        Sig::INT => "INT",
+        Sig::TERM => "TERM",
+        // KILL, and any other: the stop sequence has no others.
+        _ => "KILL",
+    }
+}
+
 /// One attempt; `None` when the server closed the channel without starting the command.
 async fn run_once(
     session: &Session,
@@ -156,7 +188,16 @@ async fn run_once(
         Err(_) if !session.is_closed() => return Ok(None),
         Err(_) => return Err(session.not_started_error()),
     };
-    let command = compose(&req.command, req.cwd.as_deref(), &refused);
+    let marker = if session.marks_commands() {
+        Some(random_id(8)?)
+    } else {
+        None
+    };
+    let mut exports = refused;
+    if let Some(m) = &marker {
+        exports.insert(0, (MARKER_VAR.to_string(), m.clone()));
+    }
+    let command = compose(&req.command, req.cwd.as_deref(), &exports);
     // An error here means the request never left: nothing ran.
     if channel.exec(true, command.into_bytes()).await.is_err() {
         return if session.is_closed() {
@@ -250,6 +291,9 @@ async fn run_once(
                         for sig in sigs.iter() {
                             tracing::debug!(signal = ?sig, "stopping command");
                             let _ = channel.signal(sig.clone()).await;
+                        }
+                        if let Some(m) = &marker {
+                            signal_marked_command(session, m, sigs).await;
                         }
                         step = Some(n + 1);
                         next_step = Some(tokio::time::Instant::now() + STOP_GRACE);

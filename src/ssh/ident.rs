@@ -52,6 +52,17 @@ impl<S> ReadObserver<S> for IdentScanner {
     }
 }
 
+/// Whether this server refuses the signals that stop a command (RFC 4254 `signal`), so
+/// that commands must be marked to be found and stopped another way.
+///
+/// OpenSSH refuses them in sessions of `root` ("session signalling requires privilege
+/// separation": a root session has no unprivileged child to send them from). The marker
+/// is set with `export`, which a POSIX shell understands; FreeBSD's root shell may be csh,
+/// and FreeBSD has no /proc to find the marker in, so it is left out.
+pub fn refuses_signals(ident: &str, user: &str) -> bool {
+    user == "root" && ident.contains("OpenSSH") && !ident.contains("FreeBSD")
+}
+
 /// Whether commands on one connection to this server must run one at a time.
 ///
 /// Dropbear 2022.82 to 2024.85 may close a new session channel before its `exec` request
@@ -102,6 +113,18 @@ mod tests {
             ident.get().map(String::as_str),
             Some("SSH-2.0-dropbear_2022.83")
         );
+    }
+
+    #[test]
+    fn root_sessions_of_openssh_should_be_marked() {
+        let debian = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3";
+        assert!(refuses_signals(debian, "root"));
+        assert!(!refuses_signals(debian, "alice"));
+        assert!(!refuses_signals(
+            "SSH-2.0-OpenSSH_9.7 FreeBSD-20240318",
+            "root"
+        ));
+        assert!(!refuses_signals("SSH-2.0-dropbear_2022.83", "root"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::ssh::address::Address;
 use crate::ssh::algorithms::{CERTIFICATE_ALGORITHMS, preferred_ciphers, preferred_key_algorithms};
 use crate::ssh::auth::{self, Credentials};
 use crate::ssh::handler::{ClientHandler, Death, HostKeyOutcome};
-use crate::ssh::ident::serializes_commands;
+use crate::ssh::ident::{refuses_signals, serializes_commands};
 use crate::ssh::known_hosts::{HostKeyPolicy, KnownHosts};
 use crate::ssh::socket::{QuickAckStream, quick_ack};
 
@@ -65,6 +65,9 @@ pub struct Session {
     channels_total: usize,
     /// One command at a time, on servers that need it (see [`serializes_commands`]).
     command_turn: Option<Arc<Semaphore>>,
+    /// The server refuses channel signals here: commands carry a marker so that they can
+    /// be stopped without them (see [`crate::ssh::ident::refuses_signals`]).
+    marks_commands: bool,
     /// Cancelled when the session is closed or its connection dies, with the reason;
     /// forwards hold child tokens, in-flight commands watch it.
     death: Death,
@@ -197,6 +200,7 @@ impl Session {
         let mut handle = client::connect_stream(Arc::new(config), stream, handler).await?;
         let ident = ident.get().cloned().unwrap_or_default();
         let one_at_a_time = serializes_commands(&ident);
+        let marks_commands = refuses_signals(&ident, &req.username);
         if one_at_a_time {
             tracing::info!(
                 server = %ident,
@@ -228,6 +232,7 @@ impl Session {
             channels: Arc::new(Semaphore::new(settings.max_channels_per_session.max(1))),
             channels_total: settings.max_channels_per_session.max(1),
             command_turn: one_at_a_time.then(|| Arc::new(Semaphore::new(1))),
+            marks_commands,
             death,
             stopping: CancellationToken::new(),
             via,
@@ -293,6 +298,11 @@ impl Session {
         let (raw, permit) = init().await?;
         *slot = Some((raw.clone(), permit));
         Ok(raw)
+    }
+
+    /// Whether commands must carry a marker to be stoppable (the server refuses signals).
+    pub fn marks_commands(&self) -> bool {
+        self.marks_commands
     }
 
     /// Temporary upload files still to remove (see [`Leftovers`]).

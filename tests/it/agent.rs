@@ -310,3 +310,69 @@ async fn idle_sessions_should_be_closed() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// OpenSSH refuses channel signals in root's sessions ("session signalling requires
+/// privilege separation"). Commands there carry a marker and are signalled through it from
+/// a command of their own: a timeout and a cancel still stop the command and what it
+/// started, including a shell busy in a loop.
+#[tokio::test]
+async fn commands_of_root_should_stop_without_channel_signals() {
+    let sshd = Sshd::start_with("PermitRootLogin prohibit-password\nAllowUsers root", None);
+    let srv = Server::stdio().await;
+    let as_root = || {
+        srv.ok(
+            "ssh_connect",
+            json!({"address": sshd.address(), "username": "root",
+                   "key_path": crate::sshd::user().key.to_str().unwrap()}),
+        )
+    };
+    let s = as_root().await["session_id"].as_str().unwrap().to_string();
+    let probe = as_root().await["session_id"].as_str().unwrap().to_string();
+
+    let t = Instant::now();
+    let v = srv
+        .ok(
+            "ssh_execute",
+            json!({"session_id": s, "command": "sleep 3301 & sleep 3302; echo never", "timeout_secs": 1}),
+        )
+        .await;
+    assert_eq!(v["timed_out"], true, "{v}");
+    assert!(
+        t.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        gone(&srv, &probe, "sleep 330[12]").await,
+        "a timed-out command of root survived"
+    );
+
+    let v = srv
+        .ok(
+            "ssh_execute",
+            json!({"session_id": s, "command": "while :; do :; done # 3303", "timeout_secs": 1}),
+        )
+        .await;
+    assert_eq!(v["timed_out"], true, "{v}");
+    assert!(
+        gone(&srv, &probe, "while :; do :; done # 3303").await,
+        "a busy shell of root survived"
+    );
+
+    let call =
+        srv.client.call_tool(
+            CallToolRequestParams::new("ssh_execute").with_arguments(args(
+                json!({"session_id": s, "command": "sleep 3304", "timeout_secs": 120}),
+            )),
+        );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), call)
+            .await
+            .is_err()
+    );
+    assert!(
+        gone(&srv, &probe, "sleep 3304").await,
+        "a cancelled command of root survived"
+    );
+    assert_eq!(srv.exec(&s, "echo ok").await["stdout"], "ok\n");
+}
