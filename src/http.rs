@@ -2,9 +2,10 @@
 //!
 //! Hardening over rmcp's defaults: `Origin` is validated (a browser page from a foreign
 //! origin gets 403, which rmcp leaves off by default), `Host` must be loopback or the bound
-//! address (DNS-rebinding protection), request bodies are capped, and with bearer tokens
-//! configured every request must carry one (401 otherwise). A non-loopback address is
-//! refused without tokens. SSH sessions belong to the token that opened them.
+//! address (DNS-rebinding protection), request bodies and the number of MCP sessions are
+//! capped, and with bearer tokens configured every request must carry one (401 otherwise).
+//! A non-loopback address is refused without tokens. SSH sessions belong to the token that
+//! opened them.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -26,6 +27,10 @@ pub struct TokenName(pub String);
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// MCP sessions (2025-11-25 and earlier, opened by `initialize`) kept at most by default.
+/// Each costs about 50 KB until it is closed or has been idle for 5 minutes.
+pub const DEFAULT_MAX_MCP_SESSIONS: usize = 1000;
+
 /// Browser origins allowed by default: pages served from this machine.
 pub const LOOPBACK_ORIGINS: [&str; 3] =
     ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
@@ -40,6 +45,9 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
     /// Extra `Host` header values to accept, beyond loopback and the bound address.
     pub allowed_hosts: Vec<String>,
+    /// MCP sessions kept at most; an `initialize` past it gets 503. 0: the default,
+    /// [`DEFAULT_MAX_MCP_SESSIONS`].
+    pub max_mcp_sessions: usize,
 }
 
 /// The axum router serving MCP at `/mcp`.
@@ -67,12 +75,22 @@ pub fn router(
         .enforce_origin_validation()
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_cancellation_token(shutdown.child_token());
+    let sessions = Arc::new(LocalSessionManager::default());
     let service = StreamableHttpService::new(
         move || Ok(SshMcp::new(manager.clone())),
-        Arc::new(LocalSessionManager::default()),
+        sessions.clone(),
         config,
     );
-    let router = axum::Router::new().nest_service("/mcp", service);
+    let limit = match options.max_mcp_sessions {
+        0 => DEFAULT_MAX_MCP_SESSIONS,
+        n => n,
+    };
+    let router =
+        axum::Router::new()
+            .nest_service("/mcp", service)
+            .layer(axum::middleware::from_fn(move |req, next| {
+                limit_sessions(sessions.clone(), limit, req, next)
+            }));
     if options.tokens.is_empty() {
         return router;
     }
@@ -80,6 +98,34 @@ pub fn router(
     router.layer(axum::middleware::from_fn(move |req, next| {
         require_token(tokens.clone(), req, next)
     }))
+}
+
+/// Refuses a request that would open an MCP session (a POST without `Mcp-Session-Id`, and
+/// without the `Mcp-Method` header that stateless 2026-07-28 requests carry) while `limit`
+/// sessions are open: each holds memory until it is closed or expires, so an unbounded
+/// number of `initialize` calls could exhaust the machine's memory.
+async fn limit_sessions(
+    sessions: Arc<LocalSessionManager>,
+    limit: usize,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let headers = req.headers();
+    let opens_session = req.method() == axum::http::Method::POST
+        && !headers.contains_key("mcp-session-id")
+        && !headers.contains_key("mcp-method");
+    if opens_session && sessions.sessions.read().await.len() >= limit {
+        tracing::warn!(limit, "refusing a new MCP session: the limit is reached");
+        return axum::response::Response::builder()
+            .status(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+            .header(axum::http::header::RETRY_AFTER, "60")
+            .body(axum::body::Body::from(format!(
+                "{limit} MCP sessions are open, the most this server keeps: end one (HTTP DELETE \
+                 with its Mcp-Session-Id) or retry when idle ones have expired (5 minutes)\n"
+            )))
+            .unwrap_or_default();
+    }
+    next.run(req).await
 }
 
 /// Lets a request through only with `Authorization: Bearer <one of the tokens>`, and tags it

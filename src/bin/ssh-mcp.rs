@@ -38,6 +38,10 @@ struct Cli {
         value_delimiter = ','
     )]
     allowed_hosts: Vec<String>,
+    /// MCP sessions (clients that opened with `initialize`) kept at most; another gets
+    /// HTTP 503 until one ends or an idle one expires (after 5 minutes).
+    #[arg(long, env = "SSH_MCP_MAX_MCP_SESSIONS", default_value_t = http::DEFAULT_MAX_MCP_SESSIONS)]
+    max_mcp_sessions: usize,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -80,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
         tokens,
         allowed_origins: cli.allowed_origins,
         allowed_hosts: cli.allowed_hosts,
+        max_mcp_sessions: cli.max_mcp_sessions,
     };
     options.allowed_origins.extend(file.http.allowed_origins);
     options.allowed_hosts.extend(file.http.allowed_hosts);

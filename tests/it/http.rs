@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::harness::{Server, Transport};
+use crate::harness::{Opts, Server, Transport};
 use crate::sshd::Sshd;
 
 #[tokio::test]
@@ -93,4 +93,51 @@ async fn a_foreign_origin_should_get_403() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+}
+
+/// Every MCP session costs memory until it ends or expires, so their number is capped: an
+/// `initialize` past the cap gets 503, and ending a session makes room again.
+#[tokio::test]
+async fn mcp_sessions_should_be_capped() {
+    let srv = Server::start_with(
+        Transport::Http,
+        Opts {
+            args: vec!["--max-mcp-sessions".into(), "3".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let url = srv.url.clone().unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let http = reqwest::Client::new();
+    let initialize = || {
+        http.post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body)
+            .send()
+    };
+    // The harness's own client holds one session.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = initialize().await.unwrap();
+        assert_eq!(r.status(), 200);
+        ids.push(r.headers()["mcp-session-id"].to_str().unwrap().to_string());
+    }
+    let r = initialize().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("3 MCP sessions are open"));
+    // Sessions already open, and stateless requests, are unaffected.
+    assert_eq!(
+        srv.call("ssh_list_sessions", json!({})).await.is_error,
+        Some(false)
+    );
+    let r = http
+        .delete(&url)
+        .header("mcp-session-id", &ids[0])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(initialize().await.unwrap().status(), 200);
 }
