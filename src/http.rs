@@ -3,12 +3,14 @@
 //! Hardening over rmcp's defaults: `Origin` is validated (a browser page from a foreign
 //! origin gets 403, which rmcp leaves off by default), `Host` must be loopback or the bound
 //! address (DNS-rebinding protection), request bodies and the number of MCP sessions are
-//! capped, and with bearer tokens configured every request must carry one (401 otherwise).
+//! capped, a request's headers and body must arrive within 10 s each, and with bearer
+//! tokens configured every request must carry one (401 otherwise).
 //! A non-loopback address is refused without tokens. SSH sessions belong to the token that
 //! opened them.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -26,6 +28,10 @@ pub struct TokenName(pub String);
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Time a client has to send a request's headers, and then its body: a connection that
+/// sends a request slowly or not at all would otherwise hold a socket and a task forever.
+pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// MCP sessions (2025-11-25 and earlier, opened by `initialize`) kept at most by default.
 /// Each costs about 50 KB until it is closed or has been idle for 5 minutes.
@@ -85,12 +91,12 @@ pub fn router(
         0 => DEFAULT_MAX_MCP_SESSIONS,
         n => n,
     };
-    let router =
-        axum::Router::new()
-            .nest_service("/mcp", service)
-            .layer(axum::middleware::from_fn(move |req, next| {
-                limit_sessions(sessions.clone(), limit, req, next)
-            }));
+    let router = axum::Router::new()
+        .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            limit_sessions(sessions.clone(), limit, req, next)
+        }))
+        .layer(axum::middleware::from_fn(read_body_in_time));
     if options.tokens.is_empty() {
         return router;
     }
@@ -98,6 +104,52 @@ pub fn router(
     router.layer(axum::middleware::from_fn(move |req, next| {
         require_token(tokens.clone(), req, next)
     }))
+}
+
+/// Reads the request body within [`REQUEST_READ_TIMEOUT`] (408 otherwise) and at most
+/// [`MAX_BODY_BYTES`] of it (413), before anything else looks at the request.
+async fn read_body_in_time(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let (parts, body) = req.into_parts();
+    let declared_too_large = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64);
+    let refuse = |status: StatusCode, text: String| {
+        axum::response::Response::builder()
+            .status(status)
+            .body(axum::body::Body::from(text))
+            .unwrap_or_default()
+    };
+    if declared_too_large {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds {MAX_BODY_BYTES} bytes\n"),
+        );
+    }
+    let read = axum::body::to_bytes(body, MAX_BODY_BYTES);
+    match tokio::time::timeout(REQUEST_READ_TIMEOUT, read).await {
+        Ok(Ok(bytes)) => {
+            let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+            next.run(req).await
+        }
+        Ok(Err(e)) => refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("reading the request body failed (at most {MAX_BODY_BYTES} bytes): {e}\n"),
+        ),
+        Err(_) => refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s\n",
+                REQUEST_READ_TIMEOUT.as_secs()
+            ),
+        ),
+    }
 }
 
 /// Refuses a request that would open an MCP session (a POST without `Mcp-Session-Id`, and
@@ -227,9 +279,53 @@ pub async fn serve(
     }
     let app = router(manager.clone(), bound, &options, shutdown.clone());
     tracing::info!(url = %format!("http://{bound}/mcp"), "serving MCP over Streamable HTTP");
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
+    // Each connection task holds a receiver; `closed()` resolves when all have ended.
+    let (open_tx, open_rx) = tokio::sync::watch::channel(());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        // Small responses (JSON, SSE events) go out at once, not after the client's ACK.
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let stop = shutdown.clone();
+        let open = open_rx.clone();
+        tokio::spawn(async move {
+            let mut builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(REQUEST_READ_TIMEOUT);
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let conn = builder.serve_connection_with_upgrades(io, service);
+            tokio::pin!(conn);
+            tokio::select! {
+                served = conn.as_mut() => {
+                    if let Err(e) = served {
+                        tracing::debug!(error = %e, "HTTP connection ended with an error");
+                    }
+                }
+                _ = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(open);
+        });
+    }
+    drop(open_rx);
+    // Open streams end with the shutdown token (rmcp watches it); don't wait forever anyway.
+    let _ = tokio::time::timeout(Duration::from_secs(5), open_tx.closed()).await;
     manager.shutdown().await;
-    result
+    Ok(())
 }

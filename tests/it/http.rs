@@ -141,3 +141,58 @@ async fn mcp_sessions_should_be_capped() {
     assert!(r.status().is_success(), "{}", r.status());
     assert_eq!(initialize().await.unwrap().status(), 200);
 }
+
+/// A client that sends its request's headers, or its body, too slowly is cut off after
+/// 10 s, so that stalled connections cannot pile up (each holds a socket and a task).
+#[tokio::test]
+async fn slow_requests_should_be_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = Server::start(Transport::Http).await;
+    let url = srv.url.clone().unwrap();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    let stall = |request: &'static str| {
+        let addr = addr.clone();
+        async move {
+            let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            c.write_all(request.as_bytes()).await.unwrap();
+            let t = std::time::Instant::now();
+            let mut answer = Vec::new();
+            let read = tokio::time::timeout(
+                std::time::Duration::from_secs(20),
+                c.read_to_end(&mut answer),
+            )
+            .await;
+            assert!(read.is_ok(), "the stalled connection stayed open");
+            (t.elapsed(), String::from_utf8_lossy(&answer).into_owned())
+        }
+    };
+    let (headers, body) = tokio::join!(
+        stall("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl"),
+        stall(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{\"json"
+        ),
+    );
+    for (took, _) in [&headers, &body] {
+        assert!(*took >= std::time::Duration::from_secs(9), "{took:?}");
+    }
+    assert!(body.1.starts_with("HTTP/1.1 408"), "{}", body.1);
+    // A body over 1 MiB is refused before it is read.
+    let big = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(vec![b' '; (1 << 20) + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
+    // The server still serves.
+    assert_eq!(
+        srv.call("ssh_list_sessions", json!({})).await.is_error,
+        Some(false)
+    );
+}
