@@ -3,7 +3,7 @@
 //! Hardening over rmcp's defaults: `Origin` is validated (a browser page from a foreign
 //! origin gets 403, which rmcp leaves off by default), `Host` must be loopback or the bound
 //! address (DNS-rebinding protection), request bodies and the number of MCP sessions are
-//! capped, a request's headers and body must arrive within 10 s each, and with bearer
+//! capped, a request's headers and body must arrive within 30 s each, and with bearer
 //! tokens configured every request must carry one (401 otherwise).
 //! A non-loopback address is refused without tokens. SSH sessions belong to the token that
 //! opened them.
@@ -31,7 +31,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Time a client has to send a request's headers, and then its body: a connection that
 /// sends a request slowly or not at all would otherwise hold a socket and a task forever.
-pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// hyper applies it to idle keep-alive connections too, which are closed after it, as
+/// nginx closes them after 75 s; 30 s is hyper's own default.
+pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// MCP sessions (2025-11-25 and earlier, opened by `initialize`) kept at most by default.
 /// Each costs about 50 KB until it is closed or has been idle for 5 minutes.

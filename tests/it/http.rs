@@ -143,7 +143,7 @@ async fn mcp_sessions_should_be_capped() {
 }
 
 /// A client that sends its request's headers, or its body, too slowly is cut off after
-/// 10 s, so that stalled connections cannot pile up (each holds a socket and a task).
+/// 30 s, so that stalled connections cannot pile up (each holds a socket and a task).
 #[tokio::test]
 async fn slow_requests_should_be_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -161,7 +161,7 @@ async fn slow_requests_should_be_cut_off() {
             let t = std::time::Instant::now();
             let mut answer = Vec::new();
             let read = tokio::time::timeout(
-                std::time::Duration::from_secs(20),
+                std::time::Duration::from_secs(45),
                 c.read_to_end(&mut answer),
             )
             .await;
@@ -177,7 +177,7 @@ async fn slow_requests_should_be_cut_off() {
         ),
     );
     for (took, _) in [&headers, &body] {
-        assert!(*took >= std::time::Duration::from_secs(9), "{took:?}");
+        assert!(*took >= std::time::Duration::from_secs(29), "{took:?}");
     }
     assert!(body.1.starts_with("HTTP/1.1 408"), "{}", body.1);
     // A body over 1 MiB is refused before it is read.
