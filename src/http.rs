@@ -154,21 +154,32 @@ async fn read_body_in_time(
     }
 }
 
-/// Refuses a request that would open an MCP session (a POST without `Mcp-Session-Id`, and
-/// without the `Mcp-Method` header that stateless 2026-07-28 requests carry) while `limit`
-/// sessions are open: each holds memory until it is closed or expires, so an unbounded
-/// number of `initialize` calls could exhaust the machine's memory.
+/// Refuses an `initialize` request (which opens an MCP session) while `limit` sessions are
+/// open: each holds memory until it is closed or expires, so an unbounded number of them
+/// could exhaust the machine's memory. Runs after [`read_body_in_time`], so the body is in
+/// memory. Concurrent `initialize` calls are counted before rmcp adds their sessions, so
+/// the count may pass the limit by the number of those in flight.
 async fn limit_sessions(
     sessions: Arc<LocalSessionManager>,
     limit: usize,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let headers = req.headers();
-    let opens_session = req.method() == axum::http::Method::POST
-        && !headers.contains_key("mcp-session-id")
-        && !headers.contains_key("mcp-method");
-    if opens_session && sessions.sessions.read().await.len() >= limit {
+    #[derive(serde::Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+    }
+    if req.method() != axum::http::Method::POST || req.headers().contains_key("mcp-session-id") {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .unwrap_or_default();
+    let initialize = serde_json::from_slice::<Method>(&bytes)
+        .is_ok_and(|m| m.method.as_deref() == Some("initialize"));
+    if initialize && sessions.sessions.read().await.len() >= limit {
         tracing::warn!(limit, "refusing a new MCP session: the limit is reached");
         return axum::response::Response::builder()
             .status(axum::http::StatusCode::SERVICE_UNAVAILABLE)
@@ -179,6 +190,7 @@ async fn limit_sessions(
             )))
             .unwrap_or_default();
     }
+    let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
     next.run(req).await
 }
 
@@ -287,6 +299,10 @@ pub async fn serve(
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
+                Err(e) if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                ) => continue,
                 Err(e) => {
                     // Out of file descriptors, say: wait instead of spinning.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -302,14 +318,14 @@ pub async fn serve(
         let stop = shutdown.clone();
         let open = open_rx.clone();
         tokio::spawn(async move {
-            let mut builder =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            // HTTP/1 only (the build has no HTTP/2): its header timer runs from the first
+            // byte awaited, so a connection that sends nothing is closed too.
+            let mut builder = hyper::server::conn::http1::Builder::new();
             builder
-                .http1()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(REQUEST_READ_TIMEOUT);
             let io = hyper_util::rt::TokioIo::new(stream);
-            let conn = builder.serve_connection_with_upgrades(io, service);
+            let conn = builder.serve_connection(io, service).with_upgrades();
             tokio::pin!(conn);
             tokio::select! {
                 served = conn.as_mut() => {
@@ -325,6 +341,8 @@ pub async fn serve(
             drop(open);
         });
     }
+    // New connections are refused from here on.
+    drop(listener);
     drop(open_rx);
     // Open streams end with the shutdown token (rmcp watches it); don't wait forever anyway.
     let _ = tokio::time::timeout(Duration::from_secs(5), open_tx.closed()).await;

@@ -115,16 +115,20 @@ async fn mcp_sessions_should_be_capped() {
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
             .body(body)
-            .send()
     };
     // The harness's own client holds one session.
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let r = initialize().await.unwrap();
+        let r = initialize().send().await.unwrap();
         assert_eq!(r.status(), 200);
         ids.push(r.headers()["mcp-session-id"].to_str().unwrap().to_string());
     }
-    let r = initialize().await.unwrap();
+    // Counted by the body's method, whatever the headers say.
+    let r = initialize()
+        .header("mcp-method", "initialize")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
     assert!(r.text().await.unwrap().contains("3 MCP sessions are open"));
     // Sessions already open, and stateless requests, are unaffected.
@@ -139,7 +143,7 @@ async fn mcp_sessions_should_be_capped() {
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    assert_eq!(initialize().await.unwrap().status(), 200);
+    assert_eq!(initialize().send().await.unwrap().status(), 200);
 }
 
 /// A client that sends its request's headers, or its body, too slowly is cut off after
@@ -169,14 +173,15 @@ async fn slow_requests_should_be_cut_off() {
             (t.elapsed(), String::from_utf8_lossy(&answer).into_owned())
         }
     };
-    let (headers, body) = tokio::join!(
+    let (nothing, headers, body) = tokio::join!(
+        stall(""),
         stall("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl"),
         stall(
             "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
              Accept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{\"json"
         ),
     );
-    for (took, _) in [&headers, &body] {
+    for (took, _) in [&nothing, &headers, &body] {
         assert!(*took >= std::time::Duration::from_secs(29), "{took:?}");
     }
     assert!(body.1.starts_with("HTTP/1.1 408"), "{}", body.1);

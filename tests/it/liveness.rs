@@ -7,6 +7,17 @@ use serde_json::json;
 use crate::harness::{Opts, Server, Transport};
 use crate::sshd::Sshd;
 
+/// Kills the host's sshd once the server has reported progress: a transfer is under way.
+async fn kill_when_under_way(srv: &Server, sshd: &mut Sshd) {
+    for _ in 0..400 {
+        if !srv.recorder.progress.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    sshd.kill_all();
+}
+
 fn fast_keepalive() -> Opts {
     Opts {
         args: vec!["--keepalive".into(), "1".into()],
@@ -102,16 +113,7 @@ async fn a_transfer_cut_by_a_dead_host_should_say_so_and_leave_nothing() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("cut.bin");
-    let crash = async {
-        // The first progress report: the transfer is under way.
-        for _ in 0..400 {
-            if !srv.recorder.progress.lock().unwrap().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        sshd.kill_all();
-    };
+    let crash = kill_when_under_way(&srv, &mut sshd);
     let started = Instant::now();
     let (r, ()) = tokio::join!(
         srv.call(
@@ -153,15 +155,7 @@ async fn an_upload_cut_by_a_dead_host_should_leave_no_temporary_file() {
         .unwrap()
         .set_len(256 << 20)
         .unwrap();
-    let crash = async {
-        for _ in 0..400 {
-            if !srv.recorder.progress.lock().unwrap().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        sshd.kill_all();
-    };
+    let crash = kill_when_under_way(&srv, &mut sshd);
     let (r, ()) = tokio::join!(
         srv.call(
             "ssh_upload",
