@@ -7,48 +7,48 @@
 //! writes it from a run under callgrind. LLD puts those functions first and side by side.
 //! Idle RSS drops by 1.2 to 1.5 MB (README, "Code layout and idle memory"); nothing else changes.
 //!
-//! The list names symbols as this build of this checkout mangles them. A name that no longer
-//! exists (other toolchain, other dependency versions, a build from crates.io) is skipped, so
-//! a stale list costs only memory, never a failed build. The flag is given only when the
-//! linker is known to be LLD: Rust 1.90 and later link x86_64-unknown-linux-gnu with its own
-//! LLD unless a linker is configured. `SSH_MCP_SYMBOL_ORDER=0` turns it off, `=1` turns it on
-//! for another LLD setup (clang with `-fuse-ld=lld`, say).
+//! The list names symbols as a release build of this repository mangles them. A name that no
+//! longer exists (other toolchain, other dependency versions) is skipped, so a stale list
+//! costs only memory, never a failed build. The published package has no list, so builds
+//! from crates.io are linked as usual. The flag is given only to a linker that is seen to
+//! accept it: an empty program is linked with it first, with this build's target and flags
+//! (rustc links x86_64 Linux with its own LLD since 1.90; GNU ld refuses the flag).
+//! `SSH_MCP_SYMBOL_ORDER=0` turns it off.
 //!
 //! `SSH_MCP_LINK_MAP=<dir>` also writes each binary's link map to `<dir>/<binary>.map`, with
 //! mangled names, for `scripts/symbol-order`.
 
 use std::env;
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 const ORDER_FILE: &str = "link/symbol-order.txt";
 const BINARIES: [&str; 2] = ["ssh-mcp", "ssh-mcp-stdio"];
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
-    println!("cargo::rerun-if-changed={ORDER_FILE}");
     println!("cargo::rerun-if-env-changed=SSH_MCP_SYMBOL_ORDER");
     println!("cargo::rerun-if-env-changed=SSH_MCP_LINK_MAP");
-
-    let wanted = match env::var("SSH_MCP_SYMBOL_ORDER").as_deref() {
-        Ok("0") => false,
-        Ok("1") => true,
-        _ => links_with_rust_lld(),
-    };
-    if !wanted {
-        return;
-    }
     let Some(manifest_dir) = env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) else {
         return;
     };
     let order = manifest_dir.join(ORDER_FILE);
-    if order.is_file() {
-        println!(
-            "cargo::rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-            order.display()
-        );
-        println!("cargo::rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    if !order.is_file() {
+        return;
     }
+    println!("cargo::rerun-if-changed={ORDER_FILE}");
+    let optimised = env::var("OPT_LEVEL").is_ok_and(|l| l != "0");
+    if !optimised
+        || env::var("SSH_MCP_SYMBOL_ORDER").as_deref() == Ok("0")
+        || !linker_accepts(&order)
+    {
+        return;
+    }
+    println!(
+        "cargo::rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+        order.display()
+    );
+    println!("cargo::rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     if let Some(dir) = env::var_os("SSH_MCP_LINK_MAP").map(PathBuf::from) {
         for bin in BINARIES {
             let map = dir.join(format!("{bin}.map"));
@@ -58,33 +58,41 @@ fn main() {
     }
 }
 
-/// True when rustc links this target with its own LLD: x86_64 Linux with glibc, Rust 1.90
-/// or later, an optimised build, and no linker chosen by configuration or flags.
-fn links_with_rust_lld() -> bool {
-    let var = |name: &str| env::var(name).unwrap_or_default();
-    if var("TARGET") != "x86_64-unknown-linux-gnu" || var("OPT_LEVEL") == "0" {
+/// Whether this build's linker takes `--symbol-ordering-file`: links an empty program with
+/// it, for this build's target, with its flags and linker.
+fn linker_accepts(order: &Path) -> bool {
+    let (Some(rustc), Some(out)) = (env::var_os("RUSTC"), env::var_os("OUT_DIR")) else {
+        return false;
+    };
+    let out = PathBuf::from(out);
+    let source = out.join("link_probe.rs");
+    if std::fs::write(&source, "fn main() {}\n").is_err() {
         return false;
     }
-    if env::var_os("RUSTC_LINKER").is_some() {
-        return false;
+    let mut rustc = Command::new(rustc);
+    rustc
+        .args(["--edition=2021", "--crate-type=bin", "--crate-name=link_probe"])
+        .arg("-o")
+        .arg(out.join("link_probe"))
+        .arg(&source)
+        .arg(format!(
+            "-Clink-arg=-Wl,--symbol-ordering-file={}",
+            order.display()
+        ))
+        .arg("-Clink-arg=-Wl,--no-warn-symbol-ordering");
+    if let Ok(target) = env::var("TARGET") {
+        rustc.arg(format!("--target={target}"));
     }
-    let flags = var("CARGO_ENCODED_RUSTFLAGS");
-    if ["linker", "fuse-ld", "link-self-contained"]
-        .iter()
-        .any(|f| flags.contains(f))
-    {
-        return false;
+    if let Some(linker) = env::var_os("RUSTC_LINKER") {
+        let mut flag = std::ffi::OsString::from("-Clinker=");
+        flag.push(linker);
+        rustc.arg(flag);
     }
-    rustc_minor_version().is_some_and(|minor| minor >= 90)
-}
-
-/// The minor version of the compiler cargo builds with (`1.95.0` gives 95).
-fn rustc_minor_version() -> Option<u32> {
-    let rustc = env::var_os("RUSTC")?;
-    let out = Command::new(rustc).arg("-vV").output().ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let release = text.lines().find_map(|l| l.strip_prefix("release: "))?;
-    let mut parts = release.split('.');
-    (parts.next()? == "1").then_some(())?;
-    parts.next()?.parse().ok()
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    rustc.args(flags.split('\x1f').filter(|f| !f.is_empty()));
+    rustc
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
