@@ -71,7 +71,11 @@ fn linker_accepts(order: &Path) -> bool {
     }
     let mut rustc = Command::new(rustc);
     rustc
-        .args(["--edition=2021", "--crate-type=bin", "--crate-name=link_probe"])
+        .args([
+            "--edition=2021",
+            "--crate-type=bin",
+            "--crate-name=link_probe",
+        ])
         .arg("-o")
         .arg(out.join("link_probe"))
         .arg(&source)

@@ -65,30 +65,36 @@ pub fn compose(command: &str, cwd: Option<&str>, exports: &[(String, String)]) -
 }
 
 /// The variable that marks a command of a session whose server refuses signals (see
-/// [`crate::ssh::ident::refuses_signals`]): its value, a random id, is in the command line of
-/// the shell and in the environment of everything it starts.
+/// [`crate::ssh::ident::refuses_signals`]). It is exported first thing as `<id>.$$`: the id is
+/// random, and `$$` is the shell's pid, which sshd made a process group leader, so the
+/// command line of the shell and the environment of everything it starts name the group.
 pub const MARKER_VAR: &str = "SSH_MCP_RUN";
 
-/// A shell command that sends `signals` to the command marked with `marker`: to every
-/// process whose command line or environment holds it, and to that process's group (the
-/// shell and the jobs it started), as OpenSSH's own signal delivery (`killpg`) would.
-/// Finds processes through /proc, so on servers without it, it does nothing.
-pub fn signal_marked(marker: &str, signals: &[&str]) -> String {
-    // The bracket keeps this command, and grep reading its own command line, from matching.
-    let (head, tail) = marker.split_at(marker.len().min(1));
+/// The export line that marks a command with `id` (hex).
+pub fn marker_export(id: &str) -> String {
+    format!("export {MARKER_VAR}={id}.$$")
+}
+
+/// A command that sends `signals` to the process group of the command marked with `id`, as
+/// OpenSSH's own delivery (`killpg`) would: the group of the shell whose command line holds
+/// the id, and the groups named by the marker in the environment of processes it started
+/// (the shell may have exec'd the last command). Run by `sh` whatever the login shell;
+/// finds processes through /proc, so on servers without it, it does nothing.
+pub fn signal_marked(id: &str, signals: &[&str]) -> String {
+    // The brackets keep grep, which reads its own command line, and this script from matching.
+    let (head, tail) = id.split_at(id.len().min(1));
     let kills: String = signals
         .iter()
-        .map(|sig| {
-            format!(
-                "[ \"$3\" -gt 1 ] && kill -s {sig} -- \"-$3\" 2>/dev/null; kill -s {sig} \"$p\" 2>/dev/null; "
-            )
-        })
+        .map(|sig| format!("kill -s {sig} -- \"-$g\" 2>/dev/null; "))
         .collect();
-    format!(
-        "for f in $(grep -l -e '[{head}]{tail}' /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null); do \
-         d=${{f%/*}}; p=${{d#/proc/}}; s=$(cat \"$d/stat\" 2>/dev/null) || continue; \
-         set -- ${{s##*) }}; {kills}done; true"
-    )
+    let script = format!(
+        "for g in $( (grep -l -e '[{head}]{tail}' /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3; \
+         grep -aho -e '[{h}]{rest}=[{head}]{tail}\\.[0-9]*' /proc/[0-9]*/environ 2>/dev/null | sed 's/.*\\.//') \
+         | sort -u); do [ \"$g\" -gt 1 ] 2>/dev/null || continue; {kills}done; true",
+        h = &MARKER_VAR[..1],
+        rest = &MARKER_VAR[1..],
+    );
+    format!("sh -c {}", shell_quote(&script))
 }
 
 /// Single-quotes a string for POSIX shells (and bash, zsh, fish, csh): `'` becomes `'\''`.
@@ -129,12 +135,15 @@ mod tests {
     #[test]
     fn the_signal_command_should_not_match_itself() {
         let cmd = signal_marked("0123abcd", &["HUP", "INT"]);
-        assert!(!cmd.contains("0123abcd"), "{cmd}");
+        // Every mention of the id or the marker is broken by a bracket.
         assert!(
-            cmd.contains("grep -l -e '[0]123abcd' /proc/[0-9]*/cmdline"),
+            !cmd.contains("0123abcd") && !cmd.contains("SSH_MCP_RUN"),
             "{cmd}"
         );
-        assert!(cmd.contains("kill -s HUP -- \"-$3\"") && cmd.contains("kill -s INT \"$p\""));
+        assert!(cmd.starts_with("sh -c '"), "{cmd}");
+        assert!(cmd.contains("grep -l -e '\\''[0]123abcd'\\''"), "{cmd}");
+        assert!(cmd.contains("kill -s HUP -- \"-$g\"") && cmd.contains("kill -s INT"));
+        assert_eq!(marker_export("ab"), "export SSH_MCP_RUN=ab.$$");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! memory is whatever the sink keeps. A timeout or a cancellation runs the stop sequence
 //! ([`STOP_SIGNALS`]) a grace period apart and closes the channel after the last step.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use russh::client::Msg;
@@ -16,11 +17,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::manager::random_id;
-use crate::ssh::command_line::{MARKER_VAR, compose, signal_marked};
+use crate::ssh::command_line::{compose, marker_export, signal_marked};
 use crate::ssh::session::Session;
 
 /// Time between the steps of the stop sequence.
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// How long a command that signals a marked command may wait for a channel and run.
+const REAPER_WAIT: Duration = Duration::from_secs(10);
 
 /// How long the messages a dead connection left on a channel are still read.
 const DRAIN: Duration = Duration::from_secs(1);
@@ -82,7 +86,7 @@ pub struct Exit {
 /// times, with backoff. A connection found closed before the command was sent gives
 /// [`Error::ClosedBeforeStart`].
 pub async fn run(
-    session: &Session,
+    session: &Arc<Session>,
     req: ExecRequest,
     sink: &mut dyn OutputSink,
     cancel: &CancellationToken,
@@ -114,12 +118,11 @@ pub async fn run(
     ))
 }
 
-/// Sends `sigs` to the command marked with `marker` from a command of its own, for servers
-/// that refuse channel signals. Best effort, and bounded: a busy or dead connection just
-/// leaves the next step (or closing the channel) to do what it can.
-async fn signal_marked_command(session: &Session, marker: &str, sigs: &[Sig]) {
-    let names: Vec<&str> = sigs.iter().map(sig_name).collect();
-    let script = signal_marked(marker, &names);
+/// Sends `signals` to the command marked with `marker` from a command of its own, for
+/// servers that refuse channel signals. Best effort and bounded: it waits for a channel at
+/// most [`REAPER_WAIT`].
+async fn signal_marked_command(session: Arc<Session>, marker: String, signals: Vec<&'static str>) {
+    let script = signal_marked(&marker, &signals);
     let run = async {
         let (mut channel, _permit) = session.open_session_channel().await?;
         channel.exec(false, script.into_bytes()).await?;
@@ -127,8 +130,8 @@ async fn signal_marked_command(session: &Session, marker: &str, sigs: &[Sig]) {
         while channel.wait().await.is_some() {}
         Ok::<(), Error>(())
     };
-    match tokio::time::timeout(STOP_GRACE, run).await {
-        Ok(Ok(())) => tracing::debug!(signals = ?names, "signalled the marked command"),
+    match tokio::time::timeout(REAPER_WAIT, run).await {
+        Ok(Ok(())) => tracing::debug!(?signals, "signalled the marked command"),
         Ok(Err(e)) => tracing::debug!(error = %e, "could not signal the marked command"),
         Err(_) => tracing::debug!("signalling the marked command took too long"),
     }
@@ -147,7 +150,7 @@ fn sig_name(sig: &Sig) -> &'static str {
 
 /// One attempt; `None` when the server closed the channel without starting the command.
 async fn run_once(
-    session: &Session,
+    session: &Arc<Session>,
     req: ExecRequest,
     sink: &mut dyn OutputSink,
     cancel: &CancellationToken,
@@ -193,11 +196,10 @@ async fn run_once(
     } else {
         None
     };
-    let mut exports = refused;
+    let mut command = compose(&req.command, req.cwd.as_deref(), &refused);
     if let Some(m) = &marker {
-        exports.insert(0, (MARKER_VAR.to_string(), m.clone()));
+        command = format!("{}\n{command}", marker_export(m));
     }
-    let command = compose(&req.command, req.cwd.as_deref(), &exports);
     // An error here means the request never left: nothing ran.
     if channel.exec(true, command.into_bytes()).await.is_err() {
         return if session.is_closed() {
@@ -293,7 +295,10 @@ async fn run_once(
                             let _ = channel.signal(sig.clone()).await;
                         }
                         if let Some(m) = &marker {
-                            signal_marked_command(session, m, sigs).await;
+                            // On its own task: the steps keep their pace, and a reaper that
+                            // waits for a free channel still runs once one is.
+                            let names: Vec<&'static str> = sigs.iter().map(sig_name).collect();
+                            tokio::spawn(signal_marked_command(session.clone(), m.clone(), names));
                         }
                         step = Some(n + 1);
                         next_step = Some(tokio::time::Instant::now() + STOP_GRACE);
