@@ -33,7 +33,8 @@ exit_code (a non-zero exit code is a normal result). Each call runs on its own c
 terminal; stdin is closed unless given. The command is stopped after timeout_secs (default 60): \
 HUP and INT, then TERM, then KILL to its process group, and what it printed so far is returned \
 with timed_out true. Output beyond max_output_bytes per stream keeps its head and tail with a \
-marker. With background: true it returns a job_id once the command has started; poll it with ssh_job. A session whose \
+marker. With background: true it returns a job_id once the server has accepted the command (at most \
+5 s); poll it with ssh_job. A session whose \
 connection died is reconnected transparently (reconnected: true).",
         annotations(
             title = "Run a command over SSH",
