@@ -1,6 +1,6 @@
 //! Benchmarks against OpenSSH on the same machine, in the same run, reported as ratios.
 //!
-//! `cargo bench --profile release --bench compare` (or `scripts/bench`) starts its own sshd (the test
+//! `cargo bench --bench compare` (or `scripts/bench`) starts its own sshd (the test
 //! fixture), drives the release binaries through a real MCP client, and writes
 //! BENCHMARKS.md. Set `SSH_MCP_ORIGINAL=/path/to/ssh-mcp-stdio` to include the original
 //! program (crates.io `ssh-mcp` 0.1.3), with and without TCP_NODELAY forced onto it.
@@ -25,7 +25,7 @@ use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use harness::{Opts, Server, Transport};
+use harness::{Opts, Server, Transport, binary};
 use sshd::{Sshd, USER};
 
 struct Report {
@@ -874,10 +874,8 @@ impl Bench {
     }
 
     fn sizes(&mut self) {
-        for bin in [
-            env!("CARGO_BIN_EXE_ssh-mcp"),
-            env!("CARGO_BIN_EXE_ssh-mcp-stdio"),
-        ] {
+        for bin in [binary("ssh-mcp"), binary("ssh-mcp-stdio")] {
+            let bin = bin.as_str();
             let size = std::fs::metadata(bin).unwrap().len();
             let name = Path::new(bin)
                 .file_name()
@@ -918,7 +916,7 @@ fn write_markdown(report: &Report, quick: bool) {
     let mut md = String::from("# Benchmarks\n\n");
     let _ = writeln!(
         md,
-        "Produced by `scripts/bench` (`cargo bench --profile release --bench compare`){}. Each figure compares ssh-mcp with \
+        "Produced by `scripts/bench` (`cargo bench --bench compare`){}. Each figure compares ssh-mcp with \
          the reference on the same machine, the same sshd and in the same run; ratios are medians of \
          per-pair ratios of interleaved runs (below 1 = ssh-mcp faster or smaller, except for throughput, \
          where above 1 = ssh-mcp faster).\n",

@@ -20,6 +20,17 @@ use crate::sshd::{self, Sshd};
 /// Upper bound for any single tool call in the tests.
 pub const CALL_LIMIT: Duration = Duration::from_secs(90);
 
+/// The server binary `name`: the one cargo built for these tests, or the one in
+/// `SSH_MCP_BIN_DIR` (scripts/bench measures the binaries `cargo build --release` ships,
+/// whose dependencies are built without the tests' extra features).
+pub fn binary(name: &str) -> String {
+    match std::env::var_os("SSH_MCP_BIN_DIR") {
+        Some(dir) => std::path::Path::new(&dir).join(name).display().to_string(),
+        None if name == "ssh-mcp" => env!("CARGO_BIN_EXE_ssh-mcp").to_string(),
+        None => env!("CARGO_BIN_EXE_ssh-mcp-stdio").to_string(),
+    }
+}
+
 /// Which transport and protocol era to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -105,10 +116,10 @@ impl Server {
             .unwrap();
         let stderr = home.path().join("server.log");
         let bin = match transport {
-            Transport::Stdio => env!("CARGO_BIN_EXE_ssh-mcp-stdio"),
-            _ => env!("CARGO_BIN_EXE_ssh-mcp"),
+            Transport::Stdio => binary("ssh-mcp-stdio"),
+            _ => binary("ssh-mcp"),
         };
-        let mut cmd = server_command(bin, home.path(), &stderr, &opts);
+        let mut cmd = server_command(&bin, home.path(), &stderr, &opts);
         match transport {
             Transport::Stdio => {
                 let (proc, _) = TokioChildProcess::builder(cmd)
@@ -288,7 +299,7 @@ impl HttpServer {
             .tempdir()
             .unwrap();
         let stderr = home.path().join("server.log");
-        let mut cmd = server_command(env!("CARGO_BIN_EXE_ssh-mcp"), home.path(), &stderr, &opts);
+        let mut cmd = server_command(&binary("ssh-mcp"), home.path(), &stderr, &opts);
         cmd.stdin(Stdio::null()).stdout(Stdio::null());
         let child = cmd.spawn().unwrap();
         let url = wait_for_url(&stderr).await;
