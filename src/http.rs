@@ -93,12 +93,12 @@ pub fn router(
         0 => DEFAULT_MAX_MCP_SESSIONS,
         n => n,
     };
-    let router = axum::Router::new()
-        .nest_service("/mcp", service)
-        .layer(axum::middleware::from_fn(move |req, next| {
-            limit_sessions(sessions.clone(), limit, req, next)
-        }))
-        .layer(axum::middleware::from_fn(read_body_in_time));
+    let router =
+        axum::Router::new()
+            .nest_service("/mcp", service)
+            .layer(axum::middleware::from_fn(move |req, next| {
+                read_request(sessions.clone(), limit, req, next)
+            }));
     if options.tokens.is_empty() {
         return router;
     }
@@ -109,12 +109,30 @@ pub fn router(
 }
 
 /// Reads the request body within [`REQUEST_READ_TIMEOUT`] (408 otherwise) and at most
-/// [`MAX_BODY_BYTES`] of it (413), before anything else looks at the request.
-async fn read_body_in_time(
+/// [`MAX_BODY_BYTES`] of it (413), before anything else looks at the request. Then refuses
+/// an `initialize` (which opens an MCP session) while `limit` sessions are open (503): each
+/// holds memory until it is closed or expires, so an unbounded number of them could exhaust
+/// the machine's memory. `initialize` is recognised by the body's method, whatever the
+/// headers say. Concurrent `initialize` calls are counted before rmcp adds their sessions,
+/// so the count may pass the limit by the number of those in flight.
+async fn read_request(
+    sessions: Arc<LocalSessionManager>,
+    limit: usize,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::http::StatusCode;
+    #[derive(serde::Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+    }
+    let refuse = |status: StatusCode, text: String| {
+        axum::response::Response::builder()
+            .status(status)
+            .body(axum::body::Body::from(text))
+            .unwrap_or_default()
+    };
     let (parts, body) = req.into_parts();
     let declared_too_large = parts
         .headers
@@ -122,12 +140,6 @@ async fn read_body_in_time(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|n| n > MAX_BODY_BYTES as u64);
-    let refuse = |status: StatusCode, text: String| {
-        axum::response::Response::builder()
-            .status(status)
-            .body(axum::body::Body::from(text))
-            .unwrap_or_default()
-    };
     if declared_too_large {
         return refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -135,63 +147,48 @@ async fn read_body_in_time(
         );
     }
     let read = axum::body::to_bytes(body, MAX_BODY_BYTES);
-    match tokio::time::timeout(REQUEST_READ_TIMEOUT, read).await {
-        Ok(Ok(bytes)) => {
-            let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-            next.run(req).await
+    let bytes = match tokio::time::timeout(REQUEST_READ_TIMEOUT, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("reading the request body failed (at most {MAX_BODY_BYTES} bytes): {e}\n"),
+            );
         }
-        Ok(Err(e)) => refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("reading the request body failed (at most {MAX_BODY_BYTES} bytes): {e}\n"),
-        ),
-        Err(_) => refuse(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the request body did not arrive within {} s\n",
-                REQUEST_READ_TIMEOUT.as_secs()
-            ),
-        ),
-    }
-}
-
-/// Refuses an `initialize` request (which opens an MCP session) while `limit` sessions are
-/// open: each holds memory until it is closed or expires, so an unbounded number of them
-/// could exhaust the machine's memory. Runs after [`read_body_in_time`], so the body is in
-/// memory. Concurrent `initialize` calls are counted before rmcp adds their sessions, so
-/// the count may pass the limit by the number of those in flight.
-async fn limit_sessions(
-    sessions: Arc<LocalSessionManager>,
-    limit: usize,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    #[derive(serde::Deserialize)]
-    struct Method<'a> {
-        #[serde(borrow)]
-        method: Option<std::borrow::Cow<'a, str>>,
-    }
-    if req.method() != axum::http::Method::POST || req.headers().contains_key("mcp-session-id") {
-        return next.run(req).await;
-    }
-    let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .unwrap_or_default();
-    let initialize = serde_json::from_slice::<Method>(&bytes)
-        .is_ok_and(|m| m.method.as_deref() == Some("initialize"));
-    if initialize && sessions.sessions.read().await.len() >= limit {
+        Err(_) => {
+            return refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s\n",
+                    REQUEST_READ_TIMEOUT.as_secs()
+                ),
+            );
+        }
+    };
+    let opens_session = parts.method == axum::http::Method::POST
+        && !parts.headers.contains_key("mcp-session-id")
+        && serde_json::from_slice::<Method>(&bytes)
+            .is_ok_and(|m| m.method.as_deref() == Some("initialize"));
+    if opens_session && sessions.sessions.read().await.len() >= limit {
         tracing::warn!(limit, "refusing a new MCP session: the limit is reached");
-        return axum::response::Response::builder()
-            .status(axum::http::StatusCode::SERVICE_UNAVAILABLE)
-            .header(axum::http::header::RETRY_AFTER, "60")
-            .body(axum::body::Body::from(format!(
+        let mut refused = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
                 "{limit} MCP sessions are open, the most this server keeps: end one (HTTP DELETE \
                  with its Mcp-Session-Id) or retry when idle ones have expired (5 minutes)\n"
-            )))
-            .unwrap_or_default();
+            ),
+        );
+        refused.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("60"),
+        );
+        return refused;
     }
-    let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-    next.run(req).await
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 /// Lets a request through only with `Authorization: Bearer <one of the tokens>`, and tags it
