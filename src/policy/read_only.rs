@@ -1,16 +1,6 @@
-//! Operator policy: which hosts the model may reach, whether it may pass credentials, and
-//! which commands it may run.
-//!
-//! The command policy is a guardrail against a model's mistakes, not a sandbox: a shell
-//! offers endless ways to do the same thing (`python -c`, `perl -e`, here-documents), and
-//! a determined model, or a prompt injection, can find one. Use a least-privileged remote
-//! account for real containment.
+//! The `read_only` command preset.
 
-use regex_lite::Regex;
-
-use crate::config::Security;
 use crate::error::{Error, Result};
-use crate::ssh::known_hosts::wildcard_match;
 
 /// Commands the `read_only` preset refuses as the first word of any part of a command line.
 const MUTATING: &[&str] = &[
@@ -91,114 +81,8 @@ const MUTATING_SUBCOMMANDS: &[(&str, &[&str])] = &[
     ("sed", &["-i", "--in-place"]),
 ];
 
-/// What the operator allows.
-#[derive(Debug, Default)]
-pub struct Policy {
-    allowed_hosts: Vec<String>,
-    credentials_in_arguments: bool,
-    allow: Vec<Regex>,
-    deny: Vec<Regex>,
-    read_only: bool,
-}
-
-impl Policy {
-    /// No restriction at all (the default without a config file).
-    pub fn open() -> Self {
-        Self {
-            credentials_in_arguments: true,
-            ..Default::default()
-        }
-    }
-
-    /// The policy of a `[security]` section. Bad regexes and presets are errors.
-    pub fn from_config(s: &Security) -> Result<Self> {
-        let compile = |list: &[String], what: &str| -> Result<Vec<Regex>> {
-            list.iter()
-                .map(|r| {
-                    Regex::new(r).map_err(|e| {
-                        Error::InvalidArgument(format!("security.commands.{what}: {r:?}: {e}"))
-                    })
-                })
-                .collect()
-        };
-        let read_only = match s.commands.preset.as_deref() {
-            None => false,
-            Some("read_only") => true,
-            Some(other) => {
-                return Err(Error::InvalidArgument(format!(
-                    "security.commands.preset: unknown preset {other:?} (known: read_only)"
-                )));
-            }
-        };
-        Ok(Self {
-            allowed_hosts: s
-                .allowed_hosts
-                .iter()
-                .map(|p| p.to_ascii_lowercase())
-                .collect(),
-            credentials_in_arguments: s.allow_credentials_in_arguments,
-            allow: compile(&s.commands.allow, "allow")?,
-            deny: compile(&s.commands.deny, "deny")?,
-            read_only,
-        })
-    }
-
-    /// Whether the model may pass `password`, `key_path` or `passphrase`.
-    pub fn credentials_in_arguments(&self) -> bool {
-        self.credentials_in_arguments
-    }
-
-    /// Refuses a host outside the allowlist. Patterns match `host` or `host:port`; a
-    /// matching `!pattern` refuses the host whatever else matches.
-    pub fn check_host(&self, host: &str, port: u16) -> Result<()> {
-        if self.allowed_hosts.is_empty() {
-            return Ok(());
-        }
-        let host = host.to_ascii_lowercase();
-        let with_port = format!("{host}:{port}");
-        let hit = |p: &str| wildcard_match(p, &host) || wildcard_match(p, &with_port);
-        let mut allowed = false;
-        for p in &self.allowed_hosts {
-            match p.strip_prefix('!') {
-                Some(neg) if hit(neg) => {
-                    allowed = false;
-                    break;
-                }
-                Some(_) => {}
-                None => allowed |= hit(p),
-            }
-        }
-        if allowed {
-            Ok(())
-        } else {
-            Err(Error::Policy(format!(
-                "{host}:{port} is not in this server's list of allowed hosts"
-            )))
-        }
-    }
-
-    /// Refuses a command the policy does not allow.
-    pub fn check_command(&self, command: &str) -> Result<()> {
-        if let Some(r) = self.deny.iter().find(|r| r.is_match(command)) {
-            return Err(Error::Policy(format!(
-                "the command matches the deny rule {:?}",
-                r.as_str()
-            )));
-        }
-        if !self.allow.is_empty() && !self.allow.iter().any(|r| r.is_match(command)) {
-            return Err(Error::Policy(
-                "the command matches none of the allowed patterns".into(),
-            ));
-        }
-        if self.read_only {
-            read_only_check(command)?;
-        }
-        Ok(())
-    }
-}
-
 /// The `read_only` preset: no output redirection to files, no known mutating command.
-fn read_only_check(command: &str) -> Result<()> {
+pub(super) fn check(command: &str) -> Result<()> {
     let mut stripped = command.to_string();
     for harmless in [
         "2>&1",
@@ -287,42 +171,10 @@ fn read_only_check(command: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::config::{CommandPolicyConfig, Security};
-
-    fn policy(hosts: &[&str], preset: Option<&str>, allow: &[&str], deny: &[&str]) -> Policy {
-        Policy::from_config(&Security {
-            allowed_hosts: hosts.iter().map(|s| s.to_string()).collect(),
-            allow_credentials_in_arguments: true,
-            commands: CommandPolicyConfig {
-                preset: preset.map(String::from),
-                allow: allow.iter().map(|s| s.to_string()).collect(),
-                deny: deny.iter().map(|s| s.to_string()).collect(),
-            },
-        })
-        .unwrap()
-    }
-
-    #[test]
-    fn host_allowlist_should_follow_patterns_and_negation() {
-        let p = policy(
-            &["*.internal", "!db.internal", "10.0.0.?:2222"],
-            None,
-            &[],
-            &[],
-        );
-        assert!(p.check_host("web.internal", 22).is_ok());
-        assert!(p.check_host("WEB.internal", 22).is_ok());
-        assert!(p.check_host("db.internal", 22).is_err());
-        assert!(p.check_host("10.0.0.5", 2222).is_ok());
-        assert!(p.check_host("10.0.0.5", 22).is_err());
-        assert!(p.check_host("example.com", 22).is_err());
-        assert!(Policy::open().check_host("anything", 1).is_ok());
-    }
+    use super::check;
 
     #[test]
     fn read_only_preset_should_refuse_obvious_changes() {
-        let p = policy(&[], Some("read_only"), &[], &[]);
         for ok in [
             "ls -la /etc",
             "cat /var/log/syslog | grep error 2>&1",
@@ -334,7 +186,7 @@ mod tests {
             "FOO=1 env | sort",
             "sed -n 1,5p file",
         ] {
-            assert!(p.check_command(ok).is_ok(), "{ok} should be allowed");
+            assert!(check(ok).is_ok(), "{ok} should be allowed");
         }
         for bad in [
             "rm -rf /tmp/x",
@@ -352,25 +204,7 @@ mod tests {
             "(cd /; rm x)",
             "docker run alpine",
         ] {
-            assert!(p.check_command(bad).is_err(), "{bad} should be refused");
+            assert!(check(bad).is_err(), "{bad} should be refused");
         }
-    }
-
-    #[test]
-    fn allow_and_deny_regexes_should_apply() {
-        let p = policy(&[], None, &["^(ls|cat) "], &["/etc/shadow"]);
-        assert!(p.check_command("ls /tmp").is_ok());
-        assert!(p.check_command("cat /etc/shadow").is_err());
-        assert!(p.check_command("uname -a").is_err());
-        assert!(
-            Policy::from_config(&Security {
-                commands: CommandPolicyConfig {
-                    deny: vec!["(".into()],
-                    ..Default::default()
-                },
-                ..Default::default()
-            })
-            .is_err()
-        );
     }
 }
