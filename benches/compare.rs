@@ -262,7 +262,7 @@ fn quiet() -> Opts {
         args: ["--max-sessions", "1000", "--max-command-timeout", "0"]
             .map(String::from)
             .to_vec(),
-        token: None,
+        ..Default::default()
     }
 }
 

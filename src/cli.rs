@@ -1,6 +1,6 @@
 //! Flags shared by both binaries.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,8 +9,9 @@ use clap::Args;
 use crate::audit::AuditLog;
 use crate::config::FileConfig;
 use crate::error::{Error, Result};
+use crate::local_paths::Protected;
 use crate::policy::Policy;
-use crate::settings::{Settings, expand_tilde};
+use crate::settings::{Settings, expand_tilde, home_dir};
 use crate::ssh::client_config::ClientConfig;
 use crate::ssh::known_hosts::HostKeyPolicy;
 
@@ -42,6 +43,12 @@ pub struct SettingsArgs {
         value_delimiter = ':'
     )]
     pub known_hosts: Vec<PathBuf>,
+    /// Local directories that local_path arguments may lie in, ':'-separated (as
+    /// `[files] local_roots`) [default: none; over stdio the client's roots, else the
+    /// directory the server was started in unless it is / or a home directory].
+    /// An empty value allows none, whatever the config file says.
+    #[arg(long = "local-roots", env = "SSH_MCP_LOCAL_ROOTS")]
+    pub local_roots: Option<String>,
     /// Session channels (concurrent commands) per connection; sshd's MaxSessions is 10
     /// [default: 10].
     #[arg(long, env = "SSH_MCP_MAX_CHANNELS")]
@@ -147,16 +154,25 @@ impl SettingsArgs {
             policy: Arc::new(Policy::from_config(&file.security)?),
             hosts: Arc::new(file.hosts.clone()),
             audit,
-            local_roots: file
-                .files
-                .local_roots
-                .iter()
-                .map(|r| {
-                    let p = expand_tilde(r);
-                    p.canonicalize()
-                        .map_err(|e| Error::io(format!("files.local_roots: {}", p.display()), e))
-                })
-                .collect::<Result<_>>()?,
+            local_roots: match &self.local_roots {
+                Some(list) => list
+                    .split(':')
+                    .filter(|p| !p.is_empty())
+                    .map(expand_tilde)
+                    .collect::<Vec<_>>(),
+                None => file
+                    .files
+                    .local_roots
+                    .iter()
+                    .map(|r| expand_tilde(r))
+                    .collect(),
+            }
+            .into_iter()
+            .map(|p| {
+                p.canonicalize()
+                    .map_err(|e| Error::io(format!("local root {}", p.display()), e))
+            })
+            .collect::<Result<_>>()?,
             ssh_config: match self.ssh_config.as_deref().or(d.ssh_config.as_deref()) {
                 Some("none") => None,
                 Some(p) => Some(Arc::new(ClientConfig::load(&expand_tilde(p))?)),
@@ -170,7 +186,10 @@ impl SettingsArgs {
                     }
                 },
             },
+            ..base
         };
+        let mut settings = settings;
+        settings.protected = protected_files(self.config.as_deref(), &file, &settings);
         for (name, h) in settings.hosts.iter() {
             if let Some(p) = &h.host_key_policy {
                 p.parse::<HostKeyPolicy>().map_err(|e| {
@@ -182,6 +201,22 @@ impl SettingsArgs {
         }
         Ok((settings, file))
     }
+}
+
+/// The server's own secret and trust files: no `local_path` may reach them.
+fn protected_files(config: Option<&Path>, file: &FileConfig, settings: &Settings) -> Protected {
+    let mut files: Vec<PathBuf> = config.map(Path::to_path_buf).into_iter().collect();
+    files.extend(settings.known_hosts());
+    files.extend(file.audit.iter().map(|a| expand_tilde(&a.file)));
+    files.extend(file.http.token_file.iter().map(|t| expand_tilde(t)));
+    files.extend(settings.ssh_config.iter().map(|c| c.path().to_path_buf()));
+    for h in settings.hosts.values() {
+        files.extend(h.identity());
+        for f in [&h.password_file, &h.passphrase_file].into_iter().flatten() {
+            files.push(expand_tilde(f));
+        }
+    }
+    Protected::new(home_dir().as_deref(), files)
 }
 
 /// A token cancelled on SIGINT or SIGTERM.

@@ -61,10 +61,20 @@ pub struct Defaults {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Security {
-    /// Host patterns (`*`, `?`, `!` negation) an `ssh_connect` address may name. Empty:
-    /// anywhere. Named hosts are always allowed.
+    /// Host patterns (`*`, `?`, `!` negation) or networks (`10.0.0.0/8`) that an
+    /// `ssh_connect` address, a local forward's target and a SOCKS target may name or
+    /// resolve to. Empty: anywhere. Named hosts are always allowed.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Hosts or networks of this machine's side, besides loopback, that a remote forward's
+    /// connections may be delivered to.
+    #[serde(default)]
+    pub forward_to: Vec<String>,
+    /// Whether a remote forward may listen on a non-loopback address of the SSH server.
+    #[serde(default)]
+    pub allow_public_remote_bind: bool,
+    /// Forwards one session may run at once (default 16).
+    pub max_forwards: Option<usize>,
     /// Whether `password`, `key_path` and `passphrase` may be passed as tool arguments.
     #[serde(default = "yes")]
     pub allow_credentials_in_arguments: bool,
@@ -81,6 +91,9 @@ impl Default for Security {
     fn default() -> Self {
         Self {
             allowed_hosts: Vec::new(),
+            forward_to: Vec::new(),
+            allow_public_remote_bind: false,
+            max_forwards: None,
             allow_credentials_in_arguments: true,
             commands: CommandPolicyConfig::default(),
         }
@@ -152,6 +165,10 @@ pub struct HostEntry {
     pub passphrase_file: Option<String>,
     /// Host-key policy for this host, overriding the default.
     pub host_key_policy: Option<String>,
+    /// Whether `ssh_connect` may name another account than `user` for this host (the
+    /// host's key or password is then tried on that account).
+    #[serde(default)]
+    pub allow_user_override: bool,
 }
 
 impl HostEntry {

@@ -197,20 +197,14 @@ pub enum Error {
 /// Why a private key file could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KeyProblem {
-    #[error("file not found")]
-    NotFound,
-    #[error("permission denied")]
-    PermissionDenied,
-    #[error("is a directory")]
-    IsDirectory,
-    #[error("not a regular file")]
-    NotAFile,
+    /// Missing, unreadable, not a regular file, or not a private key: deliberately one
+    /// answer, so that the error says nothing about files that are not keys.
+    #[error("not a readable private key")]
+    NotAKey,
     #[error("key is encrypted and no passphrase was given")]
     Encrypted,
     #[error("wrong passphrase")]
     WrongPassphrase,
-    #[error("not a private key in a supported format")]
-    Unsupported,
 }
 
 impl From<russh::Error> for Error {

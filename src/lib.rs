@@ -17,6 +17,7 @@
 //!   preferences, authentication, command execution with bounded output, SFTP, port
 //!   forwarding.
 //! - [`jobs`]: background commands, polled with `ssh_job`.
+//! - [`local_paths`]: where `local_path` arguments may point on this machine.
 //! - [`manager`]: the registry of open SSH sessions, keyed by unguessable ids.
 //! - [`policy`]: allowed hosts, credentials in arguments, command rules.
 //! - [`mcp`]: the MCP tool layer: parameter and result types, tool handlers, asking the
@@ -33,6 +34,7 @@ pub mod error;
 pub mod hex;
 pub mod http;
 pub mod jobs;
+pub mod local_paths;
 pub mod logging;
 pub mod manager;
 pub mod mcp;

@@ -38,6 +38,8 @@ pub enum ForwardSpec {
         bind_port: u16,
         local_host: String,
         local_port: u16,
+        /// The addresses of `local_host` connections go to, checked by the caller.
+        local_addrs: Vec<std::net::SocketAddr>,
     },
     /// `ssh -D 127.0.0.1:local_port`.
     Dynamic { local_port: u16 },
@@ -357,6 +359,18 @@ impl SessionManager {
         spec: ForwardSpec,
     ) -> Result<Arc<Forward>> {
         let (entry, session, _) = self.session_for_use(id, owner).await?;
+        let max = self.settings.policy.max_forwards();
+        let active = entry
+            .forwards
+            .lock()
+            .map(|list| list.iter().filter(|f| f.is_active()).count())
+            .unwrap_or(0);
+        if active >= max {
+            return Err(Error::Limit(format!(
+                "session {} already runs {active} forwards, the most this server allows; close one with ssh_forward_close",
+                entry.id
+            )));
+        }
         let fid = format!("fwd-{}", random_id(8)?);
         let fwd = Arc::new(match spec {
             ForwardSpec::Local {
@@ -365,15 +379,18 @@ impl SessionManager {
                 remote_port,
             } => Forward::start_local(session, fid, local_port, remote_host, remote_port).await?,
             ForwardSpec::Dynamic { local_port } => {
-                Forward::start_dynamic(session, fid, local_port).await?
+                let allowed = self.settings.policy.allowed_hosts().clone();
+                Forward::start_dynamic(session, fid, local_port, allowed).await?
             }
             ForwardSpec::Remote {
                 bind_host,
                 bind_port,
                 local_host,
                 local_port,
+                local_addrs,
             } => {
-                Forward::start_remote(session, fid, bind_host, bind_port, local_host, local_port)
+                let target = (local_host, local_port);
+                Forward::start_remote(session, fid, bind_host, bind_port, target, local_addrs)
                     .await?
             }
         });

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::audit::AuditLog;
 use crate::config::HostEntry;
+use crate::local_paths::Protected;
 use crate::policy::Policy;
 use crate::ssh::client_config::ClientConfig;
 use crate::ssh::known_hosts::HostKeyPolicy;
@@ -45,8 +46,20 @@ pub struct Settings {
     pub hosts: Arc<BTreeMap<String, HostEntry>>,
     /// The audit log, when configured.
     pub audit: Option<Arc<AuditLog>>,
-    /// Local directories `local_path` arguments must lie in; empty: any absolute path.
+    /// Local directories `local_path` arguments may lie in (`[files] local_roots`,
+    /// canonical). When empty, the client's roots or `start_dir` apply.
     pub local_roots: Vec<PathBuf>,
+    /// Whether the roots an MCP client declares count (stdio: the client is the user's own
+    /// program; over HTTP only the operator's roots do).
+    pub client_roots: bool,
+    /// The directory the server was started in, when it may serve as the default root
+    /// (stdio only; never `/` or a home directory).
+    pub start_dir: Option<PathBuf>,
+    /// The server's own secret and trust files, which no `local_path` may reach.
+    pub protected: Protected,
+    /// Addresses this process listens on (the HTTP front end): a remote forward never
+    /// delivers to them.
+    pub own_listeners: Vec<std::net::SocketAddr>,
     /// The ssh client config whose `Host` aliases `ssh_connect` understands.
     pub ssh_config: Option<Arc<ClientConfig>>,
 }
@@ -70,6 +83,10 @@ impl Default for Settings {
             audit: None,
             ssh_config: None,
             local_roots: Vec::new(),
+            client_roots: false,
+            start_dir: None,
+            protected: Protected::new(home_dir().as_deref(), Vec::new()),
+            own_listeners: Vec::new(),
         }
     }
 }

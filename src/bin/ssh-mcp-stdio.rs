@@ -26,7 +26,11 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init();
-    let (settings, _) = cli.settings.load().context("loading settings")?;
+    let (mut settings, _) = cli.settings.load().context("loading settings")?;
+    // The client runs on the user's behalf: the roots it declares count, and so does the
+    // directory it started the server in.
+    settings.client_roots = true;
+    settings.start_dir = ssh_mcp::local_paths::start_dir();
     let manager = Arc::new(SessionManager::new(settings));
     let shutdown = shutdown_on_signals();
     manager.spawn_reaper(shutdown.clone());

@@ -59,7 +59,11 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    let (settings, file) = cli.settings.load().context("loading settings")?;
+    let (mut settings, file) = cli.settings.load().context("loading settings")?;
+    settings.own_listeners.push(listener.local_addr()?);
+    if let Some(t) = &cli.token_file {
+        settings.protected.add_file(t.clone());
+    }
     let manager = Arc::new(SessionManager::new(settings));
     let token_file = cli.token_file.or(file
         .http

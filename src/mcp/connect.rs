@@ -112,7 +112,8 @@ impl SshMcp {
                 "credentials may not be passed as tool arguments here; connect to one of the named hosts the operator configured".into(),
             ));
         }
-        let mut req = match settings.hosts.get(p.address.trim()) {
+        let named = p.address.trim();
+        let mut req = match settings.hosts.get(named) {
             Some(h) => ConnectRequest {
                 address: Address::parse(&h.address, 22)?,
                 username: h.user.clone().unwrap_or_default(),
@@ -140,10 +141,11 @@ impl SshMcp {
                 };
                 if let Some(cfg) = &settings.ssh_config {
                     let r = cfg.resolve(&given.host);
+                    let floor = settings.host_key_policy;
                     req.jumps = r
                         .proxy_jump
                         .iter()
-                        .map(|hop| jump_request(hop, cfg))
+                        .map(|hop| jump_request(hop, cfg, floor, settings))
                         .collect::<Result<_, _>>()?;
                     req.address = Address {
                         host: r.host,
@@ -155,15 +157,32 @@ impl SshMcp {
                     req.username = r.user.unwrap_or_default();
                     req.credentials.identity_files = r.identity_files;
                     req.credentials.identities_only = r.identities_only;
-                    req.known_hosts = r.known_hosts;
-                    req.host_key_policy = r.host_key_policy;
+                    req.known_hosts = known_hosts_files(r.known_hosts, settings);
+                    req.host_key_policy = r.host_key_policy.map(|p| p.at_least(floor));
                     req.connect_timeout = r.connect_timeout;
                     req.keepalive = r.keepalive;
                 }
+                check_real_host(&req.address)?;
                 policy.check_host(&req.address.host, req.address.port)?;
+                req.check_addresses = true;
                 req
             }
         };
+        if let Some(h) = settings.hosts.get(named)
+            && let (Some(configured), Some(asked)) = (
+                h.user.as_deref(),
+                p.username
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty()),
+            )
+            && configured != asked
+            && !h.allow_user_override
+        {
+            return Err(Error::Policy(format!(
+                "the named host {named} logs in as the user its operator configured; leave username out (the operator may set allow_user_override for this host)"
+            )));
+        }
         if gave_credentials {
             req.credentials.password = password;
             req.credentials.key_path = key_path;
@@ -186,21 +205,28 @@ impl SshMcp {
 /// The request for one ProxyJump hop, `[user@]host[:port]`, itself resolved through the
 /// ssh config (its own ProxyJump is not followed). Hops authenticate with the agent and
 /// identity files, never with the password given for the destination.
-fn jump_request(spec: &str, cfg: &ClientConfig) -> Result<ConnectRequest, Error> {
+fn jump_request(
+    spec: &str,
+    cfg: &ClientConfig,
+    floor: HostKeyPolicy,
+    settings: &crate::settings::Settings,
+) -> Result<ConnectRequest, Error> {
     let (user, host) = match spec.rsplit_once('@') {
         Some((u, h)) => (Some(u.to_string()), h),
         None => (None, spec),
     };
     let given = Address::parse(host, 0)?;
     let r = cfg.resolve(&given.host);
-    Ok(ConnectRequest {
-        address: Address {
-            host: r.host,
-            port: match given.port {
-                0 => r.port.unwrap_or(22),
-                p => p,
-            },
+    let address = Address {
+        host: r.host,
+        port: match given.port {
+            0 => r.port.unwrap_or(22),
+            p => p,
         },
+    };
+    check_real_host(&address)?;
+    Ok(ConnectRequest {
+        address,
         username: user
             .or(r.user)
             .or_else(local_user)
@@ -210,13 +236,48 @@ fn jump_request(spec: &str, cfg: &ClientConfig) -> Result<ConnectRequest, Error>
             identities_only: r.identities_only,
             ..Default::default()
         },
-        host_key_policy: r.host_key_policy,
-        known_hosts: r.known_hosts,
+        host_key_policy: r.host_key_policy.map(|p| p.at_least(floor)),
+        known_hosts: known_hosts_files(r.known_hosts, settings),
         connect_timeout: r.connect_timeout,
         keepalive: r.keepalive,
         confirmed_host_key: None,
         jumps: Vec::new(),
+        check_addresses: false,
     })
+}
+
+/// The known_hosts files for a host whose ssh client config names `UserKnownHostsFile`s:
+/// those (where new keys are recorded) and the server's own, which the client config may
+/// add to but not take away; `/dev/null` would forget every key and is left out.
+fn known_hosts_files(
+    from_config: Vec<std::path::PathBuf>,
+    settings: &crate::settings::Settings,
+) -> Vec<std::path::PathBuf> {
+    if from_config.is_empty() {
+        return Vec::new();
+    }
+    let mut files: Vec<std::path::PathBuf> = from_config
+        .into_iter()
+        .filter(|f| f.as_path() != std::path::Path::new("/dev/null"))
+        .collect();
+    for f in settings.known_hosts() {
+        if !files.contains(&f) {
+            files.push(f);
+        }
+    }
+    files
+}
+
+/// Refuses an ssh client config `HostName` that is not a host (a pattern, say).
+fn check_real_host(address: &Address) -> Result<(), Error> {
+    if crate::ssh::address::is_real_host(&address.host) {
+        Ok(())
+    } else {
+        Err(Error::InvalidAddress {
+            address: address.host.clone(),
+            reason: "the ssh client config gives a HostName that is not a host name or address",
+        })
+    }
 }
 
 fn local_user() -> Option<String> {

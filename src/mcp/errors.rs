@@ -69,17 +69,12 @@ fn describe(e: &Error) -> (String, String) {
             "check the username and credentials; pass password, or key_path (and passphrase if the key is encrypted)".into()
         }
         Error::KeyFile { path, problem } => match problem {
-            KeyProblem::NotFound => format!(
-                "check key_path: {} does not exist on the machine running this server",
+            KeyProblem::NotAKey => format!(
+                "check key_path {}: it must name a private key file this server can read, in OpenSSH, PKCS#8 or PEM format (ed25519, ecdsa or rsa; not a public key or .ppk)",
                 path.display()
             ),
-            KeyProblem::PermissionDenied => "this server's user cannot read the key file".into(),
-            KeyProblem::IsDirectory | KeyProblem::NotAFile => "key_path must name a private key file".into(),
             KeyProblem::Encrypted => "pass the key's passphrase in `passphrase`".into(),
             KeyProblem::WrongPassphrase => "check `passphrase`".into(),
-            KeyProblem::Unsupported => {
-                "use an OpenSSH, PKCS#8 or PEM private key (ed25519, ecdsa or rsa), not a public key or .ppk".into()
-            }
         },
         Error::Agent(_) => "check that ssh-agent runs and SSH_AUTH_SOCK points at it".into(),
         Error::Ssh(_) => "the connection failed; try again, or ssh_connect anew".into(),

@@ -70,7 +70,12 @@ connection died is reconnected transparently (reconnected: true).",
             error,
             ..Default::default()
         };
-        if let Err(e) = settings.policy.check_command(&p.command) {
+        let checked = settings.policy.check_command(&p.command).and_then(|()| {
+            settings
+                .policy
+                .check_context(p.cwd.as_deref().filter(|c| !c.is_empty()), &env)
+        });
+        if let Err(e) = checked {
             self.audit(&ctx, audit_base("denied", Some(e.to_string())));
             return Err(fail(e));
         }

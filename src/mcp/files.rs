@@ -9,6 +9,7 @@ use rmcp::{Json, RoleServer, tool, tool_router};
 use crate::audit::Event;
 use crate::clock::rfc3339;
 use crate::error::Error;
+use crate::local_paths::Confinement;
 use crate::mcp::errors::tool_error;
 use crate::mcp::execute::millis;
 use crate::mcp::progress::TransferProgress;
@@ -58,18 +59,33 @@ overwrite is true. Returns bytes and SHA-256.",
             ),
         };
         check_remote_path(&p.remote_path).map_err(fail)?;
+        if self.manager.settings().policy.read_only() {
+            let e = Error::Policy("read-only mode: this server's policy refuses uploads".into());
+            self.audit_refusal(&ctx, "ssh_upload", &p.session_id, &p.remote_path, &e);
+            return Err(fail(e));
+        }
         let local = match &p.local_path {
-            Some(l) => Some(self.local_path(l, false).map_err(fail)?),
+            Some(l) => match self.confinement(&ctx).await.open_read(l) {
+                Ok(opened) => Some(opened),
+                Err(e) => {
+                    self.audit_refusal(&ctx, "ssh_upload", &p.session_id, l, &e);
+                    return Err(fail(e));
+                }
+            },
             None => None,
         };
-        let source = match (&p.content, &local) {
-            (Some(c), None) if c.len() <= MAX_CONTENT => Source::Bytes(c.as_bytes()),
-            (Some(_), None) => {
+        let (local_file, local_real) = match local {
+            Some((f, real)) => (Some(f), Some(real)),
+            None => (None, None),
+        };
+        let source = match (&p.content, local_file, &local_real) {
+            (Some(c), None, _) if c.len() <= MAX_CONTENT => Source::Bytes(c.as_bytes()),
+            (Some(_), None, _) => {
                 return Err(fail(Error::InvalidArgument(
                     "content is limited to 1 MiB; upload larger data from local_path".into(),
                 )));
             }
-            (None, Some(path)) => Source::File(path),
+            (None, Some(file), Some(path)) => Source::File(file, path),
             _ => {
                 return Err(fail(Error::InvalidArgument(
                     "give exactly one of content and local_path".into(),
@@ -131,8 +147,15 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
         let owner = Self::owner(&ctx);
         check_remote_path(&p.remote_path).map_err(fail)?;
         let remote = p.remote_path.trim().to_string();
+        let confinement = self.confinement(&ctx).await;
         let local = match &p.local_path {
-            Some(l) => Some(self.local_path(l, true).map_err(fail)?),
+            Some(l) => match confinement.check_write(l) {
+                Ok(path) => Some((l.as_str(), path)),
+                Err(e) => {
+                    self.audit_refusal(&ctx, "ssh_download", &p.session_id, l, &e);
+                    return Err(fail(e));
+                }
+            },
             None => None,
         };
         let (session, reconnected) = self
@@ -154,12 +177,12 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
         };
         let mut progress = TransferProgress::new(&ctx, "downloaded");
         let r = match &local {
-            Some(path) => {
+            Some((raw, path)) => {
                 let overwrite = p.overwrite.unwrap_or(false);
                 let r = save(
                     &session,
                     &remote,
-                    path,
+                    (&confinement, raw, path),
                     p.max_bytes,
                     overwrite,
                     p.checksum.unwrap_or(true),
@@ -251,9 +274,9 @@ modes and modification times, sorted by name, at most max_entries (default 1000)
             other => other,
         };
         let limit = p.max_entries.unwrap_or(1000).clamp(1, 100_000);
-        let (entries, truncated) = sftp::guarded(&session, sftp::list_dir(&session, path, limit))
-            .await
-            .map_err(fail)?;
+        let listed = sftp::guarded(&session, sftp::list_dir(&session, path, limit)).await;
+        self.audit_transfer(&ctx, "ssh_list_dir", &p.session_id, path, &listed);
+        let (entries, truncated) = listed.map_err(fail)?;
         Ok(Json(ListDirResult {
             path: path.to_string(),
             entries: entries
@@ -273,47 +296,49 @@ modes and modification times, sorted by name, at most max_entries (default 1000)
 }
 
 impl SshMcp {
-    /// Checks a local path argument: absolute, inside the operator's `local_roots` when set,
-    /// and (for downloads) not a directory.
-    fn local_path(&self, raw: &str, for_writing: bool) -> Result<PathBuf, Error> {
-        let path = PathBuf::from(raw.trim());
-        if !path.is_absolute() {
-            return Err(Error::InvalidArgument(format!(
-                "local_path {raw:?} must be an absolute path on the machine running this server"
-            )));
+    /// Where this call's `local_path` may point: the operator's `local_roots`; failing
+    /// those (stdio only) the roots the client declares, or the directory the server was
+    /// started in.
+    async fn confinement(&self, ctx: &RequestContext<RoleServer>) -> Confinement {
+        let settings = self.manager.settings();
+        let mut roots = settings.local_roots.clone();
+        if roots.is_empty() && settings.client_roots {
+            roots = self.client_roots(ctx).await;
         }
-        match std::fs::metadata(&path) {
-            Ok(m) if m.is_dir() => {
-                return Err(Error::InvalidArgument(format!(
-                    "local_path {raw:?} is a directory; give a file path"
-                )));
-            }
-            // A device such as /dev/zero never ends; a FIFO blocks.
-            Ok(m) if !m.is_file() => {
-                return Err(Error::InvalidArgument(format!(
-                    "local_path {raw:?} is not a regular file (a device, FIFO or socket); give a file path"
-                )));
-            }
-            _ => {}
+        if roots.is_empty() {
+            roots.extend(settings.start_dir.clone());
         }
-        let roots = &self.manager.settings().local_roots;
-        if !roots.is_empty() {
-            // Resolve symlinks and `..` through the existing part of the path.
-            let probe = if for_writing {
-                path.parent().map(Path::to_path_buf).unwrap_or_default()
+        Confinement {
+            roots,
+            protected: settings.protected.clone(),
+            how_to_allow: if settings.client_roots {
+                "The operator can allow a directory with [files] local_roots in the config file, or start the server in that directory."
             } else {
-                path.clone()
-            };
-            let real = probe
-                .canonicalize()
-                .map_err(|e| Error::io(format!("local_path {raw:?}"), e))?;
-            if !roots.iter().any(|r| real.starts_with(r)) {
-                return Err(Error::Policy(format!(
-                    "local_path {raw:?} is outside the directories this server may read or write"
-                )));
-            }
+                "The operator can allow a directory with [files] local_roots in the config file."
+            },
         }
-        Ok(path)
+    }
+
+    /// Audits a refused file call.
+    fn audit_refusal(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        tool: &'static str,
+        session_id: &str,
+        target: &str,
+        e: &Error,
+    ) {
+        self.audit(
+            ctx,
+            Event {
+                tool,
+                session_id: Some(session_id.trim().to_string()),
+                target: Some(target.to_string()),
+                decision: "denied",
+                error: Some(e.to_string()),
+                ..Default::default()
+            },
+        );
     }
 
     fn audit_transfer<T>(
@@ -342,7 +367,7 @@ impl SshMcp {
 async fn save(
     session: &crate::ssh::Session,
     remote: &str,
-    path: &Path,
+    (confinement, raw, path): (&Confinement, &str, &Path),
     max: Option<u64>,
     overwrite: bool,
     hash: bool,
@@ -361,11 +386,7 @@ async fn save(
             .unwrap_or_default(),
         crate::manager::random_id(6)?
     )));
-    let file = tokio::fs::File::create(&temp.0)
-        .await
-        .map_err(|e| Error::io(format!("creating {}", temp.0.display()), e))?
-        .into_std()
-        .await;
+    let file = confinement.create_new(raw, &temp.0)?;
     let download = sftp::download(session, remote, max, Sink::File(file), hash, progress);
     let (t, size, _) = sftp::guarded(session, download).await?;
     tokio::fs::rename(&temp.0, path)

@@ -12,7 +12,11 @@ use crate::mcp::types::{
     ForwardCloseParams, ForwardCloseResult, ForwardParams, ForwardResult, ForwardSummary,
 };
 use crate::mcp::{SshMcp, schema};
-use crate::ssh::forward::{Forward, Kind, host_port};
+use crate::policy::hosts::canonical;
+use crate::settings::Settings;
+use crate::ssh::forward::{Forward, Kind, host_port, target_allowed};
+use crate::ssh::resolve::resolve;
+use std::net::{IpAddr, SocketAddr};
 
 #[tool_router(router = forward_router, vis = "pub(crate)")]
 impl SshMcp {
@@ -39,11 +43,16 @@ connections come to local_host:local_port here) or ssh -D (kind dynamic: a SOCKS
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ForwardResult>, String> {
         const OP: &str = "Failed to forward";
-        let spec = forward_spec(&p).map_err(|e| tool_error(OP, &e))?;
-        let r = self
-            .manager
-            .forward(&p.session_id, Self::owner(&ctx).as_deref(), spec)
-            .await;
+        let mut spec = forward_spec(&p).map_err(|e| tool_error(OP, &e))?;
+        let settings = self.manager.settings();
+        let r = match check_forward(&mut spec, settings).await {
+            Ok(()) => {
+                self.manager
+                    .forward(&p.session_id, Self::owner(&ctx).as_deref(), spec)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         self.audit(
             &ctx,
             Event {
@@ -53,7 +62,11 @@ connections come to local_host:local_port here) or ssh -D (kind dynamic: a SOCKS
                     Ok(f) => describe(f),
                     Err(_) => format!("{p:?}"),
                 }),
-                decision: if r.is_ok() { "allowed" } else { "failed" },
+                decision: match &r {
+                    Ok(_) => "allowed",
+                    Err(Error::Policy(_)) => "denied",
+                    Err(_) => "failed",
+                },
                 error: r.as_ref().err().map(|e| e.to_string()),
                 ..Default::default()
             },
@@ -139,6 +152,7 @@ fn forward_spec(p: &ForwardParams) -> Result<ForwardSpec, Error> {
             local_port: Some(p.local_port)
                 .filter(|&p| p != 0)
                 .ok_or_else(|| bad("local_port (1-65535) is required for a remote forward"))?,
+            local_addrs: Vec::new(),
         }),
         "dynamic" => Ok(ForwardSpec::Dynamic {
             local_port: p.local_port,
@@ -147,6 +161,88 @@ fn forward_spec(p: &ForwardParams) -> Result<ForwardSpec, Error> {
             "kind {other:?} is not one of local, remote, dynamic"
         ))),
     }
+}
+
+/// The operator's rules for forwards: a local forward's target must pass `allowed_hosts`
+/// (SOCKS targets are checked per connection); a remote forward is refused in read-only
+/// mode, listens on the SSH server's loopback unless `allow_public_remote_bind`, and
+/// delivers only to this machine's loopback or `forward_to`, never to this server's own
+/// listeners. Fills in the addresses a remote forward delivers to.
+async fn check_forward(spec: &mut ForwardSpec, settings: &Settings) -> Result<(), Error> {
+    let policy = &settings.policy;
+    match spec {
+        ForwardSpec::Local {
+            remote_host,
+            remote_port,
+            ..
+        } => target_allowed(policy.allowed_hosts(), remote_host, *remote_port).await,
+        ForwardSpec::Dynamic { .. } => Ok(()),
+        ForwardSpec::Remote {
+            bind_host,
+            local_host,
+            local_port,
+            local_addrs,
+            ..
+        } => {
+            if policy.read_only() {
+                return Err(Error::Policy(
+                    "read-only mode: this server's policy refuses remote forwards".into(),
+                ));
+            }
+            if !policy.allow_public_remote_bind() && !is_loopback_name(bind_host) {
+                return Err(Error::Policy(format!(
+                    "a remote forward listens on the SSH server's loopback (127.0.0.1 or ::1) here; {bind_host:?} would open it to other machines (the operator may set security.allow_public_remote_bind)"
+                )));
+            }
+            if !crate::ssh::address::is_real_host(local_host) {
+                return Err(Error::InvalidArgument(format!(
+                    "local_host {local_host:?} is not a host name or address"
+                )));
+            }
+            let addrs = resolve(local_host, *local_port).await?;
+            let kept: Vec<_> = addrs
+                .into_iter()
+                .filter(|a| {
+                    let ip = canonical(a.ip());
+                    let allowed = ip.is_loopback()
+                        || (!policy.forward_to().is_empty()
+                            && policy.forward_to().allows(local_host, *local_port, ip));
+                    allowed && !is_own_listener(&settings.own_listeners, ip, a.port())
+                })
+                .collect();
+            if kept.is_empty() {
+                return Err(Error::Policy(format!(
+                    "a remote forward may deliver to this machine's loopback only{}; {} is not allowed",
+                    if policy.forward_to().is_empty() {
+                        ""
+                    } else {
+                        " or security.forward_to"
+                    },
+                    host_port(local_host, *local_port)
+                )));
+            }
+            *local_addrs = kept;
+            Ok(())
+        }
+    }
+}
+
+/// Whether a remote forward's bind address is the server's loopback.
+fn is_loopback_name(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| canonical(ip).is_loopback())
+}
+
+/// Whether `ip:port` reaches one of this server's own listeners.
+fn is_own_listener(listeners: &[SocketAddr], ip: IpAddr, port: u16) -> bool {
+    listeners.iter().any(|l| {
+        l.port() == port
+            && (l.ip().is_unspecified()
+                || canonical(l.ip()) == ip
+                || (ip.is_loopback() && canonical(l.ip()).is_loopback()))
+    })
 }
 
 fn describe(f: &Forward) -> String {

@@ -44,11 +44,55 @@ ssh_execute with background: true and follow them with ssh_job.";
 #[derive(Clone)]
 pub struct SshMcp {
     manager: Arc<SessionManager>,
+    /// The roots the client declared, fetched on first need and forgotten when the client
+    /// says they changed (used over stdio only; see [`files`]).
+    client_roots: Arc<tokio::sync::Mutex<Option<Vec<std::path::PathBuf>>>>,
 }
 
 impl SshMcp {
     pub fn new(manager: Arc<SessionManager>) -> Self {
-        Self { manager }
+        Self {
+            manager,
+            client_roots: Arc::default(),
+        }
+    }
+
+    /// The directories the client declared as roots (`roots/list`, `file://` only);
+    /// empty when it declares none or cannot be asked. Roots are deprecated from protocol
+    /// 2026-07-28 on, but clients of the earlier versions still declare them.
+    #[allow(deprecated)]
+    pub(crate) async fn client_roots(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Vec<std::path::PathBuf> {
+        let declared = ctx
+            .peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.roots.is_some());
+        if !declared {
+            return Vec::new();
+        }
+        let mut cached = self.client_roots.lock().await;
+        if let Some(roots) = cached.as_ref() {
+            return roots.clone();
+        }
+        let asked =
+            tokio::time::timeout(std::time::Duration::from_secs(10), ctx.peer.list_roots()).await;
+        let roots = match asked {
+            Ok(Ok(list)) => {
+                crate::local_paths::roots_from_uris(list.roots.iter().map(|r| r.uri.as_str()))
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "the client did not list its roots");
+                return Vec::new();
+            }
+            Err(_) => {
+                tracing::debug!("the client did not answer roots/list in time");
+                return Vec::new();
+            }
+        };
+        *cached = Some(roots.clone());
+        roots
     }
 
     /// The tools, schemas included: built on first use, once per process, and shared by
@@ -99,6 +143,10 @@ impl SshMcp {
 
 #[tool_handler(router = Self::tools())]
 impl ServerHandler for SshMcp {
+    async fn on_roots_list_changed(&self, _: rmcp::service::NotificationContext<RoleServer>) {
+        *self.client_roots.lock().await = None;
+    }
+
     fn get_info(&self) -> ServerConfig {
         let hosts = &self.manager.settings().hosts;
         let mut instructions = INSTRUCTIONS.to_string();

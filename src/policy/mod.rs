@@ -2,22 +2,51 @@
 //! which commands it may run.
 //!
 //! The command policy is a guardrail against a model's mistakes, not a sandbox: a shell
-//! offers endless ways to do the same thing (`python -c`, `perl -e`, here-documents), and
-//! a determined model, or a prompt injection, can find one. Use a least-privileged remote
-//! account for real containment.
+//! offers endless ways to do the same thing, and a determined model, or a prompt
+//! injection, may find one the checks miss. Use a least-privileged remote account for real
+//! containment.
 
+pub mod hosts;
 mod read_only;
 
 use regex_lite::Regex;
 
 use crate::config::Security;
 use crate::error::{Error, Result};
-use crate::ssh::known_hosts::wildcard_match;
+pub use hosts::{Allowlist, HostRules};
+
+/// Forwards a session may run at once, unless the operator says otherwise.
+pub const DEFAULT_MAX_FORWARDS: usize = 16;
+
+/// Environment variables that change which program runs or what a shell does before the
+/// command: refused in `env` whenever a command policy is in force.
+const RISKY_ENV: &[&str] = &[
+    "PATH",
+    "BASH_ENV",
+    "ENV",
+    "PROMPT_COMMAND",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "IFS",
+    "PS4",
+    "CDPATH",
+    "GLOBIGNORE",
+    "ZDOTDIR",
+    "PYTHONSTARTUP",
+    "PYTHONPATH",
+    "PERL5OPT",
+    "PERL5LIB",
+    "RUBYOPT",
+    "NODE_OPTIONS",
+];
 
 /// What the operator allows.
 #[derive(Debug, Default)]
 pub struct Policy {
-    allowed_hosts: Vec<String>,
+    allowed_hosts: Allowlist,
+    forward_to: HostRules,
+    allow_public_remote_bind: bool,
+    max_forwards: usize,
     credentials_in_arguments: bool,
     allow: Vec<Regex>,
     deny: Vec<Regex>,
@@ -25,15 +54,19 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// No restriction at all (the default without a config file).
+    /// No restriction at all (the default without a config file), beyond the limits that
+    /// hold whatever the configuration: forwards deliver to this machine's loopback only,
+    /// bind the remote side's loopback only, and at most [`DEFAULT_MAX_FORWARDS`] run per
+    /// session.
     pub fn open() -> Self {
         Self {
             credentials_in_arguments: true,
+            max_forwards: DEFAULT_MAX_FORWARDS,
             ..Default::default()
         }
     }
 
-    /// The policy of a `[security]` section. Bad regexes and presets are errors.
+    /// The policy of a `[security]` section. Bad regexes, patterns and presets are errors.
     pub fn from_config(s: &Security) -> Result<Self> {
         let compile = |list: &[String], what: &str| -> Result<Vec<Regex>> {
             list.iter()
@@ -54,11 +87,13 @@ impl Policy {
             }
         };
         Ok(Self {
-            allowed_hosts: s
-                .allowed_hosts
-                .iter()
-                .map(|p| p.to_ascii_lowercase())
-                .collect(),
+            allowed_hosts: Allowlist(HostRules::parse(
+                &s.allowed_hosts,
+                "security.allowed_hosts",
+            )?),
+            forward_to: HostRules::parse(&s.forward_to, "security.forward_to")?,
+            allow_public_remote_bind: s.allow_public_remote_bind,
+            max_forwards: s.max_forwards.unwrap_or(DEFAULT_MAX_FORWARDS),
             credentials_in_arguments: s.allow_credentials_in_arguments,
             allow: compile(&s.commands.allow, "allow")?,
             deny: compile(&s.commands.deny, "deny")?,
@@ -71,50 +106,91 @@ impl Policy {
         self.credentials_in_arguments
     }
 
-    /// Refuses a host outside the allowlist. Patterns match `host` or `host:port`; a
-    /// matching `!pattern` refuses the host whatever else matches.
+    /// The allowlist of hosts the model may connect and forward to.
+    pub fn allowed_hosts(&self) -> &Allowlist {
+        &self.allowed_hosts
+    }
+
+    /// Refuses, before any lookup, a host the allowlist cannot allow (see
+    /// [`Allowlist::check_name`]); the addresses it resolves to are checked when connecting.
     pub fn check_host(&self, host: &str, port: u16) -> Result<()> {
-        if self.allowed_hosts.is_empty() {
-            return Ok(());
-        }
-        let host = host.to_ascii_lowercase();
-        let with_port = format!("{host}:{port}");
-        let hit = |p: &str| wildcard_match(p, &host) || wildcard_match(p, &with_port);
-        let mut allowed = false;
-        for p in &self.allowed_hosts {
-            match p.strip_prefix('!') {
-                Some(neg) if hit(neg) => {
-                    allowed = false;
-                    break;
-                }
-                Some(_) => {}
-                None => allowed |= hit(p),
-            }
-        }
-        if allowed {
-            Ok(())
-        } else {
-            Err(Error::Policy(format!(
-                "{host}:{port} is not in this server's list of allowed hosts"
-            )))
-        }
+        self.allowed_hosts.check_name(host, port)
+    }
+
+    /// Where a remote forward's connections may be delivered on this machine besides
+    /// loopback (`security.forward_to`).
+    pub fn forward_to(&self) -> &HostRules {
+        &self.forward_to
+    }
+
+    /// Whether a remote forward may listen on a non-loopback address of the SSH server.
+    pub fn allow_public_remote_bind(&self) -> bool {
+        self.allow_public_remote_bind
+    }
+
+    /// Forwards one session may run at once.
+    pub fn max_forwards(&self) -> usize {
+        self.max_forwards
+    }
+
+    /// Whether the `read_only` preset is in force: it also refuses uploads and remote
+    /// forwards.
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Whether any command rule is in force.
+    fn restricts_commands(&self) -> bool {
+        self.read_only || !self.allow.is_empty() || !self.deny.is_empty()
     }
 
     /// Refuses a command the policy does not allow.
     pub fn check_command(&self, command: &str) -> Result<()> {
-        if let Some(r) = self.deny.iter().find(|r| r.is_match(command)) {
+        self.check_text(command, "command")?;
+        if self.read_only {
+            read_only::check(command)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses what a command would run with, under any command rule: a `cwd` the `deny`
+    /// and `allow` rules refuse, and environment variables that change what runs
+    /// (`LD_*`, `PATH`, `BASH_ENV`, `IFS`, …).
+    pub fn check_context(&self, cwd: Option<&str>, env: &[(String, String)]) -> Result<()> {
+        if !self.restricts_commands() {
+            return Ok(());
+        }
+        if let Some(dir) = cwd {
+            self.check_text(dir, "cwd")?;
+        }
+        if let Some((name, _)) = env.iter().find(|(k, _)| {
+            let upper = k.to_ascii_uppercase();
+            upper.starts_with("LD_")
+                || upper.starts_with("DYLD_")
+                || RISKY_ENV.contains(&upper.as_str())
+        }) {
             return Err(Error::Policy(format!(
-                "the command matches the deny rule {:?}",
+                "the environment variable {name} changes what runs, and this server's command policy refuses it"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The `deny` and `allow` rules, applied to one text (`what`: command or cwd).
+    fn check_text(&self, text: &str, what: &str) -> Result<()> {
+        if let Some(r) = self.deny.iter().find(|r| r.is_match(text)) {
+            return Err(Error::Policy(format!(
+                "the {what} matches the deny rule {:?}",
                 r.as_str()
             )));
         }
-        if !self.allow.is_empty() && !self.allow.iter().any(|r| r.is_match(command)) {
-            return Err(Error::Policy(
-                "the command matches none of the allowed patterns".into(),
-            ));
-        }
-        if self.read_only {
-            read_only::check(command)?;
+        if what == "command"
+            && !self.allow.is_empty()
+            && !self.allow.iter().any(|r| r.is_match(text))
+        {
+            return Err(Error::Policy(format!(
+                "the {what} matches none of the allowed patterns"
+            )));
         }
         Ok(())
     }
@@ -134,6 +210,7 @@ mod tests {
                 allow: allow.iter().map(|s| s.to_string()).collect(),
                 deny: deny.iter().map(|s| s.to_string()).collect(),
             },
+            ..Default::default()
         })
         .unwrap()
     }

@@ -36,6 +36,9 @@ impl Address {
             if host.is_empty() {
                 return Err(invalid("empty host between brackets"));
             }
+            if !is_ipv6_literal(host) {
+                return Err(invalid("only an IPv6 address may stand between brackets"));
+            }
             let port = match after {
                 "" => default_port,
                 p => parse_port(
@@ -74,6 +77,11 @@ impl Address {
         if host.starts_with('-') {
             return Err(invalid("a host cannot start with '-'"));
         }
+        if !is_host_name(host) {
+            return Err(invalid(
+                "a host is a name (letters, digits, '-', '.', '_') or an IP address; patterns and other characters are not hosts",
+            ));
+        }
         Ok(Self {
             host: host.to_string(),
             port,
@@ -88,6 +96,38 @@ impl Address {
             format!("[{}]:{}", self.host.to_ascii_lowercase(), self.port)
         }
     }
+}
+
+/// Whether `host` is a plain host name or IPv4 address: letters, digits, `-`, `.` and
+/// `_`, not starting with `-`. Wildcards and pattern characters (`*?![],`), which an ssh
+/// config or known_hosts would read as patterns, are not.
+pub fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && !host.starts_with('-')
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+}
+
+/// Whether `host` is an IPv6 address, optionally with a zone (`fe80::1%eth0`).
+fn is_ipv6_literal(host: &str) -> bool {
+    let (addr, zone) = match host.split_once('%') {
+        Some((a, z)) => (a, Some(z)),
+        None => (host, None),
+    };
+    addr.parse::<Ipv6Addr>().is_ok()
+        && zone.is_none_or(|z| {
+            !z.is_empty()
+                && z.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        })
+}
+
+/// Whether `host` may be connected to and recorded in known_hosts: a host name, an IPv4
+/// address or an IPv6 address.
+pub fn is_real_host(host: &str) -> bool {
+    is_host_name(host) || is_ipv6_literal(host)
 }
 
 fn parse_port(p: &str) -> Option<u16> {
@@ -138,6 +178,18 @@ mod tests {
             "a b",
             "-oProxyCommand=x",
             "::1:22:x:y",
+            "*",
+            "web*",
+            "*.example.com:22",
+            "h?st",
+            "!bad",
+            "a,b",
+            "[a]",
+            "[*]:22",
+            "host[1]",
+            "a/b",
+            "a%b",
+            "é.example",
         ] {
             assert!(
                 Address::parse(bad, 22).is_err(),

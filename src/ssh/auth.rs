@@ -39,12 +39,21 @@ pub struct Credentials {
 pub type AuthMethod = String;
 
 /// Loads a private key, turning every failure into a [`KeyProblem`] a user can act on.
+/// Whatever the file is when it is not a private key (missing, unreadable, a directory, a
+/// device, any other text), the answer is the same [`KeyProblem::NotAKey`], so that a
+/// `key_path` cannot be used to learn about other files.
 pub fn load_key(path: &Path, passphrase: Option<&Secret>) -> Result<PrivateKey> {
     let problem = |problem| Error::KeyFile {
         path: path.to_path_buf(),
         problem,
     };
-    let text = read_key_file(path).map_err(problem)?;
+    let text = read_key_file(path).map_err(|e| {
+        tracing::debug!(path = %path.display(), error = %e, "key file not readable");
+        problem(KeyProblem::NotAKey)
+    })?;
+    if !looks_like_private_key(&text) {
+        return Err(problem(KeyProblem::NotAKey));
+    }
     match russh::keys::decode_secret_key(&text, passphrase.map(Secret::expose)) {
         Ok(k) => Ok(k),
         Err(russh::keys::Error::KeyIsEncrypted) => Err(problem(KeyProblem::Encrypted)),
@@ -52,8 +61,14 @@ pub fn load_key(path: &Path, passphrase: Option<&Secret>) -> Result<PrivateKey> 
             Err(problem(KeyProblem::WrongPassphrase))
         }
         Err(_) if is_encrypted(&text) => Err(problem(KeyProblem::Encrypted)),
-        Err(_) => Err(problem(KeyProblem::Unsupported)),
+        Err(_) => Err(problem(KeyProblem::NotAKey)),
     }
+}
+
+/// Whether a file's text is framed as a private key (`-----BEGIN … PRIVATE KEY-----`).
+fn looks_like_private_key(text: &str) -> bool {
+    let first = text.trim_start().lines().next().unwrap_or("");
+    first.starts_with("-----BEGIN ") && first.ends_with("PRIVATE KEY-----")
 }
 
 /// The largest key file read: a 16384-bit RSA key is about 13 KB.
@@ -61,31 +76,17 @@ const MAX_KEY_FILE: u64 = 1 << 20;
 
 /// A key file's text. Only regular files of sane size are read: a device such as
 /// `/dev/zero` would never end, and a FIFO would block on open.
-fn read_key_file(path: &Path) -> std::result::Result<String, KeyProblem> {
-    let kind = |e: io::Error| match e.kind() {
-        io::ErrorKind::NotFound => KeyProblem::NotFound,
-        io::ErrorKind::PermissionDenied => KeyProblem::PermissionDenied,
-        io::ErrorKind::IsADirectory => KeyProblem::IsDirectory,
-        _ => KeyProblem::Unsupported,
-    };
-    let meta = std::fs::metadata(path).map_err(kind)?;
-    if meta.is_dir() {
-        return Err(KeyProblem::IsDirectory);
-    }
-    if !meta.is_file() {
-        return Err(KeyProblem::NotAFile);
-    }
-    if meta.len() > MAX_KEY_FILE {
-        return Err(KeyProblem::Unsupported);
+fn read_key_file(path: &Path) -> io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() || meta.len() > MAX_KEY_FILE {
+        return Err(io::Error::other("not a regular file of a key's size"));
     }
     let mut text = String::new();
-    std::fs::File::open(path)
-        .map_err(kind)?
+    std::fs::File::open(path)?
         .take(MAX_KEY_FILE + 1)
-        .read_to_string(&mut text)
-        .map_err(|_| KeyProblem::Unsupported)?;
+        .read_to_string(&mut text)?;
     if text.len() as u64 > MAX_KEY_FILE {
-        return Err(KeyProblem::Unsupported);
+        return Err(io::Error::other("too large for a key"));
     }
     Ok(text)
 }

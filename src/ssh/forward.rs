@@ -21,8 +21,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::policy::Allowlist;
 use crate::ssh::address::Address;
 use crate::ssh::session::Session;
+
+/// Time a SOCKS client has to send its greeting and its request.
+const SOCKS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Buffer size of each direction of a forwarded connection: large enough that each read
 /// fills an SSH packet, instead of tokio's default 8 KiB.
@@ -73,6 +77,8 @@ pub struct RemoteTargets(Arc<Mutex<HashMap<u32, RemoteTarget>>>);
 pub struct RemoteTarget {
     pub host: String,
     pub port: u16,
+    /// The addresses checked when the forward started: connections go to these only.
+    pub addrs: Vec<SocketAddr>,
     pub cancel: CancellationToken,
     pub counters: Arc<Counters>,
 }
@@ -109,12 +115,18 @@ impl Forward {
         let kind = Kind::Local {
             target: (remote_host, remote_port),
         };
-        Self::listen(session, id, local_port, kind).await
+        Self::listen(session, id, local_port, kind, Allowlist::default()).await
     }
 
-    /// `ssh -D`: a SOCKS5 proxy on `127.0.0.1:local_port`.
-    pub async fn start_dynamic(session: Arc<Session>, id: String, local_port: u16) -> Result<Self> {
-        Self::listen(session, id, local_port, Kind::Dynamic).await
+    /// `ssh -D`: a SOCKS5 proxy on `127.0.0.1:local_port`, whose targets must pass
+    /// `allowed`.
+    pub async fn start_dynamic(
+        session: Arc<Session>,
+        id: String,
+        local_port: u16,
+        allowed: Allowlist,
+    ) -> Result<Self> {
+        Self::listen(session, id, local_port, Kind::Dynamic, allowed).await
     }
 
     async fn listen(
@@ -122,6 +134,7 @@ impl Forward {
         id: String,
         local_port: u16,
         kind: Kind,
+        allowed: Allowlist,
     ) -> Result<Self> {
         let bind = SocketAddr::from(([127, 0, 0, 1], local_port));
         let listener = TcpListener::bind(bind)
@@ -144,6 +157,7 @@ impl Forward {
             listener,
             session,
             fwd.kind.clone(),
+            Arc::new(allowed),
             fwd.cancel.clone(),
             fwd.counters.clone(),
         ));
@@ -152,14 +166,15 @@ impl Forward {
     }
 
     /// `ssh -R`: asks the SSH server to listen on `bind_host:bind_port` (0: it picks) and
-    /// connects each incoming connection to `target_host:target_port` here.
+    /// connects each incoming connection to `target_host:target_port` here, at one of
+    /// `target_addrs` (its addresses, checked by the caller).
     pub async fn start_remote(
         session: Arc<Session>,
         id: String,
         bind_host: String,
         bind_port: u16,
-        target_host: String,
-        target_port: u16,
+        (target_host, target_port): (String, u16),
+        target_addrs: Vec<SocketAddr>,
     ) -> Result<Self> {
         let port = session
             .handle()
@@ -187,6 +202,7 @@ impl Forward {
             RemoteTarget {
                 host: target_host.clone(),
                 port: target_port,
+                addrs: target_addrs,
                 cancel: cancel.clone(),
                 counters: counters.clone(),
             },
@@ -248,6 +264,7 @@ async fn accept_loop(
     listener: TcpListener,
     session: Arc<Session>,
     kind: Kind,
+    allowed: Arc<Allowlist>,
     cancel: CancellationToken,
     counters: Arc<Counters>,
 ) {
@@ -264,16 +281,17 @@ async fn accept_loop(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let (session, kind, cancel, counters) = (
+        let (session, kind, allowed, cancel, counters) = (
             session.clone(),
             kind.clone(),
+            allowed.clone(),
             cancel.clone(),
             counters.clone(),
         );
         tokio::spawn(async move {
             counters.live.fetch_add(1, Ordering::Relaxed);
             let r = match kind {
-                Kind::Dynamic => socks(&session, tcp, peer, &cancel, &counters).await,
+                Kind::Dynamic => socks(&session, tcp, peer, &allowed, &cancel, &counters).await,
                 Kind::Local { target } => {
                     outbound(&session, tcp, peer, &target, &cancel, &counters).await
                 }
@@ -341,14 +359,57 @@ where
     }
 }
 
-/// Serves one SOCKS5 client (RFC 1928, no authentication, CONNECT only).
+/// Serves one SOCKS5 client (RFC 1928, no authentication, CONNECT only). The handshake
+/// must be done within [`SOCKS_HANDSHAKE`], and the target must pass `allowed`.
 async fn socks(
     session: &Session,
     mut tcp: TcpStream,
     peer: SocketAddr,
+    allowed: &Allowlist,
     cancel: &CancellationToken,
     counters: &Counters,
 ) -> Result<()> {
+    let request = tokio::time::timeout(SOCKS_HANDSHAKE, socks_request(&mut tcp))
+        .await
+        .map_err(|_| Error::InvalidArgument("SOCKS5 handshake timed out".into()))?;
+    let (host, port) = request?;
+    if let Err(e) = target_allowed(allowed, &host, port).await {
+        let _ = tcp.write_all(&socks_reply(2)).await;
+        tracing::info!(target = %host_port(&host, port), "SOCKS target refused by allowed_hosts");
+        return Err(e);
+    }
+    let opened = tokio::select! {
+        _ = cancel.cancelled() => return Ok(()),
+        r = session.handle().channel_open_direct_tcpip(
+            host.clone(),
+            u32::from(port),
+            peer.ip().to_string(),
+            u32::from(peer.port()),
+        ) => r,
+    };
+    let channel = match opened {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match &e {
+                russh::Error::ChannelOpenFailure(
+                    ChannelOpenFailure::AdministrativelyProhibited,
+                ) => 2,
+                russh::Error::ChannelOpenFailure(ChannelOpenFailure::ConnectFailed) => 5,
+                russh::Error::ChannelOpenFailure(_) => 4,
+                _ => 1,
+            };
+            let _ = tcp.write_all(&socks_reply(code)).await;
+            return Err(open_error(e));
+        }
+    };
+    tcp.write_all(&socks_reply(0))
+        .await
+        .map_err(|e| Error::io("SOCKS5 reply", e))?;
+    carry(tcp, channel.into_stream(), cancel, counters).await
+}
+
+/// Reads a SOCKS5 greeting and CONNECT request; returns the target.
+async fn socks_request(tcp: &mut TcpStream) -> Result<(String, u16)> {
     let io = |e| Error::io("SOCKS5 handshake", e);
     let mut head = [0u8; 2];
     tcp.read_exact(&mut head).await.map_err(io)?;
@@ -399,32 +460,23 @@ async fn socks(
             "only SOCKS5 CONNECT is supported".into(),
         ));
     }
-    let opened = tokio::select! {
-        _ = cancel.cancelled() => return Ok(()),
-        r = session.handle().channel_open_direct_tcpip(
-            host.clone(),
-            u32::from(port),
-            peer.ip().to_string(),
-            u32::from(peer.port()),
-        ) => r,
-    };
-    let channel = match opened {
-        Ok(c) => c,
-        Err(e) => {
-            let code = match &e {
-                russh::Error::ChannelOpenFailure(
-                    ChannelOpenFailure::AdministrativelyProhibited,
-                ) => 2,
-                russh::Error::ChannelOpenFailure(ChannelOpenFailure::ConnectFailed) => 5,
-                russh::Error::ChannelOpenFailure(_) => 4,
-                _ => 1,
-            };
-            let _ = tcp.write_all(&socks_reply(code)).await;
-            return Err(open_error(e));
-        }
-    };
-    tcp.write_all(&socks_reply(0)).await.map_err(io)?;
-    carry(tcp, channel.into_stream(), cancel, counters).await
+    Ok((host, port))
+}
+
+/// Refuses a forward target the operator's `allowed_hosts` does not allow: judged by its
+/// name and, where this machine can resolve it, by its addresses (the SSH server, which
+/// makes the connection, may resolve it differently; a name it alone knows is judged by
+/// the name).
+pub async fn target_allowed(allowed: &Allowlist, host: &str, port: u16) -> Result<()> {
+    if allowed.0.is_empty() {
+        return Ok(());
+    }
+    allowed.check_name(host, port)?;
+    match crate::ssh::resolve::resolve(host, port).await {
+        Ok(addrs) => allowed.filter(host, port, addrs).map(|_| ()),
+        Err(_) if allowed.allows_name(host, port) => Ok(()),
+        Err(_) => Err(Allowlist::refusal(host, port)),
+    }
 }
 
 /// A SOCKS5 reply with `code` and an all-zero IPv4 bound address.
@@ -435,7 +487,11 @@ fn socks_reply(code: u8) -> [u8; 10] {
 /// Connects a `forwarded-tcpip` channel of a remote forward to its local target.
 pub async fn inbound(channel: russh::Channel<russh::client::Msg>, target: RemoteTarget) {
     target.counters.live.fetch_add(1, Ordering::Relaxed);
-    match crate::ssh::resolve::connect(&target.host, target.port).await {
+    let address = Address {
+        host: target.host.clone(),
+        port: target.port,
+    };
+    match crate::ssh::resolve::connect_to(&address, &target.addrs).await {
         Ok(tcp) => {
             let _ = tcp.set_nodelay(true);
             if let Err(e) =

@@ -130,6 +130,13 @@ impl ClientHandler {
                     || (self.policy == HostKeyPolicy::Ask
                         && self.confirmed.as_deref() == Some(offered.as_str())) =>
             {
+                // Only a real host is ever recorded: a pattern would trust other hosts too.
+                if !crate::ssh::address::is_real_host(&self.host) {
+                    return Err(Error::HostKeyUnknown {
+                        host: self.name.clone(),
+                        offered,
+                    });
+                }
                 self.known_hosts.learn(&self.name, key)?;
                 outcome.learned = self.known_hosts_file();
                 Ok(outcome)

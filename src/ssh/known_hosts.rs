@@ -38,6 +38,28 @@ pub enum HostKeyPolicy {
     Off,
 }
 
+impl HostKeyPolicy {
+    /// How strict the policy is: `Off` < `AcceptNew` < `Ask` < `Strict`.
+    fn rank(self) -> u8 {
+        match self {
+            Self::Off => 0,
+            Self::AcceptNew => 1,
+            Self::Ask => 2,
+            Self::Strict => 3,
+        }
+    }
+
+    /// The stricter of two policies: what an ssh client config asks for may tighten the
+    /// operator's policy, never loosen it.
+    pub fn at_least(self, floor: Self) -> Self {
+        if self.rank() >= floor.rank() {
+            self
+        } else {
+            floor
+        }
+    }
+}
+
 impl FromStr for HostKeyPolicy {
     type Err = String;
 

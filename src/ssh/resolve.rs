@@ -48,19 +48,25 @@ pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
 /// Resolves `host` and connects to its addresses in turn; the first that accepts wins.
 /// A failure names the last address's error.
 pub async fn connect(host: &str, port: u16) -> Result<TcpStream> {
+    let addrs = resolve(host, port).await?;
+    let address = crate::ssh::Address {
+        host: host.to_string(),
+        port,
+    };
+    connect_to(&address, &addrs).await
+}
+
+/// Connects to `addrs` (the addresses of `address`) in turn; the first that accepts wins.
+pub async fn connect_to(address: &crate::ssh::Address, addrs: &[SocketAddr]) -> Result<TcpStream> {
     let mut last = None;
-    for addr in resolve(host, port).await? {
+    for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(stream) => return Ok(stream),
             Err(e) => last = Some(e),
         }
     }
     Err(Error::Connect {
-        addr: crate::ssh::Address {
-            host: host.to_string(),
-            port,
-        }
-        .to_string(),
+        addr: address.to_string(),
         source: last.unwrap_or_else(|| io::Error::other("no address to connect to")),
     })
 }

@@ -40,6 +40,9 @@ pub struct ConnectRequest {
     pub keepalive: Option<Duration>,
     /// ProxyJump hops, first hop first; each is connected with its own request.
     pub jumps: Vec<ConnectRequest>,
+    /// The address came from the model: the addresses it resolves to must pass the
+    /// operator's `allowed_hosts` (named hosts and ProxyJump hops are the operator's own).
+    pub check_addresses: bool,
 }
 
 /// Facts about an open session, for results and listings. Holds no secret.
@@ -110,11 +113,11 @@ impl Session {
     /// session of its own, and the next connection runs over a `direct-tcpip` channel of it.
     async fn connect_inner(req: &ConnectRequest, settings: &Settings) -> Result<Arc<Self>> {
         let Some((first, rest)) = req.jumps.split_first() else {
-            let stream = tcp_connect(&req.address).await?;
+            let stream = tcp_connect(&req.address, req.check_addresses, settings).await?;
             return Self::establish(stream, req, settings, Vec::new()).await;
         };
         let first = async {
-            let stream = tcp_connect(&first.address).await?;
+            let stream = tcp_connect(&first.address, false, settings).await?;
             Self::establish(stream, first, settings, Vec::new()).await
         }
         .await
@@ -485,7 +488,21 @@ fn jump_error(hop: &Address, e: Error) -> Error {
 }
 
 /// Resolves and connects (see [`crate::ssh::resolve`]); sets TCP_NODELAY.
-async fn tcp_connect(address: &Address) -> Result<QuickAckStream> {
-    let stream = crate::ssh::resolve::connect(&address.host, address.port).await?;
+/// Connects to one of the addresses `address` resolves to; with `check`, only to those the
+/// operator's `allowed_hosts` allows (looked up once, so a name cannot resolve to an
+/// allowed address for the check and another one for the connection).
+async fn tcp_connect(
+    address: &Address,
+    check: bool,
+    settings: &Settings,
+) -> Result<QuickAckStream> {
+    let mut addrs = crate::ssh::resolve::resolve(&address.host, address.port).await?;
+    if check {
+        addrs = settings
+            .policy
+            .allowed_hosts()
+            .filter(&address.host, address.port, addrs)?;
+    }
+    let stream = crate::ssh::resolve::connect_to(address, &addrs).await?;
     quick_ack(stream).map_err(|e| Error::io("setting TCP_NODELAY", e))
 }

@@ -51,7 +51,8 @@ pub struct DirEntry {
 /// Where uploaded bytes come from.
 pub enum Source<'a> {
     Bytes(&'a [u8]),
-    File(&'a Path),
+    /// A local file, already opened (and checked) by the caller, with its path.
+    File(std::fs::File, &'a Path),
 }
 
 /// Where downloaded bytes go.
@@ -178,9 +179,7 @@ async fn write_all(
             b.len() as u64,
             "the content".into(),
         ),
-        Source::File(path) => {
-            let file = std::fs::File::open(path)
-                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        Source::File(file, path) => {
             let total = file.metadata().map(|m| m.len()).unwrap_or(0);
             (Box::new(file), total, path.display().to_string())
         }

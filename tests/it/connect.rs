@@ -187,16 +187,22 @@ async fn auth_failures_should_say_what_was_tried() {
         )
         .await;
     assert!(
-        e.contains("/nonexistent/key") && e.contains("does not exist"),
+        e.contains("/nonexistent/key") && e.contains("not a readable private key"),
         "{e}"
     );
-    let e = srv
-        .err(
-            "ssh_connect",
-            json!({"address": sshd.address(), "username": USER, "key_path": "/tmp"}),
-        )
-        .await;
-    assert!(e.contains("is a directory"), "{e}");
+    // Whatever a path that is not a key names (nothing, a directory, a file the server
+    // cannot read, a text file), the answer is the same: key_path tells nothing about it.
+    let answer = |e: &str, path: &str| e.replace(path, "<path>");
+    let missing = answer(&e, "/nonexistent/key");
+    for path in ["/tmp", "/etc/shadow", "/etc/passwd", "/etc/hostname"] {
+        let e = srv
+            .err(
+                "ssh_connect",
+                json!({"address": sshd.address(), "username": USER, "key_path": path}),
+            )
+            .await;
+        assert_eq!(answer(&e, path), missing, "{path}");
+    }
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use crate::sshd::Sshd;
 
 /// An echo server on 127.0.0.1 that answers each connection's bytes and closes after the
 /// client's EOF, so a test sees both directions and both half-closes.
-async fn echo_server() -> u16 {
+pub(crate) async fn echo_server() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -143,7 +143,7 @@ async fn disconnect_should_stop_the_listener() {
 }
 
 /// SOCKS5 CONNECT through the proxy at `proxy` to `host:port` (`host`: IPv4, IPv6 or name).
-async fn socks_connect(proxy: &str, host: &str, port: u16) -> Result<TcpStream, u8> {
+pub(crate) async fn socks_connect(proxy: &str, host: &str, port: u16) -> Result<TcpStream, u8> {
     let mut s = TcpStream::connect(proxy).await.unwrap();
     s.write_all(&[5, 1, 0]).await.unwrap();
     let mut r = [0u8; 2];

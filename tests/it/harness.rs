@@ -50,15 +50,44 @@ pub struct Opts {
     pub args: Vec<String>,
     /// Bearer token the HTTP client sends.
     pub token: Option<String>,
+    /// Directory the server starts in (default: this crate's).
+    pub cwd: Option<PathBuf>,
+    /// Roots the client declares (`file://` URIs).
+    pub roots: Vec<String>,
 }
 
-/// The test client: records the progress notifications it receives.
+/// The test client: records the progress notifications it receives, and declares roots
+/// when given some.
 #[derive(Clone, Default)]
 pub struct Recorder {
     pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+    /// `file://` URIs the client lists as its roots; empty: no roots capability.
+    pub roots: Arc<Mutex<Vec<String>>>,
 }
 
+#[allow(deprecated)]
 impl ClientHandler for Recorder {
+    fn get_info(&self) -> rmcp::model::ClientInfo {
+        let mut info = rmcp::model::ClientInfo::default();
+        if !self.roots.lock().unwrap().is_empty() {
+            info.capabilities = rmcp::model::ClientCapabilities::builder()
+                .enable_roots()
+                .enable_roots_list_changed()
+                .build();
+        }
+        info
+    }
+
+    async fn list_roots(
+        &self,
+        _: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ListRootsResult, rmcp::ErrorData> {
+        let roots = self.roots.lock().unwrap().clone();
+        Ok(rmcp::model::ListRootsResult::new(
+            roots.into_iter().map(rmcp::model::Root::new).collect(),
+        ))
+    }
+
     async fn on_progress(
         &self,
         params: ProgressNotificationParam,
@@ -128,6 +157,7 @@ impl Server {
                     .unwrap();
                 let pid = proc.id().unwrap();
                 let recorder = Recorder::default();
+                *recorder.roots.lock().unwrap() = opts.roots.clone();
                 let client = tokio::time::timeout(CALL_LIMIT, recorder.clone().serve(proc))
                     .await
                     .expect("initialize timed out")
@@ -275,8 +305,14 @@ fn server_command(bin: &str, home: &Path, stderr: &Path, opts: &Opts) -> tokio::
         .args(&opts.args)
         .stderr(std::fs::File::create(stderr).unwrap())
         .kill_on_drop(true);
+    // Local files of the tests live in the temporary directory; the tests of the
+    // confinement itself set their own roots (or none).
+    cmd.env("SSH_MCP_LOCAL_ROOTS", std::env::temp_dir());
     for (k, v) in &opts.env {
         cmd.env(k, v);
+    }
+    if let Some(dir) = &opts.cwd {
+        cmd.current_dir(dir);
     }
     cmd
 }

@@ -74,25 +74,31 @@ async fn local_paths_that_never_end_should_be_refused_at_once() {
                 json!({"address": sshd.address(), "username": USER, "key_path": key}),
             )
             .await;
-        assert!(e.contains("not a regular file"), "{e}");
+        assert!(e.contains("not a readable private key"), "{e}");
     }
     let s = srv.connect(&sshd).await;
-    for source in ["/dev/zero".as_ref(), fifo.as_path()] {
-        let e = srv
-            .err(
-                "ssh_upload",
-                json!({"session_id": s, "local_path": source, "remote_path": "/tmp/ssh-mcp-hostile"}),
-            )
-            .await;
-        assert!(e.contains("not a regular file"), "{e}");
-    }
+    // /dev is never a local root; a FIFO inside a root is not a regular file.
+    let e = srv
+        .err(
+            "ssh_upload",
+            json!({"session_id": s, "local_path": "/dev/zero", "remote_path": "/tmp/ssh-mcp-hostile"}),
+        )
+        .await;
+    assert!(e.contains("never reads or writes"), "{e}");
+    let e = srv
+        .err(
+            "ssh_upload",
+            json!({"session_id": s, "local_path": fifo, "remote_path": "/tmp/ssh-mcp-hostile"}),
+        )
+        .await;
+    assert!(e.contains("not a regular file"), "{e}");
     let e = srv
         .err(
             "ssh_download",
             json!({"session_id": s, "remote_path": "/etc/hostname", "local_path": "/dev/null", "overwrite": true}),
         )
         .await;
-    assert!(e.contains("not a regular file"), "{e}");
+    assert!(e.contains("never reads or writes"), "{e}");
     assert!(
         std::fs::metadata("/dev/null")
             .unwrap()

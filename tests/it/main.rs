@@ -10,6 +10,7 @@
 
 mod agent;
 mod asyncssh;
+mod confinement;
 mod connect;
 mod execute;
 mod files;

@@ -1,0 +1,421 @@
+//! Where `local_path` arguments may point: the confinement of the file tools on the machine
+//! running this server.
+//!
+//! A path is allowed only inside one of the allowed roots, and never inside `/proc`, `/sys`,
+//! `/dev`, `~/.ssh` or at one of the server's own secret and trust files (config, token,
+//! key, password and known_hosts files, the audit log), whatever the roots. Symlinks and
+//! `..` are resolved before the check, and the check is made again on the file actually
+//! opened (its real path through `/proc/self/fd`, and its device and inode against the
+//! protected files), so a path swapped between the check and the open is caught.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Directories no root may expose.
+const SYSTEM_DIRS: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// The server's own files and directories that no `local_path` may reach.
+#[derive(Debug, Clone, Default)]
+pub struct Protected {
+    /// Directories (canonical where they exist): `/proc`, `/sys`, `/dev`, `~/.ssh`.
+    dirs: Vec<PathBuf>,
+    /// Files (canonical where they exist): config, token, key, password, known_hosts and
+    /// audit files.
+    files: Vec<PathBuf>,
+}
+
+impl Protected {
+    /// The system directories, `~/.ssh` (from `home`) and `files`.
+    pub fn new(home: Option<&Path>, files: impl IntoIterator<Item = PathBuf>) -> Self {
+        let mut dirs: Vec<PathBuf> = SYSTEM_DIRS.iter().map(PathBuf::from).collect();
+        if let Some(h) = home {
+            dirs.push(h.join(".ssh"));
+        }
+        let dirs = dirs.into_iter().flat_map(with_canonical).collect();
+        let files = files.into_iter().flat_map(with_canonical).collect();
+        Self { dirs, files }
+    }
+
+    /// Adds a file (the token file, say).
+    pub fn add_file(&mut self, file: PathBuf) {
+        self.files.extend(with_canonical(file));
+    }
+
+    /// Whether `real` (a resolved path) is protected.
+    fn covers(&self, real: &Path) -> bool {
+        self.dirs.iter().any(|d| real.starts_with(d)) || self.files.iter().any(|f| real == f)
+    }
+
+    /// Whether the opened file is one of the protected files under another name (a hard
+    /// link).
+    #[cfg(unix)]
+    fn is_protected_file(&self, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        self.files.iter().any(|f| {
+            std::fs::metadata(f).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn is_protected_file(&self, _meta: &std::fs::Metadata) -> bool {
+        false
+    }
+}
+
+/// A path as given and, where it exists, as resolved: both are protected.
+fn with_canonical(p: PathBuf) -> Vec<PathBuf> {
+    match p.canonicalize() {
+        Ok(c) if c != p => vec![p, c],
+        _ => vec![p],
+    }
+}
+
+/// The roots a call may use and the protected files; built per call.
+#[derive(Debug, Clone)]
+pub struct Confinement {
+    /// Canonical directories; empty: nothing is allowed.
+    pub roots: Vec<PathBuf>,
+    pub protected: Protected,
+    /// Said when no root is allowed at all: how the operator can allow one.
+    pub how_to_allow: &'static str,
+}
+
+impl Confinement {
+    /// Refuses `real` (a resolved path) outside the roots or inside a protected place.
+    fn check(&self, raw: &str, real: &Path) -> Result<()> {
+        if self.roots.is_empty() {
+            return Err(Error::Policy(format!(
+                "local_path {raw:?}: this server may not read or write local files. {}",
+                self.how_to_allow
+            )));
+        }
+        if self.protected.covers(real) {
+            return Err(Error::Policy(format!(
+                "local_path {raw:?} is a system or credential path this server never reads or writes"
+            )));
+        }
+        if !self.roots.iter().any(|r| real.starts_with(r)) {
+            return Err(Error::Policy(format!(
+                "local_path {raw:?} is outside the directories this server may read or write: {}",
+                self.list()
+            )));
+        }
+        Ok(())
+    }
+
+    fn list(&self) -> String {
+        let names: Vec<String> = self.roots.iter().map(|r| r.display().to_string()).collect();
+        names.join(", ")
+    }
+
+    /// Opens an existing regular file for reading, inside the roots.
+    pub fn open_read(&self, raw: &str) -> Result<(File, PathBuf)> {
+        let path = absolute(raw)?;
+        let real = match path.canonicalize() {
+            Ok(real) => real,
+            Err(e) => {
+                // Say only what a path inside the roots would say.
+                self.check(raw, &normalize(&path))?;
+                return Err(Error::io(format!("local_path {raw:?}"), e));
+            }
+        };
+        self.check(raw, &real)?;
+        let file = open_nonblocking(&real, false)
+            .map_err(|e| Error::io(format!("opening local_path {raw:?}"), e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(format!("local_path {raw:?}"), e))?;
+        if meta.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "local_path {raw:?} is a directory; give a file path"
+            )));
+        }
+        // A device such as /dev/zero never ends; a FIFO blocks.
+        if !meta.is_file() {
+            return Err(Error::InvalidArgument(format!(
+                "local_path {raw:?} is not a regular file (a device, FIFO or socket); give a file path"
+            )));
+        }
+        self.verify_opened(raw, &file, &real, &meta)?;
+        Ok((file, real))
+    }
+
+    /// Checks a path to write: its directory must exist inside the roots. Returns the path
+    /// with its directory resolved.
+    pub fn check_write(&self, raw: &str) -> Result<PathBuf> {
+        let path = absolute(raw)?;
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(Error::InvalidArgument(format!(
+                "local_path {raw:?} must name a file"
+            )));
+        };
+        let dir = match parent.canonicalize() {
+            Ok(d) => d,
+            Err(e) => {
+                self.check(raw, &normalize(&path))?;
+                return Err(Error::io(format!("the directory of local_path {raw:?}"), e));
+            }
+        };
+        let real = dir.join(name);
+        self.check(raw, &real)?;
+        if let Ok(m) = std::fs::symlink_metadata(&real)
+            && m.is_dir()
+        {
+            return Err(Error::InvalidArgument(format!(
+                "local_path {raw:?} is a directory; give a file path"
+            )));
+        }
+        Ok(real)
+    }
+
+    /// Creates a new file at `path` (which must not exist; links are not followed) and
+    /// verifies that what was created lies inside the roots.
+    pub fn create_new(&self, raw: &str, path: &Path) -> Result<File> {
+        let file = open_nonblocking(path, true)
+            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(format!("local_path {raw:?}"), e))?;
+        if let Err(e) = self.verify_opened(raw, &file, path, &meta) {
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
+        Ok(file)
+    }
+
+    /// The check made again on an open file: its real path, and its identity against the
+    /// protected files.
+    fn verify_opened(
+        &self,
+        raw: &str,
+        file: &File,
+        expected: &Path,
+        meta: &std::fs::Metadata,
+    ) -> Result<()> {
+        if self.protected.is_protected_file(meta) {
+            return Err(Error::Policy(format!(
+                "local_path {raw:?} is a system or credential path this server never reads or writes"
+            )));
+        }
+        match opened_path(file) {
+            Some(real) => self.check(raw, &real),
+            // Without /proc: the file opened must be the file checked.
+            None => match std::fs::metadata(expected) {
+                Ok(m) if same_file(&m, meta) => Ok(()),
+                _ => Err(Error::Policy(format!(
+                    "local_path {raw:?} changed while it was being opened"
+                ))),
+            },
+        }
+    }
+}
+
+/// An absolute path from a `local_path` argument.
+fn absolute(raw: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(raw.trim());
+    if !path.is_absolute() {
+        return Err(Error::InvalidArgument(format!(
+            "local_path {raw:?} must be an absolute path on the machine running this server"
+        )));
+    }
+    Ok(path)
+}
+
+/// `path` with `.` and `..` taken out lexically.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Opens without blocking on a FIFO and, when creating, without following a link or
+/// replacing anything.
+fn open_nonblocking(path: &Path, create: bool) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    if create {
+        o.write(true).create_new(true);
+    } else {
+        o.read(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+        if create {
+            o.mode(0o600);
+        }
+    }
+    o.open(path)
+}
+
+/// The real path of an open file, where the system tells (Linux: `/proc/self/fd`).
+fn opened_path(file: &File) -> Option<PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        None
+    }
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.len() == b.len() && a.modified().ok() == b.modified().ok()
+}
+
+/// The directory this process was started in, when it may serve as the default root.
+pub fn start_dir() -> Option<PathBuf> {
+    let dir = std::env::current_dir().ok()?.canonicalize().ok()?;
+    let home = crate::settings::home_dir().and_then(|h| h.canonicalize().ok());
+    usable_start_dir(&dir, home.as_deref()).then_some(dir)
+}
+
+/// Whether `dir` may serve as the default root (the directory the server was started in):
+/// not `/`, not a home directory or a directory holding homes.
+pub fn usable_start_dir(dir: &Path, home: Option<&Path>) -> bool {
+    let homes = [Path::new("/home"), Path::new("/Users"), Path::new("/root")];
+    if dir.parent().is_none() || homes.contains(&dir) {
+        return false;
+    }
+    if dir.parent().is_some_and(|p| homes.contains(&p)) {
+        return false;
+    }
+    !home.is_some_and(|h| h.starts_with(dir))
+}
+
+/// The roots a client declared (`file://` URIs only), resolved; others are skipped.
+pub fn roots_from_uris<'a>(uris: impl IntoIterator<Item = &'a str>) -> Vec<PathBuf> {
+    uris.into_iter()
+        .filter_map(|u| u.strip_prefix("file://"))
+        .map(|p| p.strip_prefix("localhost").unwrap_or(p))
+        .filter_map(percent_decode)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .filter_map(|p| p.canonicalize().ok())
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+/// Decodes `%XX` escapes; `None` for a malformed escape or a NUL.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    if out.contains(&0) {
+        return None;
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_dirs_should_exclude_root_and_homes() {
+        let home = Path::new("/home/ann");
+        assert!(!usable_start_dir(Path::new("/"), Some(home)));
+        assert!(!usable_start_dir(Path::new("/home"), Some(home)));
+        assert!(!usable_start_dir(Path::new("/home/ann"), Some(home)));
+        assert!(!usable_start_dir(Path::new("/home/bob"), Some(home)));
+        assert!(!usable_start_dir(Path::new("/root"), None));
+        assert!(usable_start_dir(Path::new("/home/ann/project"), Some(home)));
+        assert!(usable_start_dir(Path::new("/srv/data"), Some(home)));
+    }
+
+    #[test]
+    fn client_roots_should_be_file_uris_of_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap();
+        let uri = format!("file://{}", real.display());
+        let spaced = format!("file://{}/a%20b", real.display());
+        std::fs::create_dir(real.join("a b")).unwrap();
+        let roots = roots_from_uris([
+            uri.as_str(),
+            "https://example.com/x",
+            "file:///no/such/dir",
+            spaced.as_str(),
+            "file:///tmp/%00",
+        ]);
+        assert_eq!(roots, vec![real.clone(), real.join("a b")]);
+    }
+
+    #[test]
+    fn confinement_should_refuse_escapes_and_protected_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let secret = root.join("token");
+        std::fs::write(&secret, "t").unwrap();
+        std::fs::write(root.join("ok"), "data").unwrap();
+        let protected = Protected::new(None, [secret.clone()]);
+        let roots = vec![root.clone()];
+        let c = Confinement {
+            roots,
+            protected: protected.clone(),
+            how_to_allow: "",
+        };
+        let ok = root.join("ok").display().to_string();
+        assert!(c.open_read(&ok).is_ok());
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/etc/hostname", root.join("link")).unwrap();
+            std::fs::hard_link(&secret, root.join("hard")).unwrap();
+        }
+        for bad in [
+            "/etc/hostname".to_string(),
+            "/proc/self/environ".to_string(),
+            format!("{}/../../etc/hostname", root.display()),
+            root.join("link").display().to_string(),
+            root.join("hard").display().to_string(),
+            secret.display().to_string(),
+            "relative/path".to_string(),
+        ] {
+            assert!(c.open_read(&bad).is_err(), "{bad} should be refused");
+        }
+        assert!(
+            c.check_write(&root.join("new").display().to_string())
+                .is_ok()
+        );
+        assert!(c.check_write("/etc/new").is_err());
+        assert!(c.check_write(&secret.display().to_string()).is_err());
+        let none = Confinement {
+            roots: Vec::new(),
+            protected,
+            how_to_allow: "set [files] local_roots",
+        };
+        let e = none.open_read(&ok).unwrap_err().to_string();
+        assert!(e.contains("local_roots"), "{e}");
+    }
+}
