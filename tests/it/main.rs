@@ -16,6 +16,8 @@ mod execute;
 mod files;
 #[cfg(feature = "port_forward")]
 mod forward;
+#[cfg(feature = "port_forward")]
+mod forward_policy;
 mod harness;
 mod hostile;
 mod hostkeys;
@@ -24,6 +26,7 @@ mod interop;
 mod lifecycle;
 mod liveness;
 mod official;
+mod reach;
 mod security;
 mod sshconfig;
 mod sshd;
