@@ -242,3 +242,41 @@ async fn the_ssh_config_should_not_loosen_the_host_key_policy() {
     let e = srv.err("ssh_connect", json!({"address": "box"})).await;
     assert!(e.contains("does not match") && e.contains("REFUSED"), "{e}");
 }
+
+#[tokio::test]
+async fn command_rules_should_cover_cwd_and_env() {
+    let sshd = Sshd::start();
+    let (_d, srv) = with_config("[security.commands]\ndeny = [\"^rm \", \"/root\"]\n").await;
+    let s = srv.connect(&sshd).await;
+    let marker = format!("/tmp/ssh-mcp-env-{}", std::process::id());
+    let e = srv
+        .err(
+            "ssh_execute",
+            json!({"session_id": s, "command": format!("touch {marker}"), "cwd": "/root"}),
+        )
+        .await;
+    assert!(e.contains("cwd") && e.contains("deny"), "{e}");
+    for (name, value) in [
+        ("LD_PRELOAD", "/tmp/x.so"),
+        ("PATH", "/tmp"),
+        ("BASH_ENV", "/tmp/x"),
+        ("IFS", "/"),
+        ("ld_library_path", "/tmp"),
+    ] {
+        let e = srv
+            .err(
+                "ssh_execute",
+                json!({"session_id": s, "command": format!("touch {marker}"), "env": {name: value}}),
+            )
+            .await;
+        assert!(e.contains(name), "{name}: {e}");
+    }
+    assert!(!std::path::Path::new(&marker).exists());
+    let v = srv
+        .ok(
+            "ssh_execute",
+            json!({"session_id": s, "command": "printf %s \"$GREETING\"", "cwd": "/tmp", "env": {"GREETING": "hi"}}),
+        )
+        .await;
+    assert_eq!(v["stdout"], "hi");
+}
