@@ -6,7 +6,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 
-use crate::audit::Event;
+use crate::audit::{Decision, Event};
 use crate::clock::rfc3339;
 use crate::error::Error;
 use crate::mcp::errors::tool_error;
@@ -330,7 +330,11 @@ impl SshMcp {
                 tool,
                 session_id: Some(session_id.trim().to_string()),
                 target: Some(target.to_string()),
-                decision: if r.is_ok() { "allowed" } else { "failed" },
+                decision: if r.is_ok() {
+                    Decision::Allowed
+                } else {
+                    Decision::Failed
+                },
                 error: r.as_ref().err().map(|e| e.to_string()),
                 ..Default::default()
             },
