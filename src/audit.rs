@@ -31,7 +31,7 @@ pub enum Decision {
 }
 
 /// One audit event. Build it with `..Default::default()` and the fields that apply.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct Event {
     pub ts: String,
     #[serde(skip_serializing_if = "Option::is_none")]

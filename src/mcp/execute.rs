@@ -217,8 +217,24 @@ finish first; kill: true stops it.",
                 return Err(tool_error("Failed to read job", &e));
             }
         };
+        let event = Event {
+            tool: "ssh_job",
+            session_id: Some(job.session_id.clone()),
+            command: Some(job.command.clone()),
+            job_id: Some(job.id.clone()),
+            decision: Decision::Allowed,
+            ..Default::default()
+        };
         let kill = p.kill.unwrap_or(false);
         if kill {
+            // A kill is recorded before it is done (one line per call all the same).
+            self.audit(
+                &ctx,
+                Event {
+                    target: Some("kill".into()),
+                    ..event.clone()
+                },
+            );
             job.kill();
             job.wait(exec::STOP_GRACE * 4, &ctx.ct).await;
         }
@@ -227,15 +243,12 @@ finish first; kill: true stops it.",
             job.wait(wait, &ctx.ct).await;
         }
         let (status, result) = job_result(&job);
+        if kill {
+            return Ok(Json(result));
+        }
         self.audit(
             &ctx,
             Event {
-                tool: "ssh_job",
-                session_id: Some(job.session_id.clone()),
-                command: Some(job.command.clone()),
-                job_id: Some(job.id.clone()),
-                target: kill.then(|| "kill".to_string()),
-                decision: Decision::Allowed,
                 exit_code: result.exit_code,
                 exit_signal: result.exit_signal.clone(),
                 timed_out: (status != JobStatus::Running).then_some(status == JobStatus::TimedOut),
@@ -243,7 +256,7 @@ finish first; kill: true stops it.",
                 stderr_bytes: Some(result.stderr_bytes),
                 duration_ms: Some(result.duration_ms),
                 error: result.error.clone(),
-                ..Default::default()
+                ..event
             },
         );
         Ok(Json(result))
