@@ -3,7 +3,7 @@
 //!
 //! Fields (absent when not applicable): `ts` (RFC 3339 UTC), `client` (MCP client name and
 //! version, and the HTTP token name), `tool`, `session_id`, `host`, `user`, `command`,
-//! `target` (forward or transfer target), `decision` (`allowed`, `denied`, `failed`),
+//! `target` (forward or transfer target), `decision` (`allowed`, `refused`, `failed`),
 //! `error`, `exit_code`, `exit_signal`, `timed_out`, `stdout_bytes`, `stderr_bytes`,
 //! `duration_ms`, `job_id`.
 
@@ -17,8 +17,21 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+/// What became of a tool call.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// The call was let through and did what it asked (a non-zero exit status included).
+    #[default]
+    Allowed,
+    /// The server's policy refused it: nothing was done.
+    Refused,
+    /// It was allowed but could not be done (unreachable host, unknown session, …).
+    Failed,
+}
+
 /// One audit event. Build it with `..Default::default()` and the fields that apply.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct Event {
     pub ts: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,7 +47,10 @@ pub struct Event {
     pub command: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    pub decision: &'static str,
+    /// The `local_path` of a file transfer, as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_path: Option<String>,
+    pub decision: Decision,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

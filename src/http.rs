@@ -239,30 +239,97 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-/// Reads bearer tokens: one per line, `name:token` or just `token` (named `token1`, …);
-/// blank lines and `#` comments are skipped.
+/// Longest token name.
+pub const MAX_TOKEN_NAME: usize = 64;
+
+/// Shortest accepted token.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Whether `name` may name a token: 1 to [`MAX_TOKEN_NAME`] ASCII letters, digits, `_`,
+/// `.` or `-`.
+pub fn is_token_name(name: &str) -> bool {
+    (1..=MAX_TOKEN_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Reads bearer tokens, one per line; blank lines and `#` comments are skipped. A line
+/// with a `:` is always `name:token`, split at the first `:` (so a token may contain `:`
+/// only behind a name), and the name must pass [`is_token_name`]; a line without `:` is a
+/// bare token, named `token<line number>`. Tokens are at least [`MIN_TOKEN_LEN`]
+/// characters. A line that does not follow these rules, and a name or token used twice,
+/// stop the reading with the line named (never the token).
 pub fn read_token_file(path: &std::path::Path) -> crate::Result<Vec<(String, Secret)>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| crate::Error::io(format!("reading token file {}", path.display()), e))?;
-    let mut out = Vec::new();
+    let mut out: Vec<(String, Secret)> = Vec::new();
+    let mut lines: Vec<usize> = Vec::new();
     for (i, line) in text.lines().map(str::trim).enumerate() {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (name, token) = match line.split_once(':') {
-            Some((n, t)) => (n.trim().to_string(), t.trim()),
-            None => (format!("token{}", i + 1), line),
+        let n = i + 1;
+        let bad = |what: String| {
+            crate::Error::InvalidArgument(format!("token file {} line {n}: {what}", path.display()))
         };
-        if token.len() < 16 {
-            return Err(crate::Error::InvalidArgument(format!(
-                "token file {} line {}: tokens must be at least 16 characters",
-                path.display(),
-                i + 1
+        let (name, token) = match line.split_once(':') {
+            Some((name, token)) if is_token_name(name.trim()) => {
+                (name.trim().to_string(), token.trim())
+            }
+            Some(_) => {
+                return Err(bad(format!(
+                    "the part before the first `:` is not a token name (1 to {MAX_TOKEN_NAME} \
+                     letters, digits, `_`, `.` or `-`): write `name:token`, or the token alone \
+                     if it has no `:`"
+                )));
+            }
+            None => (format!("token{n}"), line),
+        };
+        if token.len() < MIN_TOKEN_LEN {
+            return Err(bad(format!(
+                "tokens must be at least {MIN_TOKEN_LEN} characters"
+            )));
+        }
+        if let Some(k) = out.iter().position(|(other, _)| *other == name) {
+            return Err(bad(format!(
+                "the name `{name}` is already used on line {}: every token needs its own name",
+                lines.get(k).copied().unwrap_or_default()
+            )));
+        }
+        if let Some(k) = out.iter().position(|(_, t)| t.expose() == token) {
+            return Err(bad(format!(
+                "the same token as on line {}: every client needs its own token",
+                lines.get(k).copied().unwrap_or_default()
             )));
         }
         out.push((name, Secret::new(token)));
+        lines.push(n);
     }
     Ok(out)
+}
+
+/// Refuses tokens that share a name or a value: SSH sessions and jobs belong to the name
+/// of the token that opened them, so two tokens with one name would share them, and one
+/// value would be matched to either name. The error names the tokens, never a value.
+pub fn check_tokens(tokens: &[(String, Secret)]) -> crate::Result<()> {
+    for (i, (name, token)) in tokens.iter().enumerate() {
+        for (other, other_token) in tokens.iter().skip(i + 1) {
+            if name == other {
+                return Err(crate::Error::InvalidArgument(format!(
+                    "two bearer tokens are named `{name}` (SSH_MCP_TOKEN is named `env`): \
+                     every token needs its own name"
+                )));
+            }
+            if token.expose() == other_token.expose() {
+                return Err(crate::Error::InvalidArgument(format!(
+                    "bearer tokens `{name}` and `{other}` are the same token: every client \
+                     needs its own token"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn host_literal(ip: IpAddr) -> String {
@@ -280,6 +347,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let bound = listener.local_addr()?;
+    check_tokens(&options.tokens)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     if !bound.ip().is_loopback() && options.tokens.is_empty() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,

@@ -3,8 +3,9 @@
 //! A job runs [`SessionManager::run_command`] in its own task. Its output is kept per
 //! read: each `ssh_job` call takes what arrived since the previous one, bounded
 //! head-and-tail like a foreground command. Jobs end with their session. Finished jobs
-//! are forgotten after [`RETENTION`], or sooner when more than [`MAX_FINISHED`] have
-//! piled up.
+//! are forgotten after [`RETENTION`], or sooner when more than [`MAX_FINISHED`] of one
+//! owner have piled up: the cap is per owner (HTTP token), so one client's many short jobs
+//! never evict another client's unread output.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,7 @@ const START_WAIT: Duration = Duration::from_secs(5);
 
 /// How long a finished job stays readable.
 pub const RETENTION: Duration = Duration::from_secs(3600);
-/// Finished jobs kept at most (oldest forgotten first).
+/// Finished jobs kept at most per owner (the oldest of that owner forgotten first).
 pub const MAX_FINISHED: usize = 200;
 
 /// Where a job is in its life.
@@ -201,7 +202,7 @@ impl Jobs {
         slot: OwnedSemaphorePermit,
     ) -> Result<Arc<Job>> {
         let id = format!("job-{}", random_id(8)?);
-        self.prune();
+        self.prune(MAX_FINISHED);
         let (done, _) = watch::channel(false);
         let job = Arc::new(Job {
             id,
@@ -292,21 +293,98 @@ impl Jobs {
         }
     }
 
-    /// Forgets finished jobs past their retention, and the oldest finished ones past
-    /// [`MAX_FINISHED`].
-    fn prune(&self) {
+    /// Forgets finished jobs past their retention, and of each owner the oldest finished
+    /// ones past `per_owner`.
+    fn prune(&self, per_owner: usize) {
         let mut map = self.map();
         map.retain(|_, j| j.lock().finished.is_none_or(|f| f.elapsed() < RETENTION));
-        let mut finished: Vec<(Instant, String)> = map
-            .values()
-            .filter_map(|j| j.lock().finished.map(|f| (f, j.id.clone())))
-            .collect();
-        if finished.len() > MAX_FINISHED {
-            finished.sort();
-            let excess = finished.len() - MAX_FINISHED;
-            for (_, id) in finished.into_iter().take(excess) {
-                map.remove(&id);
+        let mut finished: HashMap<Option<String>, Vec<(Instant, String)>> = HashMap::new();
+        for j in map.values() {
+            if let Some(f) = j.lock().finished {
+                finished
+                    .entry(j.owner.clone())
+                    .or_default()
+                    .push((f, j.id.clone()));
             }
         }
+        for mut jobs in finished.into_values() {
+            if jobs.len() > per_owner {
+                jobs.sort();
+                let excess = jobs.len() - per_owner;
+                for (_, id) in jobs.into_iter().take(excess) {
+                    map.remove(&id);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job of `owner` that finished `ago` before now (false when the monotonic clock
+    /// does not reach back that far, as just after boot).
+    fn finished(jobs: &Jobs, id: &str, owner: &str, ago: Duration) -> bool {
+        let Some(at) = Instant::now().checked_sub(ago) else {
+            return false;
+        };
+        let (done, _) = watch::channel(true);
+        let job = Job {
+            id: id.to_string(),
+            session_id: format!("session-of-{owner}"),
+            owner: Some(owner.to_string()),
+            command: "true".into(),
+            started_at: SystemTime::now(),
+            started: Instant::now(),
+            cancel: CancellationToken::new(),
+            state: Mutex::new(State {
+                limit: 16,
+                stdout: Capture::new(16),
+                stderr: Capture::new(16),
+                status: JobStatus::Exited,
+                exit: Some(Exit::default()),
+                error: None,
+                finished: Some(at),
+            }),
+            done,
+        };
+        jobs.map().insert(job.id.clone(), Arc::new(job));
+        true
+    }
+
+    #[test]
+    fn prune_should_cap_finished_jobs_per_owner() {
+        let jobs = Jobs::default();
+        // Alice's two jobs finished long ago (but within the retention); Mallory then
+        // finishes many more, all newer.
+        assert!(finished(&jobs, "alice-1", "alice", Duration::from_secs(60)));
+        assert!(finished(&jobs, "alice-2", "alice", Duration::from_secs(50)));
+        for i in 0..10u64 {
+            let id = format!("mallory-{i}");
+            assert!(finished(&jobs, &id, "mallory", Duration::from_secs(40 - i)));
+        }
+        jobs.prune(3);
+        assert!(jobs.get("alice-1", Some("alice")).is_ok());
+        assert!(jobs.get("alice-2", Some("alice")).is_ok());
+        // Mallory keeps only the newest three of his own.
+        let kept: Vec<String> = (0..10)
+            .map(|i| format!("mallory-{i}"))
+            .filter(|id| jobs.get(id, Some("mallory")).is_ok())
+            .collect();
+        assert_eq!(kept, ["mallory-7", "mallory-8", "mallory-9"]);
+    }
+
+    #[test]
+    fn prune_should_forget_jobs_past_their_retention() {
+        let jobs = Jobs::default();
+        if !finished(&jobs, "old", "alice", RETENTION + Duration::from_secs(1)) {
+            eprintln!("skipped: the monotonic clock starts less than an hour ago");
+            return;
+        }
+        assert!(finished(&jobs, "new", "alice", Duration::from_secs(1)));
+        jobs.prune(MAX_FINISHED);
+        assert!(jobs.get("old", Some("alice")).is_err());
+        assert!(jobs.get("new", Some("alice")).is_ok());
     }
 }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 #[cfg(feature = "port_forward")]
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -122,8 +122,22 @@ impl Entry {
 pub struct SessionManager {
     settings: Settings,
     sessions: RwLock<HashMap<String, Arc<Entry>>>,
+    /// Connects under way, each holding one of the `max_sessions` places until its session
+    /// is registered or it fails: the cap is checked before the slow connect, so without
+    /// them concurrent connects would all pass it.
+    connecting: AtomicUsize,
     /// Background jobs of every session.
     pub jobs: Jobs,
+}
+
+/// One reserved place under `max_sessions` while a connect is under way; given back when
+/// dropped, which also covers a connect that failed or whose call was cancelled.
+struct Reservation<'a>(&'a AtomicUsize);
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl SessionManager {
@@ -131,6 +145,7 @@ impl SessionManager {
         Self {
             settings,
             sessions: RwLock::new(HashMap::new()),
+            connecting: AtomicUsize::new(0),
             jobs: Jobs::default(),
         }
     }
@@ -139,14 +154,21 @@ impl SessionManager {
         &self.settings
     }
 
-    /// Connects and registers a new session.
+    /// Connects and registers a new session. A place under `max_sessions` is reserved
+    /// before connecting (open sessions and connects under way count alike, checked and
+    /// taken under the registry's lock) and given back if the connect fails.
     pub async fn connect(&self, req: &ConnectRequest, owner: Option<&str>) -> Result<Arc<Entry>> {
-        if self.read().len() >= self.settings.max_sessions {
-            return Err(Error::Limit(format!(
-                "{} sessions are open, the most this server allows; ssh_disconnect one first",
-                self.settings.max_sessions
-            )));
-        }
+        let reservation = {
+            let open = self.write();
+            if open.len() + self.connecting.load(Ordering::SeqCst) >= self.settings.max_sessions {
+                return Err(Error::Limit(format!(
+                    "{} sessions are open or opening, the most this server allows; ssh_disconnect one first",
+                    self.settings.max_sessions
+                )));
+            }
+            self.connecting.fetch_add(1, Ordering::SeqCst);
+            Reservation(&self.connecting)
+        };
         let session = Session::connect(req, &self.settings).await?;
         let entry = Arc::new(Entry {
             id: random_id(16)?,
@@ -160,7 +182,12 @@ impl SessionManager {
             #[cfg(feature = "port_forward")]
             forwards: Mutex::new(Vec::new()),
         });
-        self.write().insert(entry.id.clone(), entry.clone());
+        {
+            // The place passes from the reservation to the registered session at once.
+            let mut open = self.write();
+            open.insert(entry.id.clone(), entry.clone());
+            drop(reservation);
+        }
         let info = &entry.session().info;
         tracing::info!(
             session_id = %entry.id,

@@ -27,8 +27,9 @@ struct Cli {
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
-    /// File of bearer tokens (one per line, `name:token` or `token`); every request must
-    /// carry one. SSH_MCP_TOKEN adds one more (named `env`).
+    /// File of bearer tokens (one per line, `name:token` or `token`; a name is 1 to 64 of
+    /// A-Z a-z 0-9 _ . -); every request must carry one. SSH_MCP_TOKEN adds one more (named
+    /// `env`). Names and tokens must all differ.
     #[arg(long, env = "SSH_MCP_TOKEN_FILE")]
     token_file: Option<std::path::PathBuf>,
     /// Extra Host header value to accept (repeatable), e.g. mcp.example.com.
@@ -79,11 +80,13 @@ async fn main() -> anyhow::Result<()> {
         .filter(|t| !t.is_empty())
     {
         anyhow::ensure!(
-            t.len() >= 16,
-            "SSH_MCP_TOKEN must be at least 16 characters"
+            t.len() >= http::MIN_TOKEN_LEN,
+            "SSH_MCP_TOKEN must be at least {} characters",
+            http::MIN_TOKEN_LEN
         );
         tokens.push(("env".into(), ssh_mcp::Secret::new(t)));
     }
+    http::check_tokens(&tokens).context("checking the bearer tokens")?;
     let mut options = HttpOptions {
         tokens,
         allowed_origins: cli.allowed_origins,

@@ -6,7 +6,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 
-use crate::audit::Event;
+use crate::audit::{Decision, Event};
 use crate::error::Error;
 use crate::jobs::{Job, JobStatus};
 use crate::mcp::errors::tool_error;
@@ -76,7 +76,7 @@ connection died is reconnected transparently (reconnected: true).",
                 .check_context(p.cwd.as_deref().filter(|c| !c.is_empty()), &env)
         });
         if let Err(e) = checked {
-            self.audit(&ctx, audit_base("denied", Some(e.to_string())));
+            self.audit(&ctx, audit_base(Decision::Refused, Some(e.to_string())));
             return Err(fail(e));
         }
         let (entry, session, reconnected) = match self
@@ -86,12 +86,12 @@ connection died is reconnected transparently (reconnected: true).",
         {
             Ok(ok) => ok,
             Err(e) => {
-                self.audit(&ctx, audit_base("failed", Some(e.to_string())));
+                self.audit(&ctx, audit_base(Decision::Failed, Some(e.to_string())));
                 return Err(fail(e));
             }
         };
         let slot = entry.command_slot().map_err(fail)?;
-        let mut event = audit_base("allowed", None);
+        let mut event = audit_base(Decision::Allowed, None);
         event.host = Some(session.info.address.to_string());
         event.user = Some(session.info.username.clone());
         let req = ExecRequest {
@@ -123,7 +123,7 @@ connection died is reconnected transparently (reconnected: true).",
             let job = match started {
                 Ok(job) => job,
                 Err(e) => {
-                    event.decision = "failed";
+                    event.decision = Decision::Failed;
                     event.error = Some(e.to_string());
                     self.audit(&ctx, event);
                     return Err(fail(e));
@@ -156,7 +156,7 @@ connection died is reconnected transparently (reconnected: true).",
                 x
             }
             Err(e) => {
-                event.decision = "failed";
+                event.decision = Decision::Failed;
                 event.error = Some(e.to_string());
                 self.audit(&ctx, event);
                 return Err(fail(e));
@@ -202,22 +202,42 @@ finish first; kill: true stops it.",
         Parameters(p): Parameters<JobParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<JobResult>, String> {
-        let job = self
+        let job = match self
             .manager
             .jobs
             .get(&p.job_id, Self::owner(&ctx).as_deref())
-            .map_err(|e| tool_error("Failed to read job", &e))?;
-        if p.kill.unwrap_or(false) {
+        {
+            Ok(job) => job,
+            Err(e) => {
+                self.audit(
+                    &ctx,
+                    Event {
+                        tool: "ssh_job",
+                        job_id: Some(p.job_id.trim().to_string()),
+                        decision: Decision::Failed,
+                        error: Some(e.to_string()),
+                        ..Default::default()
+                    },
+                );
+                return Err(tool_error("Failed to read job", &e));
+            }
+        };
+        let event = Event {
+            tool: "ssh_job",
+            session_id: Some(job.session_id.clone()),
+            command: Some(job.command.clone()),
+            job_id: Some(job.id.clone()),
+            decision: Decision::Allowed,
+            ..Default::default()
+        };
+        let kill = p.kill.unwrap_or(false);
+        if kill {
+            // A kill is recorded before it is done (one line per call all the same).
             self.audit(
                 &ctx,
                 Event {
-                    tool: "ssh_job",
-                    session_id: Some(job.session_id.clone()),
-                    command: Some(job.command.clone()),
-                    job_id: Some(job.id.clone()),
                     target: Some("kill".into()),
-                    decision: "allowed",
-                    ..Default::default()
+                    ..event.clone()
                 },
             );
             job.kill();
@@ -227,14 +247,32 @@ finish first; kill: true stops it.",
         if !wait.is_zero() && job.status() == JobStatus::Running {
             job.wait(wait, &ctx.ct).await;
         }
-        Ok(Json(job_result(&job)))
+        let (status, result) = job_result(&job);
+        if kill {
+            return Ok(Json(result));
+        }
+        self.audit(
+            &ctx,
+            Event {
+                exit_code: result.exit_code,
+                exit_signal: result.exit_signal.clone(),
+                timed_out: (status != JobStatus::Running).then_some(status == JobStatus::TimedOut),
+                stdout_bytes: Some(result.stdout_bytes),
+                stderr_bytes: Some(result.stderr_bytes),
+                duration_ms: Some(result.duration_ms),
+                error: result.error.clone(),
+                ..event
+            },
+        );
+        Ok(Json(result))
     }
 }
 
-fn job_result(job: &Job) -> JobResult {
+/// What one `ssh_job` read returns, with the job's status at that read.
+fn job_result(job: &Job) -> (JobStatus, JobResult) {
     let r = job.read();
     let exit = r.exit.unwrap_or_default();
-    JobResult {
+    let result = JobResult {
         job_id: job.id.clone(),
         session_id: job.session_id.clone(),
         command: job.command.clone(),
@@ -248,7 +286,8 @@ fn job_result(job: &Job) -> JobResult {
         stderr_bytes: r.stderr.total(),
         duration_ms: millis(r.elapsed),
         error: r.error,
-    }
+    };
+    (r.status, result)
 }
 
 /// The timeout of a call: `timeout_secs`, or the default (foreground) or the maximum

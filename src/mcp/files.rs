@@ -6,7 +6,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 
-use crate::audit::Event;
+use crate::audit::{Decision, Event};
 use crate::clock::rfc3339;
 use crate::error::Error;
 use crate::local_paths::Confinement;
@@ -61,14 +61,24 @@ overwrite is true. Returns bytes and SHA-256.",
         check_remote_path(&p.remote_path).map_err(fail)?;
         if self.manager.settings().policy.read_only() {
             let e = Error::Policy("read-only mode: this server's policy refuses uploads".into());
-            self.audit_refusal(&ctx, "ssh_upload", &p.session_id, &p.remote_path, &e);
+            self.audit_refusal(
+                &ctx,
+                "ssh_upload",
+                (&p.session_id, &p.remote_path, p.local_path.as_deref()),
+                &e,
+            );
             return Err(fail(e));
         }
         let local = match &p.local_path {
             Some(l) => match self.confinement(&ctx).await.open_read(l) {
                 Ok(opened) => Some(opened),
                 Err(e) => {
-                    self.audit_refusal(&ctx, "ssh_upload", &p.session_id, l, &e);
+                    self.audit_refusal(
+                        &ctx,
+                        "ssh_upload",
+                        (&p.session_id, &p.remote_path, p.local_path.as_deref()),
+                        &e,
+                    );
                     return Err(fail(e));
                 }
             },
@@ -111,7 +121,12 @@ overwrite is true. Returns bytes and SHA-256.",
         );
         let r = sftp::guarded(&session, upload).await;
         progress.finish().await;
-        self.audit_transfer(&ctx, "ssh_upload", &p.session_id, &p.remote_path, &r);
+        self.audit_transfer(
+            &ctx,
+            "ssh_upload",
+            (&p.session_id, &p.remote_path, p.local_path.as_deref()),
+            &r,
+        );
         let t = r.map_err(fail)?;
         Ok(Json(UploadResult {
             remote_path: p.remote_path.trim().to_string(),
@@ -152,7 +167,12 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
             Some(l) => match confinement.check_write(l) {
                 Ok(path) => Some((l.as_str(), path)),
                 Err(e) => {
-                    self.audit_refusal(&ctx, "ssh_download", &p.session_id, l, &e);
+                    self.audit_refusal(
+                        &ctx,
+                        "ssh_download",
+                        (&p.session_id, &p.remote_path, p.local_path.as_deref()),
+                        &e,
+                    );
                     return Err(fail(e));
                 }
             },
@@ -220,12 +240,22 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
             Ok(ok) => ok,
             Err(e) => {
                 let failed: Result<(), String> = Err(e.to_string());
-                self.audit_transfer(&ctx, "ssh_download", &p.session_id, &remote, &failed);
+                self.audit_transfer(
+                    &ctx,
+                    "ssh_download",
+                    (&p.session_id, &remote, p.local_path.as_deref()),
+                    &failed,
+                );
                 return Err(fail(e));
             }
         };
         let ok: Result<(), String> = Ok(());
-        self.audit_transfer(&ctx, "ssh_download", &p.session_id, &remote, &ok);
+        self.audit_transfer(
+            &ctx,
+            "ssh_download",
+            (&p.session_id, &remote, p.local_path.as_deref()),
+            &ok,
+        );
         result.bytes = t.bytes;
         result.size = size;
         result.truncated = t.bytes < size;
@@ -275,7 +305,7 @@ modes and modification times, sorted by name, at most max_entries (default 1000)
         };
         let limit = p.max_entries.unwrap_or(1000).clamp(1, 100_000);
         let listed = sftp::guarded(&session, sftp::list_dir(&session, path, limit)).await;
-        self.audit_transfer(&ctx, "ssh_list_dir", &p.session_id, path, &listed);
+        self.audit_transfer(&ctx, "ssh_list_dir", (&p.session_id, path, None), &listed);
         let (entries, truncated) = listed.map_err(fail)?;
         Ok(Json(ListDirResult {
             path: path.to_string(),
@@ -324,8 +354,7 @@ impl SshMcp {
         &self,
         ctx: &RequestContext<RoleServer>,
         tool: &'static str,
-        session_id: &str,
-        target: &str,
+        (session_id, target, local): (&str, &str, Option<&str>),
         e: &Error,
     ) {
         self.audit(
@@ -334,19 +363,20 @@ impl SshMcp {
                 tool,
                 session_id: Some(session_id.trim().to_string()),
                 target: Some(target.to_string()),
-                decision: "denied",
+                local_path: local.map(String::from),
+                decision: Decision::Refused,
                 error: Some(e.to_string()),
                 ..Default::default()
             },
         );
     }
 
+    /// Audits a transfer or listing: the remote path (`target`) and the local one.
     fn audit_transfer<T>(
         &self,
         ctx: &RequestContext<RoleServer>,
         tool: &'static str,
-        session_id: &str,
-        target: &str,
+        (session_id, target, local): (&str, &str, Option<&str>),
         r: &Result<T, impl std::fmt::Display>,
     ) {
         self.audit(
@@ -355,7 +385,12 @@ impl SshMcp {
                 tool,
                 session_id: Some(session_id.trim().to_string()),
                 target: Some(target.to_string()),
-                decision: if r.is_ok() { "allowed" } else { "failed" },
+                local_path: local.map(String::from),
+                decision: if r.is_ok() {
+                    Decision::Allowed
+                } else {
+                    Decision::Failed
+                },
                 error: r.as_ref().err().map(|e| e.to_string()),
                 ..Default::default()
             },

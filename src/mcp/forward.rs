@@ -4,7 +4,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 
-use crate::audit::Event;
+use crate::audit::{Decision, Event};
 use crate::error::Error;
 use crate::manager::ForwardSpec;
 use crate::mcp::errors::tool_error;
@@ -63,9 +63,9 @@ connections come to local_host:local_port here) or ssh -D (kind dynamic: a SOCKS
                     Err(_) => format!("{p:?}"),
                 }),
                 decision: match &r {
-                    Ok(_) => "allowed",
-                    Err(Error::Policy(_)) => "denied",
-                    Err(_) => "failed",
+                    Ok(_) => Decision::Allowed,
+                    Err(Error::Policy(_)) => Decision::Refused,
+                    Err(_) => Decision::Failed,
                 },
                 error: r.as_ref().err().map(|e| e.to_string()),
                 ..Default::default()
@@ -110,7 +110,7 @@ forwards) and its open connections are cut.",
             Event {
                 tool: "ssh_forward_close",
                 target: Some(describe(&fwd)),
-                decision: "allowed",
+                decision: Decision::Allowed,
                 ..Default::default()
             },
         );

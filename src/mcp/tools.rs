@@ -7,7 +7,7 @@ use rmcp::model::CallToolResponse;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 
-use crate::audit::Event;
+use crate::audit::{Decision, Event};
 
 use crate::error::Error;
 use std::sync::atomic::Ordering;
@@ -77,7 +77,7 @@ elicitation, and otherwise recorded (or refused, as the operator chose).",
                 session_id: Some(entry.id.clone()),
                 host: Some(req.address.to_string()),
                 user: Some(req.username.clone()),
-                decision: "allowed",
+                decision: Decision::Allowed,
                 ..Default::default()
             },
         );
@@ -154,7 +154,11 @@ elicitation, and otherwise recorded (or refused, as the operator chose).",
             Event {
                 tool: "ssh_disconnect",
                 session_id: Some(p.session_id.trim().to_string()),
-                decision: if r.is_ok() { "allowed" } else { "failed" },
+                decision: if r.is_ok() {
+                    Decision::Allowed
+                } else {
+                    Decision::Failed
+                },
                 error: r.as_ref().err().map(|e| e.to_string()),
                 ..Default::default()
             },
@@ -182,24 +186,33 @@ elicitation, and otherwise recorded (or refused, as the operator chose).",
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ListSessionsResult>, String> {
         let owner = Self::owner(&ctx);
+        let sessions: Vec<SessionSummary> = self
+            .manager
+            .list(owner.as_deref())
+            .iter()
+            .map(|e| summarize(&self.manager, e))
+            .collect();
+        self.audit(
+            &ctx,
+            Event {
+                tool: "ssh_list_sessions",
+                decision: Decision::Allowed,
+                ..Default::default()
+            },
+        );
         Ok(Json(ListSessionsResult {
             named_hosts: self.manager.settings().hosts.keys().cloned().collect(),
-            sessions: self
-                .manager
-                .list(owner.as_deref())
-                .iter()
-                .map(|e| summarize(&self.manager, e))
-                .collect(),
+            sessions,
         }))
     }
 }
 
 /// The audit decision for a failed call.
-pub(crate) fn decision_of(e: &Error) -> &'static str {
+pub(crate) fn decision_of(e: &Error) -> Decision {
     if matches!(e, Error::Policy(_) | Error::HostKeyNotConfirmed { .. }) {
-        "denied"
+        Decision::Refused
     } else {
-        "failed"
+        Decision::Failed
     }
 }
 

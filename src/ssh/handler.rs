@@ -1,4 +1,7 @@
-//! The russh client handler: decides whether to trust the server's host key.
+//! The russh client handler: decides whether to trust the server's host key, and refuses
+//! every channel the server opens toward us except the connections of our own remote
+//! forwards (russh's defaults accept them all: a server could open a `session`, `x11`,
+//! `auth-agent` or `direct-tcpip` channel and have it buffered on our side).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -180,6 +183,14 @@ impl ClientHandler {
         }
     }
 
+    /// Refuses a channel the server opened: we asked for none of these.
+    async fn refuse(&self, channel_type: &str, reply: client::ChannelOpenHandle) {
+        tracing::debug!(host = %self.name, channel_type, "refused a channel the server opened");
+        reply
+            .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+    }
+
     fn known_hosts_file(&self) -> Option<PathBuf> {
         self.known_hosts.files().first().cloned()
     }
@@ -219,12 +230,111 @@ impl client::Handler for ClientHandler {
                 reply.accept().await;
                 tokio::spawn(crate::ssh::forward::inbound(channel, target));
             }
-            None => {
-                reply
-                    .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
-                    .await
-            }
+            None => self.refuse("forwarded-tcpip", reply).await,
         }
+        Ok(())
+    }
+
+    #[cfg(not(feature = "port_forward"))]
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _connected_address: &str,
+        _connected_port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse("forwarded-tcpip", reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _socket_path: &str,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse("forwarded-streamlocal@openssh.com", reply)
+            .await;
+        Ok(())
+    }
+
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse("auth-agent@openssh.com", reply).await;
+        Ok(())
+    }
+
+    async fn should_accept_unknown_server_channel(
+        &mut self,
+        _id: russh::ChannelId,
+        channel_type: &str,
+    ) -> bool {
+        tracing::debug!(host = %self.name, channel_type, "refused a channel the server opened");
+        false
+    }
+
+    async fn server_channel_open_unknown(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse("unknown", reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_session(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse("session", reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_tcpip(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _host_to_connect: &str,
+        _port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse("direct-tcpip", reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_streamlocal(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _socket_path: &str,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse("direct-streamlocal@openssh.com", reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_x11(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse("x11", reply).await;
         Ok(())
     }
 

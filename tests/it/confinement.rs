@@ -98,7 +98,9 @@ async fn local_roots_should_confine_reads_and_writes() {
     std::os::unix::fs::symlink(outside.join("secret"), root.join("link")).unwrap();
     std::os::unix::fs::symlink(&outside, root.join("dirlink")).unwrap();
     let config = root.join("ssh-mcp.toml");
-    std::fs::write(&config, "[defaults]\ncommand_timeout = 30\n").unwrap();
+    let audit = outside.join("audit.jsonl");
+    let config_text = format!("[audit]\nfile = \"{}\"\n", audit.display());
+    std::fs::write(&config, &config_text).unwrap();
     std::fs::hard_link(&config, root.join("hardlink")).unwrap();
     let mut o = opts(&root.display().to_string(), Path::new("/"));
     o.args = vec!["--config".into(), config.display().to_string()];
@@ -153,9 +155,20 @@ async fn local_roots_should_confine_reads_and_writes() {
         .await;
     }
     assert!(!outside.join("new").exists());
-    assert_eq!(
-        std::fs::read_to_string(&config).unwrap(),
-        "[defaults]\ncommand_timeout = 30\n"
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), config_text);
+    // Every refusal is in the audit log, with the local path.
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let refused: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["decision"] == "refused")
+        .collect();
+    assert_eq!(refused.len(), 9, "{log}");
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["tool"] == "ssh_upload" && e["local_path"] == dotdot),
+        "{log}"
     );
     // Nothing but the files made above is left in either directory.
     let mut left: Vec<String> = std::fs::read_dir(&outside)
@@ -163,7 +176,7 @@ async fn local_roots_should_confine_reads_and_writes() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["secret"]);
+    assert_eq!(left, ["audit.jsonl", "secret"]);
     srv.stop().await;
 }
 

@@ -1,8 +1,9 @@
-//! The Streamable HTTP binary: both protocol eras, Origin validation, shared sessions.
+//! The Streamable HTTP binary: both protocol eras, Origin validation, shared sessions,
+//! bearer token files.
 
 use serde_json::json;
 
-use crate::harness::{Opts, Server, Transport};
+use crate::harness::{Opts, Server, Transport, binary, http_client, text};
 use crate::sshd::Sshd;
 
 #[tokio::test]
@@ -200,4 +201,146 @@ async fn slow_requests_should_be_cut_off() {
         srv.call("ssh_list_sessions", json!({})).await.is_error,
         Some(false)
     );
+}
+
+/// Starts `ssh-mcp` with this token file (and `SSH_MCP_TOKEN`, if given), expecting it to
+/// refuse to start; returns what it printed.
+async fn refused_at_start(tokens: &str, env_token: Option<&str>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    std::fs::write(&file, tokens).unwrap();
+    let mut cmd = tokio::process::Command::new(binary("ssh-mcp"));
+    cmd.env("MCP_PORT", "0")
+        .env("HOME", dir.path())
+        .env_remove("SSH_MCP_TOKEN")
+        .arg("--token-file")
+        .arg(&file)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(t) = env_token {
+        cmd.env("SSH_MCP_TOKEN", t);
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), cmd.output())
+        .await
+        .expect("ssh-mcp started serving instead of refusing its tokens")
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("serving MCP"), "{err}");
+    err
+}
+
+const ALICE: &str = "alice-token-0123456789";
+const ENV: &str = "env-token-0123456789ab";
+
+/// Sessions belong to a token's name: two tokens with one name would share them, so a
+/// token file that reuses a name (`env` being the name of SSH_MCP_TOKEN) or a token is
+/// refused at start, and so is a line whose part before `:` is no name (it is never split
+/// into a shorter token). The token itself is never printed.
+#[tokio::test]
+async fn token_files_with_duplicate_or_ambiguous_entries_should_be_refused_at_start() {
+    let cases = [
+        (
+            format!("alice:{ALICE}\nenv:other-token-0123456789\n"),
+            Some(ENV),
+            "two bearer tokens are named `env`",
+        ),
+        (
+            format!("alice:{ALICE}\nalice:other-token-0123456789\n"),
+            None,
+            "line 2: the name `alice` is already used on line 1",
+        ),
+        (
+            format!("alice:{ALICE}\n# bob\nbob:{ALICE}\n"),
+            None,
+            "line 3: the same token as on line 1",
+        ),
+        (
+            format!("alice:{ALICE}\n"),
+            Some(ALICE),
+            "`alice` and `env` are the same token",
+        ),
+        // A bare token with a `:` is not cut into a name and a shorter token.
+        (
+            format!("# tokens\n\nab+c/{ALICE}:{ALICE}\n"),
+            None,
+            "line 3: the part before the first `:` is not a token name",
+        ),
+        (
+            format!("{}:{ALICE}\n", "n".repeat(65)),
+            None,
+            "line 1: the part before the first `:` is not a token name",
+        ),
+    ];
+    for (file, env, expected) in cases {
+        let err = refused_at_start(&file, env).await;
+        assert!(err.contains(expected), "{file:?}: {err}");
+        assert!(!err.contains(ALICE) && !err.contains(ENV), "{err}");
+    }
+}
+
+/// Tokens with distinct names each authenticate and each see only their own sessions: a
+/// file token, a bare one (named by its line) and SSH_MCP_TOKEN; a token may contain `:`
+/// behind its name.
+#[tokio::test]
+async fn tokens_with_distinct_names_should_each_work() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    let colon = "with:colon-token-0123456789";
+    let bare = "bare-token-0123456789abc";
+    std::fs::write(
+        &file,
+        format!("# team\nalice:{ALICE}\nbob:{colon}\n{bare}\n"),
+    )
+    .unwrap();
+    let srv = Server::start_with(
+        Transport::Http,
+        Opts {
+            args: vec!["--token-file".into(), file.display().to_string()],
+            env: vec![("SSH_MCP_TOKEN".into(), ENV.into())],
+            token: Some(ENV.into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let url = srv.url.clone().unwrap();
+    let s = srv.connect(&sshd).await;
+    let call = |tool: &str, args: serde_json::Value| {
+        rmcp::model::CallToolRequestParams::new(tool.to_string())
+            .with_arguments(args.as_object().unwrap().clone())
+    };
+    for token in [ALICE, colon, bare] {
+        let other = http_client(&url, Some(token)).await;
+        let r = other
+            .call_tool(call("ssh_list_sessions", json!({})))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.structured_content.unwrap()["sessions"],
+            json!([]),
+            "{token}"
+        );
+        let r = other
+            .call_tool(call(
+                "ssh_execute",
+                json!({"session_id": s, "command": "true"}),
+            ))
+            .await
+            .unwrap();
+        assert!(text(&r).contains("no session with id"), "{token}");
+    }
+    // Only the part behind the name is the token.
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("authorization", "Bearer colon-token-0123456789")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let list = srv.ok("ssh_list_sessions", json!({})).await;
+    assert_eq!(list["sessions"][0]["session_id"], s.as_str());
 }

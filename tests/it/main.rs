@@ -27,6 +27,7 @@ mod lifecycle;
 mod liveness;
 mod official;
 mod reach;
+mod rogue;
 mod security;
 mod sshconfig;
 mod sshd;

@@ -123,7 +123,7 @@ async fn named_hosts_should_connect_without_credentials_in_arguments() {
     assert!(exec["ts"].as_str().unwrap().ends_with('Z'));
     assert!(exec["client"].as_str().unwrap().contains("rmcp"), "{exec}");
     assert_eq!(
-        lines.iter().filter(|l| l["decision"] == "denied").count(),
+        lines.iter().filter(|l| l["decision"] == "refused").count(),
         2,
         "{lines:?}"
     );
@@ -158,12 +158,12 @@ async fn the_command_policy_should_refuse_and_audit() {
             .await;
         assert!(e.contains("refused by this server's policy"), "{bad}: {e}");
     }
-    let denied = std::fs::read_to_string(&audit)
+    let refused = std::fs::read_to_string(&audit)
         .unwrap()
         .lines()
-        .filter(|l| l.contains("\"denied\""))
+        .filter(|l| l.contains("\"decision\":\"refused\""))
         .count();
-    assert_eq!(denied, 3);
+    assert_eq!(refused, 3);
 }
 
 #[tokio::test]
@@ -267,4 +267,142 @@ async fn a_public_bind_without_a_token_should_be_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("without authentication"), "{err}");
+}
+
+/// The audit log's lines, parsed.
+fn audit_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn ssh_job_and_ssh_list_sessions_should_be_audited() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let (_d, cfg) = config(&format!("[audit]\nfile = \"{}\"\n", audit.display()));
+    let srv = Server::start_with(
+        Transport::Stdio,
+        Opts {
+            args: vec!["--config".into(), cfg],
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = srv.connect(&sshd).await;
+    let list = srv.ok("ssh_list_sessions", json!({})).await;
+    assert_eq!(list["sessions"][0]["session_id"], s.as_str());
+    let started = srv
+        .ok(
+            "ssh_execute",
+            json!({"session_id": s, "command": "echo done; exit 4", "background": true}),
+        )
+        .await;
+    let job = started["job_id"].as_str().unwrap().to_string();
+    let read = srv
+        .ok("ssh_job", json!({"job_id": job, "wait_secs": 20}))
+        .await;
+    assert_eq!(
+        (&read["status"], &read["stdout"]),
+        (&json!("exited"), &json!("done\n"))
+    );
+    let sleeper = srv
+        .ok(
+            "ssh_execute",
+            json!({"session_id": s, "command": "sleep 30", "background": true}),
+        )
+        .await;
+    let sleeper = sleeper["job_id"].as_str().unwrap().to_string();
+    let killed = srv
+        .ok("ssh_job", json!({"job_id": sleeper, "kill": true}))
+        .await;
+    assert_eq!(killed["status"], "killed");
+    let e = srv.err("ssh_job", json!({"job_id": "job-unknown"})).await;
+    assert!(e.contains("no job with id"), "{e}");
+
+    let lines = audit_lines(&audit);
+    let of = |tool: &str| -> Vec<&Value> { lines.iter().filter(|l| l["tool"] == tool).collect() };
+    let listed = of("ssh_list_sessions");
+    assert_eq!(listed.len(), 1, "{lines:?}");
+    assert_eq!(listed[0]["decision"], "allowed");
+    assert!(listed[0]["client"].as_str().unwrap().contains("rmcp"));
+    let jobs = of("ssh_job");
+    assert_eq!(jobs.len(), 3, "{lines:?}");
+    let (read, kill, unknown) = (jobs[0], jobs[1], jobs[2]);
+    assert_eq!(read["job_id"], job.as_str());
+    assert_eq!(read["session_id"], s.as_str());
+    assert_eq!(read["command"], "echo done; exit 4");
+    assert_eq!(read["decision"], "allowed");
+    assert_eq!(read["exit_code"], 4);
+    assert_eq!(read["stdout_bytes"], 5);
+    assert!(read.get("target").is_none(), "{read}");
+    assert_eq!(kill["job_id"], sleeper.as_str());
+    assert_eq!(kill["target"], "kill");
+    assert_eq!(kill["decision"], "allowed");
+    assert_eq!(unknown["job_id"], "job-unknown");
+    assert_eq!(unknown["decision"], "failed");
+    assert!(
+        unknown["error"]
+            .as_str()
+            .unwrap()
+            .contains("no job with id")
+    );
+    // Each of the other calls has its line too.
+    assert_eq!(of("ssh_connect").len(), 1);
+    assert_eq!(of("ssh_execute").len(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_connects_should_not_pass_the_session_cap() {
+    let sshd = Sshd::start();
+    let srv = Server::start_with(
+        Transport::Stdio,
+        Opts {
+            args: vec!["--max-sessions".into(), "2".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let args = json!({"address": sshd.address(), "username": USER,
+                      "key_path": sshd::user().key.to_str().unwrap()});
+    let calls = (0..6).map(|_| srv.call("ssh_connect", args.clone()));
+    let results = futures::future::join_all(calls).await;
+    let texts: Vec<String> = results.iter().map(text).collect();
+    let opened: Vec<String> = results
+        .iter()
+        .filter(|r| r.is_error != Some(true))
+        .map(|r| {
+            r.structured_content.as_ref().unwrap()["session_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(opened.len(), 2, "{texts:?}");
+    for r in results.iter().filter(|r| r.is_error == Some(true)) {
+        let e = text(r);
+        assert!(e.contains("2 sessions are open or opening"), "{e}");
+    }
+    let list = srv.ok("ssh_list_sessions", json!({})).await;
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 2, "{list}");
+    // The refused calls never reached the server.
+    let accepted = |log: &str| log.matches("Accepted publickey").count();
+    assert_eq!(accepted(&sshd.log()), 2, "{}", sshd.log());
+
+    // The places are given back: after one disconnect, one more connect succeeds, and the
+    // one after that is refused again.
+    srv.ok("ssh_disconnect", json!({"session_id": opened[0]}))
+        .await;
+    let again = srv.ok("ssh_connect", args.clone()).await;
+    assert_eq!(
+        srv.exec(again["session_id"].as_str().unwrap(), "echo ok")
+            .await["stdout"],
+        "ok\n"
+    );
+    let e = srv.err("ssh_connect", args).await;
+    assert!(e.contains("2 sessions are open or opening"), "{e}");
+    assert_eq!(accepted(&sshd.log()), 3);
 }
