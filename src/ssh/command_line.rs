@@ -43,13 +43,16 @@ pub fn check_request(command: &str, cwd: Option<&str>, env: &[(String, String)])
 }
 
 /// The command line sent to the shell: exports for refused env vars, the `cd`, then the
-/// command on its own line so that its syntax cannot interact with ours.
+/// command on its own line so that its syntax cannot interact with ours. Every line before
+/// the command reads the same in POSIX shells (sh, dash, bash, zsh) and in fish 3, whose
+/// `export` is a function taking `NAME=VALUE` and which has `||`.
 pub fn compose(command: &str, cwd: Option<&str>, exports: &[(String, String)]) -> String {
     let mut prefix = String::new();
     for (k, v) in exports {
         prefix.push_str(&format!("export {k}={}\n", shell_quote(v)));
     }
-    if let Some(dir) = cwd {
+    if let Some(dir) = cwd.filter(|d| !d.is_empty()) {
+        // `cd -x` would be an option, and `cd -` the previous directory.
         let dir = if dir.starts_with('-') {
             format!("./{dir}")
         } else {
@@ -65,41 +68,110 @@ pub fn compose(command: &str, cwd: Option<&str>, exports: &[(String, String)]) -
 }
 
 /// The variable that marks a command of a session whose server refuses signals (see
-/// [`crate::ssh::ident::refuses_signals`]). It is exported first thing as `<id>.$$`: the id is
-/// random, and `$$` is the shell's pid, which sshd made a process group leader, so the
-/// command line of the shell and the environment of everything it starts name the group.
+/// [`crate::ssh::ident::refuses_signals`]). It is exported first thing as `<id>` (random,
+/// hex): the command line of the shell holds the id, and so does the environment of a
+/// command the shell replaced itself with (`exec`, or a shell running its last command in
+/// its own process).
 pub const MARKER_VAR: &str = "SSH_MCP_RUN";
 
-/// The export line that marks a command with `id` (hex).
+/// The export line that marks a command with `id` (hex). Plain `NAME=VALUE`, which fish
+/// reads as POSIX shells do (`$$`, the shell's pid, is a syntax error in fish).
 pub fn marker_export(id: &str) -> String {
-    format!("export {MARKER_VAR}={id}.$$")
+    format!("export {MARKER_VAR}={id}")
 }
 
+/// The part of the signalling script that reads what it trusts from /proc: `info PID` sets
+/// `n` (the name), `pp` (the parent pid), `u` (the real, effective, saved and file uids) and
+/// `g` (the process group) from the kernel's own lines, and fails when the process is gone.
+/// `status` escapes newlines in the name, so it is read line by line; the group comes from
+/// its `NSpgid` line (Linux 4.1 and later), or else from `stat` after its last `)`, since the
+/// name before it may hold spaces and parentheses.
+const PROC_INFO: &str = r#"info() {
+  n= pp= u= g=
+  [ -r "/proc/$1/status" ] || return 1
+  while read -r k v1 v2 v3 v4 rest; do
+    case $k in
+      Name:) n=$v1 ;;
+      PPid:) pp=$v1 ;;
+      Uid:) u="$v1 $v2 $v3 $v4" ;;
+      NSpgid:) g=$v1 ;;
+    esac
+  done < "/proc/$1/status"
+  if [ -z "$g" ]; then st=$(cat "/proc/$1/stat") || return 1; st=${st##*)}; set -f; set -- $st; set +f; g=$3; fi
+  [ -n "$pp" ] && [ -n "$g" ]
+}
+"#;
+
+/// How far up from itself the script looks for the sshd process of its connection.
+const ANCESTRY_LIMIT: u32 = 16;
+
 /// A command that sends `signals` to the process group of the command marked with `id`, as
-/// OpenSSH's own delivery (`killpg`) would: the group of the shell whose command line holds
-/// the id, and the groups named by the marker in the environment of processes it started
-/// (the shell may have exec'd the last command). Run by `sh` whatever the login shell;
-/// finds processes through /proc, so on servers without it, it does nothing.
+/// OpenSSH's own delivery (`killpg` of the session's child) would. Run by `sh` whatever the
+/// login shell, on the same connection as the marked command; finds processes through
+/// /proc, so on servers without it, it does nothing.
+///
+/// Other users can read the id in the shell's command line and copy it anywhere, so the
+/// marks alone are not trusted. The script first finds the sshd process of its own
+/// connection (its nearest ancestor named `sshd…` whose uids are all 0), then signals only
+/// the group led by a child of that process whose uids are all 0 and whose command line
+/// (the shell) or environment (what the shell `exec`ed) holds the id: the group sshd made
+/// for the command. A group of another user or another connection is never signalled, and
+/// once the command's own process is gone, nothing is (nor would OpenSSH signal anything).
 pub fn signal_marked(id: &str, signals: &[&str]) -> String {
     // The brackets keep grep, which reads its own command line, and this script from matching.
     let (head, tail) = id.split_at(id.len().min(1));
-    let kills: String = signals
+    let kills: Vec<String> = signals
         .iter()
-        .map(|sig| format!("kill -s {sig} -- \"-$g\" 2>/dev/null; "))
+        .map(|sig| format!("kill -s {sig} -- \"-$t\" 2>/dev/null"))
         .collect();
+    let kills = kills.join("; ");
     let script = format!(
-        "for g in $( (grep -l -e '[{head}]{tail}' /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3; \
-         grep -aho -e '[{h}]{rest}=[{head}]{tail}\\.[0-9]*' /proc/[0-9]*/environ 2>/dev/null | sed 's/.*\\.//') \
-         | sort -u); do [ \"$g\" -gt 1 ] 2>/dev/null || continue; {kills}done; true",
+        "{PROC_INFO}s= p=$$ i=0\n\
+         while [ \"$i\" -lt {ANCESTRY_LIMIT} ] && info \"$p\" 2>/dev/null; do\n  \
+           case \"$u:$n\" in \"0 0 0 0:sshd\"*) s=$p; break ;; esac\n  \
+           p=$pp i=$((i + 1))\n\
+         done\n\
+         [ -n \"$s\" ] || exit 0\n\
+         for t in $( (grep -la -e '[{head}]{tail}' /proc/[0-9]*/cmdline; \
+         grep -la -e '[{h}]{rest}=[{head}]{tail}' /proc/[0-9]*/environ) 2>/dev/null | cut -d/ -f3 | sort -u); do\n  \
+           info \"$t\" 2>/dev/null && [ \"$pp\" = \"$s\" ] && [ \"$u\" = \"0 0 0 0\" ] && [ \"$g\" = \"$t\" ] || continue\n  \
+           {kills}\n\
+         done\n\
+         true",
         h = &MARKER_VAR[..1],
         rest = &MARKER_VAR[1..],
     );
     format!("sh -c {}", shell_quote(&script))
 }
 
-/// Single-quotes a string for POSIX shells (and bash, zsh, fish, csh): `'` becomes `'\''`.
+/// Quotes a string so that every shell a login may have reads it back unchanged: sh, dash,
+/// bash, zsh and fish. Runs without `'` and `\` are single-quoted (literal in all of them,
+/// newlines, `$`, `!` and `~` included), and each `'` and `\` is written outside the quotes
+/// as `\'` and `\\`. The usual `'\''` is not enough: inside single quotes fish reads `\'`
+/// and `\\` as escapes, so a `\` before a `'` would end the quoted string there.
 pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+    if s.is_empty() {
+        return "''".to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    let mut quoted = false;
+    for c in s.chars() {
+        if c == '\'' || c == '\\' {
+            if quoted {
+                out.push('\'');
+                quoted = false;
+            }
+            out.push('\\');
+        } else if !quoted {
+            out.push('\'');
+            quoted = true;
+        }
+        out.push(c);
+    }
+    if quoted {
+        out.push('\'');
+    }
+    out
 }
 
 /// Whether `name` is a valid environment variable name.
@@ -116,10 +188,104 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shell_quote_should_survive_single_quotes() {
+    fn shell_quote_should_keep_quotes_and_backslashes_outside_single_quotes() {
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("'"), r"\'");
+        assert_eq!(shell_quote(r"\"), r"\\");
+        assert_eq!(shell_quote(r"a\'b"), r"'a'\\\''b'");
+        assert_eq!(shell_quote(r"x\\"), r"'x'\\\\");
+        assert_eq!(shell_quote("$(x)\n`y`!~"), "'$(x)\n`y`!~'");
+    }
+
+    /// Hostile values, with `M` standing for a file that must never be created.
+    const HOSTILE: &[&str] = &[
+        r"x\'; touch M; echo \'y",
+        r"x'; touch M; echo 'y",
+        r"x\\'; touch M; #",
+        r"x\\\'; touch M; #",
+        "$(touch M)",
+        "`touch M`",
+        "(touch M)",
+        "{$(touch M)}",
+        "x'\ntouch M\necho 'y",
+        "x\\\ntouch M",
+        "x\\",
+        r"\'",
+        "''",
+        r#"'"'"'; touch M"#,
+        "$HOME ~ ! !! * ? [a] {a,b} %self & | ; < > # $$ $fish_pid",
+        "-n",
+        "--",
+        "\n",
+        "a\n\n",
+        "\t\r\x1b\x7f \u{83}\u{9b}\u{f600}\u{f6ff}\u{fdd0}\u{fffd}\u{10ffff} é 😀",
+    ];
+
+    /// The login shells of this machine that the values must survive.
+    fn local_shells() -> Vec<&'static str> {
+        let all = [
+            "/bin/sh",
+            "/bin/dash",
+            "/bin/bash",
+            "/bin/zsh",
+            "/usr/bin/zsh",
+            "/usr/bin/fish",
+        ];
+        all.into_iter()
+            .filter(|s| std::path::Path::new(s).exists())
+            .collect()
+    }
+
+    fn run(shell: &str, line: &str) -> Vec<u8> {
+        let out = std::process::Command::new(shell)
+            .arg("-c")
+            .arg(line)
+            .env_remove("V")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}: {line:?}: {out:?}");
+        out.stdout
+    }
+
+    #[test]
+    fn quoted_values_should_read_back_unchanged_in_every_local_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("injected");
+        let marker = marker.to_str().unwrap();
+        let shells = local_shells();
+        assert!(shells.contains(&"/bin/sh"), "{shells:?}");
+        for shell in &shells {
+            for raw in HOSTILE.iter().chain(&[""]) {
+                let value = raw.replace('M', marker);
+                // As an argument, as an exported variable, and as the directory to run in.
+                let line = format!("command printf %s {}", shell_quote(&value));
+                assert_eq!(run(shell, &line), value.as_bytes(), "{shell}: {line:?}");
+                let exports = [("V".to_string(), value.clone())];
+                let line = compose("printenv V", None, &exports);
+                assert_eq!(
+                    run(shell, &line),
+                    format!("{value}\n").as_bytes(),
+                    "{shell}: {line:?}"
+                );
+                if value.is_empty() {
+                    continue;
+                }
+                let cwd = format!("{}/cwd/{value}", dir.path().display());
+                std::fs::create_dir_all(&cwd).unwrap();
+                let line = compose("pwd", Some(&cwd), &[]);
+                assert_eq!(
+                    run(shell, &line),
+                    format!("{cwd}\n").as_bytes(),
+                    "{shell}: {line:?}"
+                );
+            }
+        }
+        assert!(
+            !std::path::Path::new(marker).exists(),
+            "a value ran a command"
+        );
     }
 
     #[test]
@@ -130,6 +296,7 @@ mod tests {
             "export A='1'\\''2'\ncd '/tmp/x y' || exit 1\nls"
         );
         assert_eq!(compose("ls", Some("-x"), &[]), "cd './-x' || exit 1\nls");
+        assert_eq!(compose("ls", Some(""), &[]), "ls");
     }
 
     #[test]
@@ -141,9 +308,27 @@ mod tests {
             "{cmd}"
         );
         assert!(cmd.starts_with("sh -c '"), "{cmd}");
-        assert!(cmd.contains("grep -l -e '\\''[0]123abcd'\\''"), "{cmd}");
-        assert!(cmd.contains("kill -s HUP -- \"-$g\"") && cmd.contains("kill -s INT"));
-        assert_eq!(marker_export("ab"), "export SSH_MCP_RUN=ab.$$");
+        assert!(cmd.contains(r"grep -la -e '\''[0]123abcd'\''"), "{cmd}");
+        assert!(cmd.contains("kill -s HUP -- \"-$t\"") && cmd.contains("kill -s INT"));
+        assert_eq!(marker_export("ab"), "export SSH_MCP_RUN=ab");
+    }
+
+    #[test]
+    fn the_marker_should_reach_commands_under_every_local_shell() {
+        let line = format!("{}\nprintenv SSH_MCP_RUN", marker_export("0123abcd"));
+        for shell in local_shells() {
+            assert_eq!(run(shell, &line), b"0123abcd\n", "{shell}");
+        }
+    }
+
+    #[test]
+    fn the_signal_command_should_run_under_every_local_shell() {
+        // Each login shell hands it to sh intact, and sh runs it through; with no process
+        // holding this id, nothing is signalled (CONT would be harmless anyway).
+        let cmd = signal_marked("f00dfeedc0ffee42", &["CONT"]);
+        for shell in local_shells() {
+            assert_eq!(run(shell, &cmd), b"", "{shell}");
+        }
     }
 
     #[test]

@@ -376,3 +376,155 @@ async fn commands_of_root_should_stop_without_channel_signals() {
     );
     assert_eq!(srv.exec(&s, "echo ok").await["stdout"], "ok\n");
 }
+
+/// Whether process `pid` of this machine (the sshd of the tests is local) is alive.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_string())
+        })
+        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+}
+
+/// Kills the given process groups when dropped.
+struct KillGroups(Vec<u32>);
+
+impl Drop for KillGroups {
+    fn drop(&mut self) {
+        for g in &self.0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{g}")])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Any user can read the marker's id in the command line of root's shell and plant it in
+/// processes of its own. Stopping root's command must still signal only the group sshd
+/// made for it: neither a group another user names in a planted marker, nor a group led by
+/// another user's process whose command line and environment hold the id.
+#[tokio::test]
+async fn stopping_a_command_of_root_should_spare_groups_that_other_users_mark() {
+    let sshd = Sshd::start_with("PermitRootLogin prohibit-password\nAllowUsers root", None);
+    let srv = Server::stdio().await;
+    let as_root = || {
+        srv.ok(
+            "ssh_connect",
+            json!({"address": sshd.address(), "username": "root",
+                   "key_path": crate::sshd::user().key.to_str().unwrap()}),
+        )
+    };
+    let root = as_root().await["session_id"].as_str().unwrap().to_string();
+    let probe = as_root().await["session_id"].as_str().unwrap().to_string();
+    let plain = srv.connect(&sshd).await;
+
+    // The attacker, a plain user: a victim in a group of its own, then a loop that waits
+    // for root's command (tagged), reads the id from its command line, and plants it.
+    let nanos = std::time::SystemTime::UNIX_EPOCH
+        .elapsed()
+        .unwrap()
+        .as_nanos();
+    let tag = format!("plant{}x{nanos}", std::process::id());
+    // Named without the tag, which the attacker's own command line must not hold.
+    let planted = std::env::temp_dir().join(format!("ssh-mcp-planted-{nanos}"));
+    let _ = std::fs::remove_file(&planted);
+    let attack = format!(
+        r#"setsid sleep 3605 </dev/null >/dev/null 2>&1 &
+v=$!
+(
+  i=0
+  while [ $i -lt 300 ]; do
+    id=
+    for f in $(grep -la -e '[{h}]{t}' /proc/[0-9]*/cmdline 2>/dev/null); do
+      id=$(tr '\0' '\n' < "$f" | sed -n 's/^.*[S]SH_MCP_RUN=\([0-9a-f][0-9a-f]*\).*$/\1/p' | head -n 1)
+      [ -n "$id" ] && break
+    done
+    if [ -n "$id" ]; then
+      setsid env SSH_MCP_RUN="$id.$v" sh -c 'sleep 3608; :' "$id" </dev/null >/dev/null 2>&1 &
+      printf '%s %s\n' "$id" "$!" > {file}
+      exec env SSH_MCP_RUN="$id.$v" sh -c 'sleep 3606; :' "$id"
+    fi
+    sleep 0.1
+    i=$((i + 1))
+  done
+) </dev/null >/dev/null 2>&1 &
+echo "$v $$""#,
+        h = &tag[..1],
+        t = &tag[1..],
+        file = planted.display(),
+    );
+    let out = srv.exec(&plain, &attack).await;
+    let pids: Vec<u32> = out["stdout"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let [victim, attacker_group] = pids[..] else {
+        panic!("{out}")
+    };
+    let mut cleanup = KillGroups(vec![victim, attacker_group]);
+    let stat = std::fs::read_to_string(format!("/proc/{victim}/stat")).unwrap();
+    let pgid = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(2)
+        .unwrap();
+    assert_eq!(pgid, victim.to_string(), "the victim leads its own group");
+
+    // Root's command ignores HUP, INT and TERM: every step of the stop runs, the last one
+    // (KILL) ends it.
+    let started = Instant::now();
+    let run = srv.ok(
+        "ssh_execute",
+        json!({"session_id": root, "command": format!("trap '' HUP INT TERM; sleep 3607; echo never # {tag}"),
+               "timeout_secs": 3}),
+    );
+    let watch = async {
+        for _ in 0..100 {
+            if let Ok(s) = std::fs::read_to_string(&planted)
+                && s.ends_with('\n')
+            {
+                return Some((s, started.elapsed()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    };
+    let (v, seen) = tokio::join!(run, watch);
+    let (marks, when) = seen.expect("the attacker never found root's command");
+    let _ = std::fs::remove_file(&planted);
+    let (id, decoy) = marks.trim().split_once(' ').unwrap();
+    let decoy: u32 = decoy.parse().unwrap();
+    cleanup.0.push(decoy);
+    assert!(
+        when < Duration::from_millis(2500),
+        "planted only after {when:?}, when the stop may have begun"
+    );
+    assert!(
+        id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    assert_eq!(v["timed_out"], true, "{v}");
+    assert!(
+        gone(&srv, &probe, "sleep 3607").await,
+        "root's timed-out command survived"
+    );
+    // The last signalling command may still be running when the call returns.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        alive(victim),
+        "the group named by a planted marker was signalled"
+    );
+    assert!(
+        alive(decoy),
+        "the group of another user's process holding the id was signalled"
+    );
+    // The session is still usable.
+    assert_eq!(srv.exec(&root, "echo ok").await["stdout"], "ok\n");
+}

@@ -2,8 +2,9 @@
 //! transports, against real OpenSSH sshd instances started per test.
 //!
 //! Needs `/usr/sbin/sshd`, `ssh-keygen`, `ssh-agent`, `/usr/sbin/dropbear`,
-//! `/usr/sbin/tinysshd` and root (a test user with a password is created). `.ci/run`
-//! installs what is missing. The tests with the official MCP tools (`official`) and the
+//! `/usr/sbin/tinysshd` and root (a test user with a password is created), and for
+//! `quoting` the login shells dash, zsh and fish (one user each). `.ci/run` installs what
+//! is missing. The tests with the official MCP tools (`official`) and the
 //! AsyncSSH server (`asyncssh`) need `SSH_MCP_INTEROP_DIR`, which `scripts/test` sets.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -26,6 +27,7 @@ mod interop;
 mod lifecycle;
 mod liveness;
 mod official;
+mod quoting;
 mod reach;
 mod rogue;
 mod security;

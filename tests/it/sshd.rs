@@ -89,6 +89,58 @@ pub fn user() -> &'static TestUser {
     })
 }
 
+/// A system user whose login shell is `shell`, made once per name: `sshmcp-<shell name>`
+/// (e.g. `sshmcp-fish`). It authenticates with the keys of [`user`], since every sshd of
+/// this suite reads one `AuthorizedKeysFile`; an sshd must list it in `AllowUsers`. `None`
+/// when the shell is not installed.
+pub fn user_with_shell(shell: &str) -> Option<String> {
+    static MADE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if !Path::new(shell).exists() {
+        return None;
+    }
+    user();
+    let name = format!("sshmcp-{}", Path::new(shell).file_name()?.to_str()?);
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if made.contains(&name) {
+        return Some(name);
+    }
+    let exists = |name: &str| {
+        Command::new("id")
+            .arg(name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    // Other test processes may edit /etc/passwd at the same moment (which fails on its lock).
+    for attempt in 0.. {
+        let ok = exists(&name)
+            || Command::new("useradd")
+                .args(["-m", "-s", shell, &name])
+                .status()
+                .unwrap()
+                .success();
+        // Without PAM, sshd refuses a locked account (useradd's `!`); `*` takes no password.
+        if ok
+            && Command::new("usermod")
+                .args(["-s", shell, "-p", "*", &name])
+                .status()
+                .unwrap()
+                .success()
+        {
+            break;
+        }
+        assert!(
+            attempt < 50,
+            "could not create the user {name} with login shell {shell}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    made.push(name.clone());
+    Some(name)
+}
+
 /// An sshd-compatible second implementation: Dropbear, on 127.0.0.1 with a free port.
 /// Dropbear reads `~/.ssh/authorized_keys` of the user, which [`Dropbear::start`] writes.
 pub struct Dropbear {
