@@ -10,8 +10,9 @@ use crate::audit::AuditLog;
 use crate::config::FileConfig;
 use crate::error::{Error, Result};
 use crate::local_paths::Protected;
+use crate::paths::{expand_tilde, home_dir};
 use crate::policy::Policy;
-use crate::settings::{Settings, expand_tilde, home_dir};
+use crate::settings::Settings;
 use crate::ssh::client_config::ClientConfig;
 use crate::ssh::known_hosts::HostKeyPolicy;
 

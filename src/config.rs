@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::paths::expand_tilde;
 use crate::secret::Secret;
-use crate::settings::expand_tilde;
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]

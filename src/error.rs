@@ -1,7 +1,7 @@
 //! The core error type, returned by everything below the MCP tool layer.
 //!
 //! Messages are lowercase facts; the advice a model needs ("check the port", "pass
-//! `passphrase`") is added in one place, [`crate::mcp::errors`]. Causes are kept as
+//! `passphrase`") is added in one place, the tool layer's error mapping. Causes are kept as
 //! `#[source]` instead of being formatted into the message, and no variant ever holds a
 //! secret.
 

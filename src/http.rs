@@ -18,13 +18,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::manager::SessionManager;
-use crate::mcp::SshMcp;
+use crate::mcp::{Caller, SshMcp};
 use crate::secret::Secret;
-
-/// The name of the bearer token a request came with, put in the request's extensions by
-/// the token check, so that tools can tell clients apart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenName(pub String);
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -219,7 +214,7 @@ async fn require_token(
     }
     match matched {
         Some(name) => {
-            req.extensions_mut().insert(TokenName(name.to_string()));
+            req.extensions_mut().insert(Caller(name.to_string()));
             next.run(req).await
         }
         None => axum::response::Response::builder()

@@ -15,7 +15,8 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::manager::{Entry, SessionManager, random_id};
+use crate::ids::random_id;
+use crate::manager::{Entry, SessionManager};
 use crate::ssh::exec::{ExecRequest, Exit, OutputSink};
 use crate::ssh::output::Capture;
 use crate::ssh::session::Session;

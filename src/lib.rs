@@ -11,6 +11,8 @@
 //! - [`clock`]: RFC 3339 timestamps for results and the audit log.
 //! - [`error`]: the core [`Error`] type every layer below the tools returns.
 //! - [`hex`]: lower-case hex for digests, ids and MAC tags.
+//! - [`ids`]: unguessable identifiers.
+//! - [`paths`]: `$HOME` and `~` expansion.
 //! - [`secret`]: [`Secret`], a string that never prints itself.
 //! - [`settings`]: operator settings (timeouts, limits, host-key policy), from flags and env.
 //! - [`ssh`]: the SSH client: address parsing, host-key verification, algorithm
@@ -33,11 +35,13 @@ pub mod config;
 pub mod error;
 pub mod hex;
 pub mod http;
+pub mod ids;
 pub mod jobs;
 pub mod local_paths;
 pub mod logging;
 pub mod manager;
 pub mod mcp;
+pub mod paths;
 pub mod policy;
 pub mod secret;
 pub mod settings;

@@ -287,7 +287,7 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 /// The directory this process was started in, when it may serve as the default root.
 pub fn start_dir() -> Option<PathBuf> {
     let dir = std::env::current_dir().ok()?.canonicalize().ok()?;
-    let home = crate::settings::home_dir().and_then(|h| h.canonicalize().ok());
+    let home = crate::paths::home_dir().and_then(|h| h.canonicalize().ok());
     usable_start_dir(&dir, home.as_deref()).then_some(dir)
 }
 

@@ -17,6 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::ids::random_id;
 use crate::jobs::Jobs;
 use crate::settings::Settings;
 #[cfg(feature = "port_forward")]
@@ -451,16 +452,4 @@ impl SessionManager {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Entry>>> {
         self.sessions.write().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// `bytes` random bytes from the OS, as lowercase hex.
-pub fn random_id(bytes: usize) -> Result<String> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| {
-        Error::io(
-            "reading the OS random generator",
-            std::io::Error::other(e.to_string()),
-        )
-    })?;
-    Ok(crate::hex::encode(&buf))
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::audit::AuditLog;
 use crate::config::HostEntry;
 use crate::local_paths::Protected;
+use crate::paths::home_dir;
 use crate::policy::Policy;
 use crate::ssh::client_config::ClientConfig;
 use crate::ssh::known_hosts::HostKeyPolicy;
@@ -104,37 +105,5 @@ impl Settings {
             .unwrap_or_default();
         files.push(PathBuf::from("/etc/ssh/ssh_known_hosts"));
         files
-    }
-}
-
-/// `$HOME`, the way OpenSSH finds it for path expansion.
-pub fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-}
-
-/// Expands a leading `~` or `~/` to `$HOME`.
-pub fn expand_tilde(path: &str) -> PathBuf {
-    match (path.strip_prefix('~'), home_dir()) {
-        (Some(""), Some(home)) => home,
-        (Some(rest), Some(home)) if rest.starts_with('/') => {
-            home.join(rest.trim_start_matches('/'))
-        }
-        _ => PathBuf::from(path),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expand_tilde_should_only_touch_a_leading_home_reference() {
-        let home = home_dir().unwrap();
-        assert_eq!(expand_tilde("~/.ssh/id"), home.join(".ssh/id"));
-        assert_eq!(expand_tilde("~"), home);
-        assert_eq!(expand_tilde("/abs/~/x"), PathBuf::from("/abs/~/x"));
-        assert_eq!(expand_tilde("~other/x"), PathBuf::from("~other/x"));
     }
 }

@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
         .http
         .token_file
         .as_deref()
-        .map(ssh_mcp::settings::expand_tilde));
+        .map(ssh_mcp::paths::expand_tilde));
     let mut tokens = match &token_file {
         Some(p) => http::read_token_file(p).context("reading the token file")?,
         None => Vec::new(),

@@ -13,7 +13,7 @@ use crate::manager::Entry;
 use crate::mcp::SshMcp;
 use crate::mcp::confirm::{self, Answer, Asking};
 use crate::mcp::types::ConnectParams;
-use crate::settings::expand_tilde;
+use crate::paths::expand_tilde;
 use crate::ssh::address::Address;
 use crate::ssh::auth::Credentials;
 use crate::ssh::client_config::ClientConfig;

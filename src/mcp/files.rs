@@ -419,7 +419,7 @@ async fn save(
         path.file_name()
             .map(|n| n.to_string_lossy())
             .unwrap_or_default(),
-        crate::manager::random_id(6)?
+        crate::ids::random_id(6)?
     )));
     let file = confinement.create_new(raw, &temp.0)?;
     let download = sftp::download(session, remote, max, Sink::File(file), hash, progress);

@@ -39,6 +39,12 @@ Sessions stay open until disconnected. A non-zero exit code is a normal result. 
 stopped after timeout_secs; large outputs are cut to their head and tail. For long jobs use \
 ssh_execute with background: true and follow them with ssh_job.";
 
+/// Who calls a tool: the name of the HTTP bearer token the request came with. The HTTP
+/// front end puts it in the request's extensions; SSH sessions and jobs belong to it.
+/// Without one (stdio, or HTTP without tokens) every caller is the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub String);
+
 /// The MCP server. Cheap to clone: every clone (one per HTTP session) shares the same
 /// [`SessionManager`], so SSH sessions do not depend on the MCP transport session.
 #[derive(Clone)]
@@ -119,7 +125,7 @@ impl SshMcp {
     pub(crate) fn owner(ctx: &RequestContext<RoleServer>) -> Option<String> {
         ctx.extensions
             .get::<axum::http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<crate::http::TokenName>())
+            .and_then(|parts| parts.extensions.get::<Caller>())
             .map(|t| t.0.clone())
     }
 

@@ -12,8 +12,8 @@ use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg};
 use russh::{MethodKind, MethodSet};
 
 use crate::error::{Error, KeyProblem, Result};
+use crate::paths::home_dir;
 use crate::secret::Secret;
-use crate::settings::home_dir;
 use crate::ssh::handler::ClientHandler;
 
 /// The default identity files tried when no credential is given, in order.

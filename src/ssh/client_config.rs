@@ -12,7 +12,7 @@ use std::time::Duration;
 use ssh2_config::{HostParams, ParseRule, SshConfig};
 
 use crate::error::{Error, Result};
-use crate::settings::{expand_tilde, home_dir};
+use crate::paths::{expand_tilde, home_dir};
 use crate::ssh::known_hosts::HostKeyPolicy;
 
 /// A parsed client config file.

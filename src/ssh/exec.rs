@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::manager::random_id;
+use crate::ids::random_id;
 use crate::ssh::command_line::{compose, marker_export, signal_marked};
 use crate::ssh::session::Session;
 

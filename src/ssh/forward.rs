@@ -10,13 +10,10 @@
 //! Data flows both ways with half-closes passed on. A forward stops when closed or when its
 //! session ends.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use russh::ChannelOpenFailure;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -24,13 +21,7 @@ use crate::error::{Error, Result};
 use crate::policy::Allowlist;
 use crate::ssh::address::Address;
 use crate::ssh::session::Session;
-
-/// Time a SOCKS client has to send its greeting and its request.
-const SOCKS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Buffer size of each direction of a forwarded connection: large enough that each read
-/// fills an SSH packet, instead of tokio's default 8 KiB.
-const COPY_BUF: usize = 256 * 1024;
+use crate::ssh::tunnel::{Counters, RemoteTarget, carry};
 
 /// Which kind of forward, with its addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,15 +37,6 @@ pub enum Kind {
     Dynamic,
 }
 
-/// Counters shared by a forward and its connections.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Connections open right now.
-    pub live: AtomicUsize,
-    /// Bytes moved in both directions by finished and live connections.
-    pub bytes: AtomicU64,
-}
-
 /// A running forward.
 #[derive(Debug)]
 pub struct Forward {
@@ -65,41 +47,6 @@ pub struct Forward {
     /// Stops the listener and every connection; a child of the session's token.
     cancel: CancellationToken,
     counters: Arc<Counters>,
-}
-
-/// Remote forwards of one connection, by the port the server listens on: where their
-/// connections go. Filled by [`Forward::start_remote`], read by the client handler.
-#[derive(Debug, Clone, Default)]
-pub struct RemoteTargets(Arc<Mutex<HashMap<u32, RemoteTarget>>>);
-
-/// Where one remote forward's connections go.
-#[derive(Debug, Clone)]
-pub struct RemoteTarget {
-    pub host: String,
-    pub port: u16,
-    /// The addresses checked when the forward started: connections go to these only.
-    pub addrs: Vec<SocketAddr>,
-    pub cancel: CancellationToken,
-    pub counters: Arc<Counters>,
-}
-
-impl RemoteTargets {
-    /// The target for connections arriving on `port`.
-    pub fn get(&self, port: u32) -> Option<RemoteTarget> {
-        self.0.lock().ok().and_then(|m| m.get(&port).cloned())
-    }
-
-    fn insert(&self, port: u32, t: RemoteTarget) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(port, t);
-        }
-    }
-
-    fn remove(&self, port: u32) {
-        if let Ok(mut m) = self.0.lock() {
-            m.remove(&port);
-        }
-    }
 }
 
 impl Forward {
@@ -291,7 +238,10 @@ async fn accept_loop(
         tokio::spawn(async move {
             counters.live.fetch_add(1, Ordering::Relaxed);
             let r = match kind {
-                Kind::Dynamic => socks(&session, tcp, peer, &allowed, &cancel, &counters).await,
+                Kind::Dynamic => {
+                    crate::ssh::socks::serve(&session, tcp, peer, &allowed, &cancel, &counters)
+                        .await
+                }
                 Kind::Local { target } => {
                     outbound(&session, tcp, peer, &target, &cancel, &counters).await
                 }
@@ -329,138 +279,11 @@ async fn outbound(
     carry(tcp, channel.into_stream(), cancel, counters).await
 }
 
-fn open_error(e: russh::Error) -> Error {
+pub(crate) fn open_error(e: russh::Error) -> Error {
     match e {
         russh::Error::ChannelOpenFailure(reason) => Error::ChannelOpen(format!("{reason:?}")),
         other => Error::Ssh(other),
     }
-}
-
-/// Copies both ways until both sides are done or the forward stops.
-pub async fn carry<A, B>(
-    mut a: A,
-    mut b: B,
-    cancel: &CancellationToken,
-    counters: &Counters,
-) -> Result<()>
-where
-    A: AsyncRead + AsyncWrite + Unpin,
-    B: AsyncRead + AsyncWrite + Unpin,
-{
-    tokio::select! {
-        _ = cancel.cancelled() => Ok(()),
-        r = tokio::io::copy_bidirectional_with_sizes(&mut a, &mut b, COPY_BUF, COPY_BUF) => match r {
-            Ok((up, down)) => {
-                counters.bytes.fetch_add(up + down, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => Err(Error::io("forwarding", e)),
-        },
-    }
-}
-
-/// Serves one SOCKS5 client (RFC 1928, no authentication, CONNECT only). The handshake
-/// must be done within [`SOCKS_HANDSHAKE`], and the target must pass `allowed`.
-async fn socks(
-    session: &Session,
-    mut tcp: TcpStream,
-    peer: SocketAddr,
-    allowed: &Allowlist,
-    cancel: &CancellationToken,
-    counters: &Counters,
-) -> Result<()> {
-    let request = tokio::time::timeout(SOCKS_HANDSHAKE, socks_request(&mut tcp))
-        .await
-        .map_err(|_| Error::InvalidArgument("SOCKS5 handshake timed out".into()))?;
-    let (host, port) = request?;
-    if let Err(e) = target_allowed(allowed, &host, port).await {
-        let _ = tcp.write_all(&socks_reply(2)).await;
-        tracing::info!(target = %host_port(&host, port), "SOCKS target refused by allowed_hosts");
-        return Err(e);
-    }
-    let opened = tokio::select! {
-        _ = cancel.cancelled() => return Ok(()),
-        r = session.handle().channel_open_direct_tcpip(
-            host.clone(),
-            u32::from(port),
-            peer.ip().to_string(),
-            u32::from(peer.port()),
-        ) => r,
-    };
-    let channel = match opened {
-        Ok(c) => c,
-        Err(e) => {
-            let code = match &e {
-                russh::Error::ChannelOpenFailure(
-                    ChannelOpenFailure::AdministrativelyProhibited,
-                ) => 2,
-                russh::Error::ChannelOpenFailure(ChannelOpenFailure::ConnectFailed) => 5,
-                russh::Error::ChannelOpenFailure(_) => 4,
-                _ => 1,
-            };
-            let _ = tcp.write_all(&socks_reply(code)).await;
-            return Err(open_error(e));
-        }
-    };
-    tcp.write_all(&socks_reply(0))
-        .await
-        .map_err(|e| Error::io("SOCKS5 reply", e))?;
-    carry(tcp, channel.into_stream(), cancel, counters).await
-}
-
-/// Reads a SOCKS5 greeting and CONNECT request; returns the target.
-async fn socks_request(tcp: &mut TcpStream) -> Result<(String, u16)> {
-    let io = |e| Error::io("SOCKS5 handshake", e);
-    let mut head = [0u8; 2];
-    tcp.read_exact(&mut head).await.map_err(io)?;
-    let [version, n] = head;
-    let mut methods = vec![0u8; usize::from(n)];
-    tcp.read_exact(&mut methods).await.map_err(io)?;
-    if version != 5 || !methods.contains(&0) {
-        let _ = tcp.write_all(&[5, 0xff]).await;
-        return Err(Error::InvalidArgument(
-            "SOCKS5 client without no-auth method".into(),
-        ));
-    }
-    tcp.write_all(&[5, 0]).await.map_err(io)?;
-    let mut req = [0u8; 4];
-    tcp.read_exact(&mut req).await.map_err(io)?;
-    let [_, cmd, _, atyp] = req;
-    let host = match atyp {
-        1 => {
-            let mut a = [0u8; 4];
-            tcp.read_exact(&mut a).await.map_err(io)?;
-            std::net::Ipv4Addr::from(a).to_string()
-        }
-        4 => {
-            let mut a = [0u8; 16];
-            tcp.read_exact(&mut a).await.map_err(io)?;
-            std::net::Ipv6Addr::from(a).to_string()
-        }
-        3 => {
-            let mut len = [0u8; 1];
-            tcp.read_exact(&mut len).await.map_err(io)?;
-            let mut name = vec![0u8; usize::from(len[0])];
-            tcp.read_exact(&mut name).await.map_err(io)?;
-            String::from_utf8_lossy(&name).into_owned()
-        }
-        _ => {
-            let _ = tcp.write_all(&socks_reply(8)).await;
-            return Err(Error::InvalidArgument(
-                "SOCKS5 address type not supported".into(),
-            ));
-        }
-    };
-    let mut port = [0u8; 2];
-    tcp.read_exact(&mut port).await.map_err(io)?;
-    let port = u16::from_be_bytes(port);
-    if cmd != 1 {
-        let _ = tcp.write_all(&socks_reply(7)).await;
-        return Err(Error::InvalidArgument(
-            "only SOCKS5 CONNECT is supported".into(),
-        ));
-    }
-    Ok((host, port))
 }
 
 /// Refuses a forward target the operator's `allowed_hosts` does not allow: judged by its
@@ -477,33 +300,4 @@ pub async fn target_allowed(allowed: &Allowlist, host: &str, port: u16) -> Resul
         Err(_) if allowed.allows_name(host, port) => Ok(()),
         Err(_) => Err(Allowlist::refusal(host, port)),
     }
-}
-
-/// A SOCKS5 reply with `code` and an all-zero IPv4 bound address.
-fn socks_reply(code: u8) -> [u8; 10] {
-    [5, code, 0, 1, 0, 0, 0, 0, 0, 0]
-}
-
-/// Connects a `forwarded-tcpip` channel of a remote forward to its local target.
-pub async fn inbound(channel: russh::Channel<russh::client::Msg>, target: RemoteTarget) {
-    target.counters.live.fetch_add(1, Ordering::Relaxed);
-    let address = Address {
-        host: target.host.clone(),
-        port: target.port,
-    };
-    match crate::ssh::resolve::connect_to(&address, &target.addrs).await {
-        Ok(tcp) => {
-            let _ = tcp.set_nodelay(true);
-            if let Err(e) =
-                carry(tcp, channel.into_stream(), &target.cancel, &target.counters).await
-            {
-                tracing::debug!(error = %e.chain(), "remote-forwarded connection ended with an error");
-            }
-        }
-        Err(e) => {
-            tracing::info!(error = %e.chain(), "remote forward target unreachable");
-            let _ = channel.close().await;
-        }
-    }
-    target.counters.live.fetch_sub(1, Ordering::Relaxed);
 }

@@ -43,7 +43,7 @@ pub struct ClientHandler {
     death: Death,
     /// Where connections of remote forwards go.
     #[cfg(feature = "port_forward")]
-    remote_targets: crate::ssh::forward::RemoteTargets,
+    remote_targets: crate::ssh::tunnel::RemoteTargets,
 }
 
 /// Where a connection's end is recorded: a token cancelled when it ends, and the reason.
@@ -80,7 +80,7 @@ impl ClientHandler {
         confirmed: Option<String>,
         known_hosts: KnownHosts,
         death: Death,
-        #[cfg(feature = "port_forward")] remote_targets: crate::ssh::forward::RemoteTargets,
+        #[cfg(feature = "port_forward")] remote_targets: crate::ssh::tunnel::RemoteTargets,
     ) -> (Self, Arc<Mutex<Option<HostKeyOutcome>>>) {
         let outcome = Arc::new(Mutex::new(None));
         (
@@ -228,7 +228,7 @@ impl client::Handler for ClientHandler {
         match self.remote_targets.get(connected_port) {
             Some(target) => {
                 reply.accept().await;
-                tokio::spawn(crate::ssh::forward::inbound(channel, target));
+                tokio::spawn(crate::ssh::tunnel::inbound(channel, target));
             }
             None => self.refuse("forwarded-tcpip", reply).await,
         }

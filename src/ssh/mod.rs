@@ -1,18 +1,23 @@
 //! The SSH client, built on russh.
 //!
-//! - [`address`]: `host`, `host:port`, `[v6]:port` parsing.
-//! - [`known_hosts`]: host-key verification with OpenSSH's known_hosts semantics.
-//! - [`handler`]: the russh client handler (host-key check).
-//! - [`client_config`]: `~/.ssh/config` aliases.
-//! - [`auth`]: password, key file, agent and default-identity authentication.
-//! - [`session`]: one authenticated connection and its channel budget.
-//! - [`exec`]: running one command on its own channel.
-//! - [`output`]: head-and-tail capture of a command's output with exact byte counts.
+//! - [`address`]: `host`, `host:port`, `[v6]:port` parsing; what counts as a host.
 //! - [`resolve`]: name resolution (IP literals and `localhost` without a lookup) and TCP
 //!   connect.
 //! - [`socket`]: the TCP stream under SSH, with TCP_NODELAY and TCP_QUICKACK.
-//! - [`sftp`]: file transfer and directory listing over the sftp subsystem.
-//! - [`forward`]: local TCP forwarding over `direct-tcpip` channels.
+//! - [`ident`]: the server's version string, and the quirks it implies.
+//! - [`algorithms`]: key exchange, cipher and host-key algorithm preferences.
+//! - [`known_hosts`]: host-key verification with OpenSSH's known_hosts semantics.
+//! - [`handler`]: the russh client handler (host-key check, channels the server opens).
+//! - [`client_config`]: `~/.ssh/config` aliases.
+//! - [`auth`]: password, key file, agent and default-identity authentication.
+//! - [`session`]: one authenticated connection and its channel budget.
+//! - [`command_line`]: the command line sent to the remote shell, quoting.
+//! - [`exec`]: running one command on its own channel.
+//! - [`output`]: head-and-tail capture of a command's output with exact byte counts.
+//! - [`sftp_channel`], [`sftp`], [`local_io`]: file transfer and directory listing over the
+//!   sftp subsystem.
+//! - [`tunnel`], [`forward`], [`socks`]: local, remote and dynamic TCP forwarding (cargo
+//!   feature `port_forward`).
 
 pub mod address;
 pub mod algorithms;
@@ -32,6 +37,10 @@ pub mod session;
 pub mod sftp;
 pub mod sftp_channel;
 pub mod socket;
+#[cfg(feature = "port_forward")]
+pub mod socks;
+#[cfg(feature = "port_forward")]
+pub mod tunnel;
 
 pub use address::Address;
 pub use auth::Credentials;

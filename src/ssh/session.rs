@@ -83,7 +83,7 @@ pub struct Session {
     via: Vec<Arc<Session>>,
     /// Where the connections of this session's remote forwards go.
     #[cfg(feature = "port_forward")]
-    remote_targets: crate::ssh::forward::RemoteTargets,
+    remote_targets: crate::ssh::tunnel::RemoteTargets,
     /// The SFTP channel, opened on first use (and again after it failed), with the channel
     /// slot it holds.
     sftp: tokio::sync::Mutex<Option<(Arc<RawSftpSession>, OwnedSemaphorePermit)>>,
@@ -188,7 +188,7 @@ impl Session {
         let death = Death::default();
         let policy = req.host_key_policy.unwrap_or(settings.host_key_policy);
         #[cfg(feature = "port_forward")]
-        let remote_targets = crate::ssh::forward::RemoteTargets::default();
+        let remote_targets = crate::ssh::tunnel::RemoteTargets::default();
         let (handler, outcome) = ClientHandler::new(
             name,
             req.address.host.to_ascii_lowercase(),
@@ -283,7 +283,7 @@ impl Session {
 
     /// Where the connections of this session's remote forwards go.
     #[cfg(feature = "port_forward")]
-    pub fn remote_targets(&self) -> &crate::ssh::forward::RemoteTargets {
+    pub fn remote_targets(&self) -> &crate::ssh::tunnel::RemoteTargets {
         &self.remote_targets
     }
 

@@ -13,7 +13,7 @@ use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 
 use crate::error::{Error, Result};
-use crate::manager::random_id;
+use crate::ids::random_id;
 use crate::ssh::local_io::{Reader, Writer};
 use crate::ssh::session::Session;
 use crate::ssh::sftp_channel::TempFile;
