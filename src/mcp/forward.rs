@@ -14,8 +14,9 @@ use crate::mcp::types::{
 use crate::mcp::{SshMcp, schema};
 use crate::policy::hosts::canonical;
 use crate::settings::Settings;
-use crate::ssh::forward::{Forward, Kind, host_port, target_allowed};
+use crate::ssh::forward::{Forward, Kind};
 use crate::ssh::resolve::resolve;
+use crate::ssh::tunnel::{host_port, target_allowed};
 use std::net::{IpAddr, SocketAddr};
 
 #[tool_router(router = forward_router, vis = "pub(crate)")]

@@ -19,9 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::policy::Allowlist;
-use crate::ssh::address::Address;
 use crate::ssh::session::Session;
-use crate::ssh::tunnel::{Counters, RemoteTarget, carry};
+use crate::ssh::tunnel::{Counters, RemoteTarget, carry, open_error};
 
 /// Which kind of forward, with its addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,15 +197,6 @@ impl Forward {
     }
 }
 
-/// `host:port`, with brackets for IPv6 literals (as [`Address`] prints it).
-pub fn host_port(host: &str, port: u16) -> String {
-    Address {
-        host: host.to_string(),
-        port,
-    }
-    .to_string()
-}
-
 async fn accept_loop(
     listener: TcpListener,
     session: Arc<Session>,
@@ -277,27 +267,4 @@ async fn outbound(
         ) => r.map_err(open_error)?,
     };
     carry(tcp, channel.into_stream(), cancel, counters).await
-}
-
-pub(crate) fn open_error(e: russh::Error) -> Error {
-    match e {
-        russh::Error::ChannelOpenFailure(reason) => Error::ChannelOpen(format!("{reason:?}")),
-        other => Error::Ssh(other),
-    }
-}
-
-/// Refuses a forward target the operator's `allowed_hosts` does not allow: judged by its
-/// name and, where this machine can resolve it, by its addresses (the SSH server, which
-/// makes the connection, may resolve it differently; a name it alone knows is judged by
-/// the name).
-pub async fn target_allowed(allowed: &Allowlist, host: &str, port: u16) -> Result<()> {
-    if allowed.0.is_empty() {
-        return Ok(());
-    }
-    allowed.check_name(host, port)?;
-    match crate::ssh::resolve::resolve(host, port).await {
-        Ok(addrs) => allowed.filter(host, port, addrs).map(|_| ()),
-        Err(_) if allowed.allows_name(host, port) => Ok(()),
-        Err(_) => Err(Allowlist::refusal(host, port)),
-    }
 }

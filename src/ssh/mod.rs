@@ -14,7 +14,7 @@
 //! - [`command_line`]: the command line sent to the remote shell, quoting.
 //! - [`exec`]: running one command on its own channel.
 //! - [`output`]: head-and-tail capture of a command's output with exact byte counts.
-//! - [`sftp_channel`], [`sftp`], [`local_io`]: file transfer and directory listing over the
+//! - [`sftp_state`], [`sftp_channel`], [`sftp`], [`local_io`]: file transfer and directory listing over the
 //!   sftp subsystem.
 //! - [`tunnel`], [`forward`], [`socks`]: local, remote and dynamic TCP forwarding (cargo
 //!   feature `port_forward`).
@@ -36,6 +36,7 @@ pub mod resolve;
 pub mod session;
 pub mod sftp;
 pub mod sftp_channel;
+pub mod sftp_state;
 pub mod socket;
 #[cfg(feature = "port_forward")]
 pub mod socks;

@@ -8,7 +8,7 @@ use russh::client::{self, Handle, Msg};
 use russh::{Channel, ChannelOpenFailure, Preferred};
 use russh_sftp::client::RawSftpSession;
 
-use crate::ssh::sftp_channel::Leftovers;
+use crate::ssh::sftp_state::{Leftovers, SftpSlot};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -84,11 +84,8 @@ pub struct Session {
     /// Where the connections of this session's remote forwards go.
     #[cfg(feature = "port_forward")]
     remote_targets: crate::ssh::tunnel::RemoteTargets,
-    /// The SFTP channel, opened on first use (and again after it failed), with the channel
-    /// slot it holds.
-    sftp: tokio::sync::Mutex<Option<(Arc<RawSftpSession>, OwnedSemaphorePermit)>>,
-    /// Temporary upload files still to remove.
-    leftovers: Leftovers,
+    /// The SFTP channel, opened on first use, and upload leftovers.
+    sftp: SftpSlot,
 }
 
 impl std::fmt::Debug for Session {
@@ -239,8 +236,7 @@ impl Session {
             death,
             stopping: CancellationToken::new(),
             via,
-            sftp: tokio::sync::Mutex::new(None),
-            leftovers: Leftovers::default(),
+            sftp: SftpSlot::default(),
             #[cfg(feature = "port_forward")]
             remote_targets,
         });
@@ -294,13 +290,7 @@ impl Session {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<(Arc<RawSftpSession>, OwnedSemaphorePermit)>>,
     {
-        let mut slot = self.sftp.lock().await;
-        if let Some((raw, _)) = slot.as_ref() {
-            return Ok(raw.clone());
-        }
-        let (raw, permit) = init().await?;
-        *slot = Some((raw.clone(), permit));
-        Ok(raw)
+        self.sftp.get_or_init(init).await
     }
 
     /// Whether commands must carry a marker to be stoppable (the server refuses signals).
@@ -310,13 +300,13 @@ impl Session {
 
     /// Temporary upload files still to remove (see [`Leftovers`]).
     pub fn leftovers(&self) -> &Leftovers {
-        &self.leftovers
+        self.sftp.leftovers()
     }
 
     /// Drops the SFTP channel after it failed (the server's sftp-server may have exited), so
     /// that the next transfer opens a new one.
     pub async fn forget_sftp(&self) {
-        release_sftp(&mut *self.sftp.lock().await);
+        self.sftp.forget().await;
     }
 
     /// A token cancelled when the session starts closing.
@@ -450,9 +440,7 @@ impl Session {
         // the wait below would always run to its end after a transfer. A transfer still
         // using it ends with the connection. (Taken only if free: an SFTP channel being
         // opened right now may wait for a permit itself.)
-        if let Ok(mut slot) = self.sftp.try_lock() {
-            release_sftp(&mut slot);
-        }
+        self.sftp.release_if_idle();
         // Give running commands their stop sequence (up to KILL) before the connection goes.
         let deadline = tokio::time::Instant::now() + Duration::from_millis(2500);
         while self.channels.available_permits() < self.channels_total
@@ -470,13 +458,6 @@ impl Session {
             .handle
             .disconnect(russh::Disconnect::ByApplication, "session closed", "en")
             .await;
-    }
-}
-
-/// Closes a cached SFTP channel and gives its channel permit back.
-fn release_sftp(slot: &mut Option<(Arc<RawSftpSession>, OwnedSemaphorePermit)>) {
-    if let Some((raw, _permit)) = slot.take() {
-        let _ = raw.close_session();
     }
 }
 

@@ -1,8 +1,8 @@
 //! A session's SFTP channel: opened on first use and reused, replaced after it fails, and
-//! what its failures tell the caller; and the temporary files of uploads that could not
-//! clean up after themselves.
+//! what its failures tell the caller; and the temporary files of uploads, recorded when
+//! they could not clean up after themselves.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use russh_sftp::client::RawSftpSession;
@@ -11,24 +11,7 @@ use russh_sftp::protocol::StatusCode;
 
 use crate::error::{Error, Result};
 use crate::ssh::session::Session;
-
-/// Temporary upload files that were not removed when their upload ended: the connection
-/// died, or the call was cancelled mid-way. The session's next SFTP use removes them, on the
-/// same connection or on the one that replaced it (see [`Leftovers::move_to`]).
-#[derive(Debug, Default)]
-pub struct Leftovers(Mutex<Vec<String>>);
-
-impl Leftovers {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Hands the paths over to the session that replaces this one.
-    pub fn move_to(&self, other: &Leftovers) {
-        let paths = std::mem::take(&mut *self.lock());
-        other.lock().extend(paths);
-    }
-}
+use crate::ssh::sftp_state::Leftovers;
 
 /// A temporary upload file: recorded in its session's [`Leftovers`] when dropped before
 /// [`TempFile::removed`] (it was renamed into place or removed).

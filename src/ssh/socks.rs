@@ -10,9 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::policy::Allowlist;
-use crate::ssh::forward::{host_port, open_error, target_allowed};
 use crate::ssh::session::Session;
-use crate::ssh::tunnel::{Counters, carry};
+use crate::ssh::tunnel::{Counters, carry, host_port, open_error, target_allowed};
 
 /// Time a SOCKS client has to send its greeting and its request.
 const SOCKS_HANDSHAKE: Duration = Duration::from_secs(10);

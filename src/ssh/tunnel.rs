@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::policy::Allowlist;
 use crate::ssh::address::Address;
 
 /// Buffer size of each direction of a forwarded connection: large enough that each read
@@ -106,4 +107,36 @@ pub async fn inbound(channel: russh::Channel<russh::client::Msg>, target: Remote
         }
     }
     target.counters.live.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// `host:port`, with brackets for IPv6 literals (as [`Address`] prints it).
+pub fn host_port(host: &str, port: u16) -> String {
+    Address {
+        host: host.to_string(),
+        port,
+    }
+    .to_string()
+}
+
+pub(crate) fn open_error(e: russh::Error) -> Error {
+    match e {
+        russh::Error::ChannelOpenFailure(reason) => Error::ChannelOpen(format!("{reason:?}")),
+        other => Error::Ssh(other),
+    }
+}
+
+/// Refuses a forward target the operator's `allowed_hosts` does not allow: judged by its
+/// name and, where this machine can resolve it, by its addresses (the SSH server, which
+/// makes the connection, may resolve it differently; a name it alone knows is judged by
+/// the name).
+pub async fn target_allowed(allowed: &Allowlist, host: &str, port: u16) -> Result<()> {
+    if allowed.0.is_empty() {
+        return Ok(());
+    }
+    allowed.check_name(host, port)?;
+    match crate::ssh::resolve::resolve(host, port).await {
+        Ok(addrs) => allowed.filter(host, port, addrs).map(|_| ()),
+        Err(_) if allowed.allows_name(host, port) => Ok(()),
+        Err(_) => Err(Allowlist::refusal(host, port)),
+    }
 }
