@@ -23,6 +23,7 @@ mod interop;
 mod lifecycle;
 mod liveness;
 mod official;
+mod read_only;
 mod security;
 mod sshconfig;
 mod sshd;
