@@ -158,7 +158,7 @@ pub(super) fn rule(name: &str) -> Option<Rule> {
         "find" => Rule::Custom(find),
         "sed" => Rule::Custom(scripts::sed),
         "awk" | "gawk" | "mawk" => Rule::Custom(scripts::awk),
-        "test" => Rule::Custom(|a| test(a)),
+        "test" => Rule::Custom(test),
         "[" => Rule::Custom(bracket),
         "date" => Rule::Custom(date),
         "hostname" => Rule::Custom(hostname),
