@@ -12,7 +12,9 @@ mod scripts;
 mod subcommands;
 #[cfg(test)]
 mod tests;
+mod utilities;
 mod words;
+mod wrappers;
 
 use brush_parser::ast::{
     Command, CommandPrefixOrSuffixItem, CompoundCommand, CompoundList, ExtendedTestExpr,
