@@ -28,8 +28,8 @@ use words::WordInfo;
 /// A refusal: why, in words for the model (after "read-only mode: ").
 type Check = std::result::Result<(), String>;
 
-/// Deepest nesting the parser is given: it recurses once per level, and a deep enough
-/// input would exhaust the thread's stack.
+/// Most `(`, `{` and opening keywords in a command: the parser recurses once per level of
+/// nesting, and a deep enough input would exhaust the thread's stack.
 const MAX_NESTING: usize = 48;
 
 /// Refuses a command line that is not a composition of known read-only commands.
@@ -92,7 +92,8 @@ fn inspect(command: &str) -> Check {
     }
     if nesting_bound(command) > MAX_NESTING {
         return Err(format!(
-            "the command nests more than {MAX_NESTING} groups, loops or conditionals"
+            "the command has more than {MAX_NESTING} `(`, `{{`, `if`, `for`, `while`, `until` \
+             and `case` (which nest); split it into several commands"
         ));
     }
     let program = Parser::new(

@@ -376,9 +376,9 @@ fn read_only_refusals_should_name_the_word_and_the_rule() {
 #[test]
 fn read_only_should_refuse_deep_nesting_without_overflowing() {
     let deep = format!("{}ls{}", "{ ".repeat(5000), "; }".repeat(5000));
-    assert!(refusal(&deep).contains("nests"));
+    assert!(refusal(&deep).contains("more than 48"));
     let ifs = format!("{}ls{}", "if true; then ".repeat(1000), "; fi".repeat(1000));
-    assert!(refusal(&ifs).contains("nests"));
+    assert!(refusal(&ifs).contains("more than 48"));
     let ok = format!("{}ls{}", "{ ".repeat(20), "; }".repeat(20));
     check(&ok).unwrap();
 }
