@@ -6,6 +6,8 @@
 //! stdout is the protocol channel of `ssh-mcp-stdio`, so nothing may be written there.
 //! rmcp dumps whole JSON-RPC messages at debug and trace level; those carry tool arguments,
 //! passwords among them, so rmcp's events above `info` are dropped whatever `RUST_LOG` says.
+//! So are the shell parser's (targets `tokenize`, `parse`, `expansion`), which print every
+//! word of the commands the `read_only` preset reads.
 
 use tracing::Level;
 use tracing_subscriber::filter::{FilterExt, Targets, filter_fn};
@@ -23,8 +25,11 @@ pub fn init() {
             Err(_) => (Targets::new().with_default(Level::INFO), true),
         },
     };
-    let no_protocol_dumps =
-        filter_fn(|meta| !(meta.target().starts_with("rmcp") && *meta.level() > Level::INFO));
+    let no_protocol_dumps = filter_fn(|meta| {
+        let dumps = meta.target().starts_with("rmcp")
+            || matches!(meta.target(), "tokenize" | "parse" | "expansion");
+        !(dumps && *meta.level() > Level::INFO)
+    });
     let layer = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)

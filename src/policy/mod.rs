@@ -154,14 +154,22 @@ impl Policy {
     }
 
     /// Refuses what a command would run with, under any command rule: a `cwd` the `deny`
-    /// and `allow` rules refuse, and environment variables that change what runs
-    /// (`LD_*`, `PATH`, `BASH_ENV`, `IFS`, …).
+    /// rules refuse, and environment variables that change what runs (`LD_*`, `PATH`,
+    /// `BASH_ENV`, `IFS`, …; under `read_only`, any but a short list of harmless ones).
     pub fn check_context(&self, cwd: Option<&str>, env: &[(String, String)]) -> Result<()> {
         if !self.restricts_commands() {
             return Ok(());
         }
         if let Some(dir) = cwd {
             self.check_text(dir, "cwd")?;
+        }
+        // Under `read_only`, only the names an assignment in the command itself may set.
+        if self.read_only
+            && let Some((name, _)) = env.iter().find(|(k, _)| !read_only::assignable(k))
+        {
+            return Err(Error::Policy(format!(
+                "read-only mode: the environment variable {name} may change what runs; only lower-case names and LANG, LC_*, TZ, TERM and the like may be set"
+            )));
         }
         if let Some((name, _)) = env.iter().find(|(k, _)| {
             let upper = k.to_ascii_uppercase();
@@ -248,5 +256,34 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn context_should_refuse_env_that_changes_what_runs() {
+        let env = |k: &str| vec![(k.to_string(), "x".to_string())];
+        let open = Policy::open();
+        assert!(
+            open.check_context(Some("/root"), &env("LD_PRELOAD"))
+                .is_ok()
+        );
+        let deny = policy(&[], None, &[], &["^/root"]);
+        assert!(deny.check_context(Some("/root/x"), &[]).is_err());
+        assert!(deny.check_context(Some("/tmp"), &env("GREETING")).is_ok());
+        for name in [
+            "LD_PRELOAD",
+            "PATH",
+            "BASH_ENV",
+            "IFS",
+            "dyld_insert_libraries",
+        ] {
+            assert!(deny.check_context(None, &env(name)).is_err(), "{name}");
+        }
+        let ro = policy(&[], Some("read_only"), &[], &[]);
+        for name in ["GIT_CONFIG_COUNT", "PAGER", "PS4", "LESSOPEN"] {
+            assert!(ro.check_context(None, &env(name)).is_err(), "{name}");
+        }
+        for name in ["LANG", "LC_ALL", "TZ", "greeting"] {
+            assert!(ro.check_context(None, &env(name)).is_ok(), "{name}");
+        }
     }
 }

@@ -29,6 +29,7 @@ mod liveness;
 mod official;
 mod quoting;
 mod reach;
+mod read_only;
 mod rogue;
 mod security;
 mod sshconfig;
