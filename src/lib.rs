@@ -5,50 +5,46 @@
 //!
 //! # Layout
 //!
-//! - [`audit`]: the JSON Lines audit log.
-//! - [`config`]: the operator's TOML config file (named hosts, policy, defaults).
-//! - [`cli`]: flags shared by the two binaries, and the shutdown signal.
-//! - [`clock`]: RFC 3339 timestamps for results and the audit log.
-//! - [`error`]: the core [`Error`] type every layer below the tools returns.
-//! - [`hex`]: lower-case hex for digests, ids and MAC tags.
-//! - [`ids`]: unguessable identifiers.
-//! - [`paths`]: `$HOME` and `~` expansion.
-//! - [`secret`]: [`Secret`], a string that never prints itself.
-//! - [`settings`]: operator settings (timeouts, limits, host-key policy), from flags and env.
-//! - [`ssh`]: the SSH client: address parsing, host-key verification, algorithm
-//!   preferences, authentication, command execution with bounded output, SFTP, port
-//!   forwarding.
-//! - [`jobs`]: background commands, polled with `ssh_job`.
-//! - [`local_paths`]: where `local_path` arguments may point on this machine.
-//! - [`manager`]: the registry of open SSH sessions, keyed by unguessable ids.
-//! - [`policy`]: allowed hosts, credentials in arguments, command rules.
+//! Layers point one way: the binaries use [`http`] (or serve stdio), which uses [`mcp`],
+//! which uses [`manager`], which uses [`ssh`]; every layer may use [`config`] and the leaf
+//! modules, which use nothing above them.
+//!
+//! - [`http`]: the hardened Streamable HTTP front end (axum), used by `ssh-mcp`.
 //! - [`mcp`]: the MCP tool layer: parameter and result types, tool handlers, asking the
 //!   user to confirm unknown host keys, and the one mapping from core errors to tool
 //!   results.
-//! - [`http`]: the hardened Streamable HTTP front end (axum), used by `ssh-mcp`.
-//! - [`logging`]: tracing to stderr with credential-bearing protocol dumps suppressed.
+//! - [`manager`]: the registry of open SSH sessions, keyed by unguessable ids, and their
+//!   background jobs.
+//! - [`ssh`]: the SSH client: host-key verification, algorithm preferences,
+//!   authentication, command execution with bounded output, SFTP, port forwarding.
+//! - [`config`]: what the operator decides: flags, the config file, settings, policy.
+//! - [`local_paths`]: where `local_path` arguments may point on this machine.
+//! - [`audit`]: the JSON Lines audit log.
+//! - [`logging`]: tracing to stderr with credential-bearing dumps suppressed.
+//! - [`error`]: the core [`Error`] type every layer below the tools returns.
+//! - Leaves: [`address`] (what `ssh_connect` may name), [`clock`] (RFC 3339), [`hex`],
+//!   [`ids`] (unguessable identifiers), [`paths`] (`$HOME`, `~`), [`secret`] (a string
+//!   that never prints itself), [`wildcard`] (OpenSSH globs).
 
+pub mod address;
 pub mod audit;
-pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod hex;
 pub mod http;
 pub mod ids;
-pub mod jobs;
 pub mod local_paths;
 pub mod logging;
 pub mod manager;
 pub mod mcp;
 pub mod paths;
-pub mod policy;
 pub mod secret;
-pub mod settings;
 pub mod ssh;
+pub mod wildcard;
 
+pub use config::settings::Settings;
 pub use error::{Error, Result};
 pub use manager::SessionManager;
 pub use mcp::SshMcp;
 pub use secret::Secret;
-pub use settings::Settings;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use rmcp::ServiceExt;
-use ssh_mcp::cli::{SettingsArgs, shutdown_on_signals};
+use ssh_mcp::config::cli::{SettingsArgs, shutdown_on_signals};
 use ssh_mcp::{SessionManager, SshMcp, logging};
 
 /// MCP server giving an AI agent SSH access, speaking MCP over stdin/stdout.

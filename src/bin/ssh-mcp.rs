@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use ssh_mcp::cli::{SettingsArgs, shutdown_on_signals};
+use ssh_mcp::config::cli::{SettingsArgs, shutdown_on_signals};
 use ssh_mcp::http::{self, HttpOptions};
 use ssh_mcp::{SessionManager, logging};
 

@@ -8,16 +8,16 @@ use rmcp::RoleServer;
 use rmcp::model::InputRequiredResult;
 use rmcp::service::RequestContext;
 
+use crate::address::Address;
+use crate::config::host_key_policy::HostKeyPolicy;
+use crate::config::ssh_config::ClientConfig;
 use crate::error::Error;
 use crate::manager::Entry;
 use crate::mcp::SshMcp;
 use crate::mcp::confirm::{self, Answer, Asking};
 use crate::mcp::types::ConnectParams;
 use crate::paths::expand_tilde;
-use crate::ssh::address::Address;
 use crate::ssh::auth::Credentials;
-use crate::ssh::client_config::ClientConfig;
-use crate::ssh::known_hosts::HostKeyPolicy;
 use crate::ssh::session::ConnectRequest;
 
 impl SshMcp {
@@ -209,7 +209,7 @@ fn jump_request(
     spec: &str,
     cfg: &ClientConfig,
     floor: HostKeyPolicy,
-    settings: &crate::settings::Settings,
+    settings: &crate::config::settings::Settings,
 ) -> Result<ConnectRequest, Error> {
     let (user, host) = match spec.rsplit_once('@') {
         Some((u, h)) => (Some(u.to_string()), h),
@@ -251,7 +251,7 @@ fn jump_request(
 /// add to but not take away; `/dev/null` would forget every key and is left out.
 fn known_hosts_files(
     from_config: Vec<std::path::PathBuf>,
-    settings: &crate::settings::Settings,
+    settings: &crate::config::settings::Settings,
 ) -> Vec<std::path::PathBuf> {
     if from_config.is_empty() {
         return Vec::new();
@@ -270,7 +270,7 @@ fn known_hosts_files(
 
 /// Refuses an ssh client config `HostName` that is not a host (a pattern, say).
 fn check_real_host(address: &Address) -> Result<(), Error> {
-    if crate::ssh::address::is_real_host(&address.host) {
+    if crate::address::is_real_host(&address.host) {
         Ok(())
     } else {
         Err(Error::InvalidAddress {

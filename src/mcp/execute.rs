@@ -8,7 +8,7 @@ use rmcp::{Json, RoleServer, tool, tool_router};
 
 use crate::audit::{Decision, Event};
 use crate::error::Error;
-use crate::jobs::{Job, JobStatus};
+use crate::manager::jobs::{Job, JobStatus};
 use crate::mcp::errors::tool_error;
 use crate::mcp::progress::Reporter;
 use crate::mcp::types::{ExecuteParams, ExecuteResult, JobParams, JobResult};
@@ -295,7 +295,7 @@ fn job_result(job: &Job) -> (JobStatus, JobResult) {
 fn effective_timeout(
     asked: Option<u64>,
     background: bool,
-    settings: &crate::settings::Settings,
+    settings: &crate::config::settings::Settings,
 ) -> Result<Option<Duration>, Error> {
     let max = settings.max_command_timeout;
     let wanted = match asked {

@@ -5,6 +5,8 @@ use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 
 use crate::audit::{Decision, Event};
+use crate::config::policy::hosts::canonical;
+use crate::config::settings::Settings;
 use crate::error::Error;
 use crate::manager::ForwardSpec;
 use crate::mcp::errors::tool_error;
@@ -12,8 +14,6 @@ use crate::mcp::types::{
     ForwardCloseParams, ForwardCloseResult, ForwardParams, ForwardResult, ForwardSummary,
 };
 use crate::mcp::{SshMcp, schema};
-use crate::policy::hosts::canonical;
-use crate::settings::Settings;
 use crate::ssh::forward::{Forward, Kind};
 use crate::ssh::resolve::resolve;
 use crate::ssh::tunnel::{host_port, target_allowed};
@@ -195,7 +195,7 @@ async fn check_forward(spec: &mut ForwardSpec, settings: &Settings) -> Result<()
                     "a remote forward listens on the SSH server's loopback (127.0.0.1 or ::1) here; {bind_host:?} would open it to other machines (the operator may set security.allow_public_remote_bind)"
                 )));
             }
-            if !crate::ssh::address::is_real_host(local_host) {
+            if !crate::address::is_real_host(local_host) {
                 return Err(Error::InvalidArgument(format!(
                     "local_host {local_host:?} is not a host name or address"
                 )));

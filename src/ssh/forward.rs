@@ -17,8 +17,8 @@ use std::sync::atomic::Ordering;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::policy::Allowlist;
 use crate::error::{Error, Result};
-use crate::policy::Allowlist;
 use crate::ssh::session::Session;
 use crate::ssh::tunnel::{Counters, RemoteTarget, carry, open_error};
 

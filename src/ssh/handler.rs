@@ -10,8 +10,9 @@ use russh::client;
 use russh::keys::{Certificate, PublicKey, PublicKeyOrCertificate};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::host_key_policy::HostKeyPolicy;
 use crate::error::Error;
-use crate::ssh::known_hosts::{HostKeyPolicy, KnownHosts, Verdict, fingerprint};
+use crate::ssh::known_hosts::{KnownHosts, Verdict, fingerprint};
 
 /// What the host-key check decided, for the connect result.
 #[derive(Debug, Clone, Default)]
@@ -134,7 +135,7 @@ impl ClientHandler {
                         && self.confirmed.as_deref() == Some(offered.as_str())) =>
             {
                 // Only a real host is ever recorded: a pattern would trust other hosts too.
-                if !crate::ssh::address::is_real_host(&self.host) {
+                if !crate::address::is_real_host(&self.host) {
                     return Err(Error::HostKeyUnknown {
                         host: self.name.clone(),
                         offered,

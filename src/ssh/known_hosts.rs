@@ -11,7 +11,6 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::OnceLock;
 
 use hmac::{KeyInit, Mac};
@@ -20,61 +19,7 @@ use russh::keys::ssh_key::known_hosts::{Entry, HostPatterns, Marker};
 use russh::keys::{Algorithm, Certificate, HashAlg, PublicKey};
 
 use crate::error::{Error, Result};
-
-/// What to do with a host whose key is not recorded, OpenSSH's `StrictHostKeyChecking`.
-/// A key that differs from a recorded one is refused under every policy but `Off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HostKeyPolicy {
-    /// Unknown hosts are refused (`StrictHostKeyChecking yes`).
-    Strict,
-    /// The user is asked about unknown hosts (MCP elicitation); without a client that can
-    /// ask, they are refused.
-    Ask,
-    /// Unknown hosts are recorded and accepted; changed keys are refused. With a client
-    /// that can ask the user (MCP elicitation), the user is asked first.
-    #[default]
-    AcceptNew,
-    /// No verification at all. Only an operator can choose this, and every result says so.
-    Off,
-}
-
-impl HostKeyPolicy {
-    /// How strict the policy is: `Off` < `AcceptNew` < `Ask` < `Strict`.
-    fn rank(self) -> u8 {
-        match self {
-            Self::Off => 0,
-            Self::AcceptNew => 1,
-            Self::Ask => 2,
-            Self::Strict => 3,
-        }
-    }
-
-    /// The stricter of two policies: what an ssh client config asks for may tighten the
-    /// operator's policy, never loosen it.
-    pub fn at_least(self, floor: Self) -> Self {
-        if self.rank() >= floor.rank() {
-            self
-        } else {
-            floor
-        }
-    }
-}
-
-impl FromStr for HostKeyPolicy {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "strict" | "yes" => Ok(Self::Strict),
-            "ask" => Ok(Self::Ask),
-            "accept-new" | "accept_new" => Ok(Self::AcceptNew),
-            "off" | "no" => Ok(Self::Off),
-            _ => Err(format!(
-                "unknown host key policy {s:?}: use strict, ask, accept-new or off"
-            )),
-        }
-    }
-}
+use crate::wildcard::wildcard_match;
 
 /// The result of looking a host's key up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,61 +269,12 @@ pub fn host_matches(patterns: &HostPatterns, name: &str) -> bool {
     }
 }
 
-/// Glob match with `*` (any run, including empty) and `?` (one character).
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || Some(&c) == t.get(ti) => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    pi = sp + 1;
-                    ti = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn pats(s: &str) -> HostPatterns {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn wildcard_match_should_follow_openssh_globs() {
-        let cases = [
-            ("*", "anything", true),
-            ("*.example.com", "a.example.com", true),
-            ("*.example.com", "example.com", false),
-            ("host?", "host1", true),
-            ("host?", "host12", false),
-            ("[h*]:2222", "[host]:2222", true),
-            ("[h*]:2222", "[host]:22", false),
-            ("a*b*c", "aXbYc", true),
-            ("a*b*c", "aXbY", false),
-            ("", "", true),
-        ];
-        for (p, t, want) in cases {
-            assert_eq!(wildcard_match(p, t), want, "{p:?} vs {t:?}");
-        }
     }
 
     #[test]
@@ -410,13 +306,5 @@ mod tests {
         };
         assert!(host_matches(&p, "[127.0.0.1]:2222"));
         assert!(!host_matches(&p, "[127.0.0.1]:2223"));
-    }
-
-    #[test]
-    fn policy_should_parse_openssh_and_our_spellings() {
-        assert_eq!("yes".parse(), Ok(HostKeyPolicy::Strict));
-        assert_eq!("accept-new".parse(), Ok(HostKeyPolicy::AcceptNew));
-        assert_eq!("off".parse(), Ok(HostKeyPolicy::Off));
-        assert!("maybe".parse::<HostKeyPolicy>().is_err());
     }
 }

@@ -1,6 +1,5 @@
 //! The SSH client, built on russh.
 //!
-//! - [`address`]: `host`, `host:port`, `[v6]:port` parsing; what counts as a host.
 //! - [`resolve`]: name resolution (IP literals and `localhost` without a lookup) and TCP
 //!   connect.
 //! - [`socket`]: the TCP stream under SSH, with TCP_NODELAY and TCP_QUICKACK.
@@ -8,7 +7,6 @@
 //! - [`algorithms`]: key exchange, cipher and host-key algorithm preferences.
 //! - [`known_hosts`]: host-key verification with OpenSSH's known_hosts semantics.
 //! - [`handler`]: the russh client handler (host-key check, channels the server opens).
-//! - [`client_config`]: `~/.ssh/config` aliases.
 //! - [`auth`]: password, key file, agent and default-identity authentication.
 //! - [`session`]: one authenticated connection and its channel budget.
 //! - [`command_line`]: the command line sent to the remote shell, quoting.
@@ -19,10 +17,8 @@
 //! - [`tunnel`], [`forward`], [`socks`]: local, remote and dynamic TCP forwarding (cargo
 //!   feature `port_forward`).
 
-pub mod address;
 pub mod algorithms;
 pub mod auth;
-pub mod client_config;
 pub mod command_line;
 pub mod exec;
 #[cfg(feature = "port_forward")]
@@ -43,7 +39,7 @@ pub mod socks;
 #[cfg(feature = "port_forward")]
 pub mod tunnel;
 
-pub use address::Address;
+pub use crate::address::Address;
 pub use auth::Credentials;
 pub use exec::{ExecRequest, Exit};
 pub use session::{ConnectRequest, Session};

@@ -12,14 +12,15 @@ use crate::ssh::sftp_state::{Leftovers, SftpSlot};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::address::Address;
+use crate::config::host_key_policy::HostKeyPolicy;
+use crate::config::settings::Settings;
 use crate::error::{Error, Result};
-use crate::settings::Settings;
-use crate::ssh::address::Address;
 use crate::ssh::algorithms::{CERTIFICATE_ALGORITHMS, preferred_ciphers, preferred_key_algorithms};
 use crate::ssh::auth::{self, Credentials};
 use crate::ssh::handler::{ClientHandler, Death, HostKeyOutcome};
 use crate::ssh::ident::{refuses_signals, serializes_commands};
-use crate::ssh::known_hosts::{HostKeyPolicy, KnownHosts};
+use crate::ssh::known_hosts::KnownHosts;
 use crate::ssh::socket::{QuickAckStream, quick_ack};
 
 /// Everything needed to open a session. The optional fields override the server's

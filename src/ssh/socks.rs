@@ -8,8 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::policy::Allowlist;
 use crate::error::{Error, Result};
-use crate::policy::Allowlist;
 use crate::ssh::session::Session;
 use crate::ssh::tunnel::{Counters, carry, host_port, open_error, target_allowed};
 

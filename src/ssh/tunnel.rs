@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
+use crate::address::Address;
+use crate::config::policy::Allowlist;
 use crate::error::{Error, Result};
-use crate::policy::Allowlist;
-use crate::ssh::address::Address;
 
 /// Buffer size of each direction of a forwarded connection: large enough that each read
 /// fills an SSH packet, instead of tokio's default 8 KiB.

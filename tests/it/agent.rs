@@ -434,6 +434,12 @@ async fn stopping_a_command_of_root_should_spare_groups_that_other_users_mark() 
     let attack = format!(
         r#"setsid sleep 3605 </dev/null >/dev/null 2>&1 &
 v=$!
+# `$!` is known at once; the child becomes a group leader a moment later.
+n=0
+while [ "$(ps -o pgid= -p "$v" | tr -d ' ')" != "$v" ] && [ $n -lt 100 ]; do
+  sleep 0.05
+  n=$((n + 1))
+done
 (
   i=0
   while [ $i -lt 300 ]; do

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use serde_json::json;
-use ssh_mcp::ssh::client_config::ClientConfig;
+use ssh_mcp::config::ssh_config::ClientConfig;
 
 use crate::harness::{Opts, Server, Transport};
 use crate::sshd::{self, Sshd, USER};

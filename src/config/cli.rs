@@ -7,14 +7,14 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::audit::AuditLog;
-use crate::config::FileConfig;
+use crate::config::file::FileConfig;
+use crate::config::host_key_policy::HostKeyPolicy;
+use crate::config::policy::Policy;
+use crate::config::settings::Settings;
+use crate::config::ssh_config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::local_paths::Protected;
 use crate::paths::{expand_tilde, home_dir};
-use crate::policy::Policy;
-use crate::settings::Settings;
-use crate::ssh::client_config::ClientConfig;
-use crate::ssh::known_hosts::HostKeyPolicy;
 
 /// Operator settings, as command-line flags (each also readable from the environment, and
 /// from `[defaults]` of the config file; flags and environment win over the file).
@@ -197,7 +197,7 @@ impl SettingsArgs {
                     Error::InvalidArgument(format!("hosts.{name}.host_key_policy: {e}"))
                 })?;
             }
-            crate::ssh::Address::parse(&h.address, 22)
+            crate::address::Address::parse(&h.address, 22)
                 .map_err(|e| Error::InvalidArgument(format!("hosts.{name}.address: {e}")))?;
         }
         Ok((settings, file))

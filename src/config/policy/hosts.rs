@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::error::{Error, Result};
-use crate::ssh::known_hosts::wildcard_match;
+use crate::wildcard::wildcard_match;
 
 /// What one rule matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,7 +187,7 @@ impl Allowlist {
     pub fn refusal(host: &str, port: u16) -> Error {
         Error::Policy(format!(
             "{} is not in this server's list of allowed hosts (security.allowed_hosts)",
-            crate::ssh::Address {
+            crate::address::Address {
                 host: host.to_string(),
                 port
             }

@@ -11,7 +11,7 @@ mod read_only;
 
 use regex_lite::Regex;
 
-use crate::config::Security;
+use crate::config::file::Security;
 use crate::error::{Error, Result};
 pub use hosts::{Allowlist, HostRules};
 
@@ -207,7 +207,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CommandPolicyConfig, Security};
+    use crate::config::file::{CommandPolicyConfig, Security};
 
     fn policy(hosts: &[&str], preset: Option<&str>, allow: &[&str], deny: &[&str]) -> Policy {
         Policy::from_config(&Security {

@@ -16,10 +16,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+pub mod jobs;
+
+use crate::config::settings::Settings;
 use crate::error::{Error, Result};
 use crate::ids::random_id;
-use crate::jobs::Jobs;
-use crate::settings::Settings;
+use crate::manager::jobs::Jobs;
 #[cfg(feature = "port_forward")]
 use crate::ssh::forward::Forward;
 

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use ssh2_config::{HostParams, ParseRule, SshConfig};
 
+use crate::config::host_key_policy::HostKeyPolicy;
 use crate::error::{Error, Result};
 use crate::paths::{expand_tilde, home_dir};
-use crate::ssh::known_hosts::HostKeyPolicy;
 
 /// A parsed client config file.
 #[derive(Debug)]

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::AuditLog;
-use crate::config::HostEntry;
+use crate::config::file::HostEntry;
+use crate::config::host_key_policy::HostKeyPolicy;
+use crate::config::policy::Policy;
+use crate::config::ssh_config::ClientConfig;
 use crate::local_paths::Protected;
 use crate::paths::home_dir;
-use crate::policy::Policy;
-use crate::ssh::client_config::ClientConfig;
-use crate::ssh::known_hosts::HostKeyPolicy;
 
 /// Settings shared by every session. Built by the binaries from flags, environment and the
 /// config file.
