@@ -385,3 +385,67 @@ async fn a_named_hosts_key_should_not_log_in_to_its_address_as_another_user() {
     );
     assert_eq!(r.is_error, Some(true));
 }
+
+/// Promise: a remote forward never delivers to this server's own HTTP listener. With a
+/// broad `forward_to`, `0.0.0.0` (which Linux connects to loopback) is neither loopback
+/// nor the listener's address, so the check lets it through to the listener.
+#[cfg(feature = "port_forward")]
+#[tokio::test]
+async fn remote_forwards_should_never_reach_the_own_listener_through_the_any_address() {
+    let sshd = Sshd::start();
+    let (_d, cfg) = crate::reach::config("[security]\nforward_to = [\"*\"]\n");
+    let srv = Server::start_with(
+        Transport::Http,
+        Opts {
+            args: vec!["--config".into(), cfg],
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = srv.connect(&sshd).await;
+    let own_port: u16 = srv
+        .url
+        .as_deref()
+        .unwrap()
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/mcp")
+        .parse()
+        .unwrap();
+    // Its own address is refused.
+    srv.err(
+        "ssh_forward",
+        json!({"session_id": s, "kind": "remote", "remote_port": 0, "local_host": "127.0.0.1", "local_port": own_port}),
+    )
+    .await;
+    let r = srv
+        .call(
+            "ssh_forward",
+            json!({"session_id": s, "kind": "remote", "remote_port": 0, "local_host": "0.0.0.0", "local_port": own_port}),
+        )
+        .await;
+    if r.is_error != Some(true) {
+        let remote = r.structured_content.as_ref().unwrap()["remote_address"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let out = srv
+            .exec(
+                &s,
+                &format!(
+                    "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/{}; cat >&3; head -c5 <&3'",
+                    remote.rsplit(':').next().unwrap()
+                ),
+            )
+            .await;
+        assert_ne!(
+            out["stdout"], "HTTP/",
+            "the remote side reached this server's HTTP listener"
+        );
+    }
+    assert_eq!(
+        r.is_error,
+        Some(true),
+        "the forward to 0.0.0.0:{own_port} was allowed"
+    );
+    srv.stop().await;
+}
