@@ -4,11 +4,15 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
+#[cfg(feature = "port_forward")]
 use std::sync::Arc;
+#[cfg(feature = "port_forward")]
 use std::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(feature = "port_forward")]
 use std::time::Duration;
 
 use serde_json::json;
+#[cfg(feature = "port_forward")]
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::harness::{Opts, Server, Transport};
@@ -30,6 +34,7 @@ fn remote_file(tag: &str, text: &str) -> PathBuf {
     p
 }
 
+#[cfg(feature = "port_forward")]
 /// A listener on `ip` that counts the connections it accepts.
 async fn victim(ip: &str) -> (u16, Arc<AtomicUsize>) {
     let l = TcpListener::bind((ip, 0)).await.unwrap();
@@ -45,8 +50,10 @@ async fn victim(ip: &str) -> (u16, Arc<AtomicUsize>) {
 }
 
 /// Lines added to `/etc/hosts` for one test, taken out again on drop.
+#[cfg(feature = "port_forward")]
 struct HostsLines(String);
 
+#[cfg(feature = "port_forward")]
 impl HostsLines {
     /// Adds `ip name` for each address; `name` must be unique to the test.
     fn add(name: &str, ips: &[&str]) -> Self {
@@ -62,6 +69,7 @@ impl HostsLines {
     }
 }
 
+#[cfg(feature = "port_forward")]
 impl Drop for HostsLines {
     fn drop(&mut self) {
         let text = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
