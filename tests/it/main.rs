@@ -11,6 +11,7 @@
 
 mod agent;
 mod asyncssh;
+mod attacks;
 mod confinement;
 mod connect;
 mod execute;
