@@ -65,11 +65,25 @@ impl Protected {
     }
 }
 
-/// A path as given and, where it exists, as resolved: both are protected.
+/// A path made absolute (against the directory the server runs in) and, as resolved:
+/// both are protected. A file that does not exist yet is resolved through its directory,
+/// so that it is recognised once the server creates it.
 fn with_canonical(p: PathBuf) -> Vec<PathBuf> {
-    match p.canonicalize() {
-        Ok(c) if c != p => vec![p, c],
-        _ => vec![p],
+    let abs = if p.is_absolute() {
+        p
+    } else {
+        match std::env::current_dir() {
+            Ok(d) => d.join(p),
+            Err(_) => p,
+        }
+    };
+    let resolved = abs.canonicalize().ok().or_else(|| {
+        let dir = abs.parent()?.canonicalize().ok()?;
+        Some(dir.join(abs.file_name()?))
+    });
+    match resolved {
+        Some(c) if c != abs => vec![abs, c],
+        _ => vec![abs],
     }
 }
 
@@ -171,6 +185,26 @@ impl Confinement {
         Ok(real)
     }
 
+    /// Checks again, right before a file is renamed into place at `path` (from
+    /// [`Self::check_write`]), that `path` is still allowed and is not a protected file.
+    pub fn recheck_write(&self, raw: &str, path: &Path) -> Result<()> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(Error::InvalidArgument(format!(
+                "local_path {raw:?} must name a file"
+            )));
+        };
+        let dir = parent
+            .canonicalize()
+            .map_err(|e| Error::io(format!("the directory of local_path {raw:?}"), e))?;
+        self.check(raw, &dir.join(name))?;
+        match std::fs::metadata(path) {
+            Ok(m) if self.protected.is_protected_file(&m) => Err(Error::Policy(format!(
+                "local_path {raw:?} is a system or credential path this server never reads or writes"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Creates a new file at `path` (which must not exist; links are not followed) and
     /// verifies that what was created lies inside the roots.
     pub fn create_new(&self, raw: &str, path: &Path) -> Result<File> {
@@ -241,7 +275,7 @@ fn normalize(path: &Path) -> PathBuf {
 
 /// Opens without blocking on a FIFO and, when creating, without following a link or
 /// replacing anything.
-fn open_nonblocking(path: &Path, create: bool) -> io::Result<File> {
+pub(crate) fn open_nonblocking(path: &Path, create: bool) -> io::Result<File> {
     let mut o = OpenOptions::new();
     if create {
         o.write(true).create_new(true);

@@ -210,7 +210,10 @@ fn protected_files(config: Option<&Path>, file: &FileConfig, settings: &Settings
     files.extend(settings.known_hosts());
     files.extend(file.audit.iter().map(|a| expand_tilde(&a.file)));
     files.extend(file.http.token_file.iter().map(|t| expand_tilde(t)));
-    files.extend(settings.ssh_config.iter().map(|c| c.path().to_path_buf()));
+    for c in settings.ssh_config.iter() {
+        files.push(c.path().to_path_buf());
+        files.extend(c.referenced_files());
+    }
     for h in settings.hosts.values() {
         files.extend(h.identity());
         for f in [&h.password_file, &h.passphrase_file].into_iter().flatten() {

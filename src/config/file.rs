@@ -112,6 +112,10 @@ pub struct CommandPolicyConfig {
     /// Regexes; a command matching any is refused.
     #[serde(default)]
     pub deny: Vec<String>,
+    /// Environment variable names (`*` and `?` wildcards) `env` may set under a command
+    /// rule, besides lower-case names, `LANG`, `LC_*`, `TZ`, `TERM` and the like.
+    #[serde(default)]
+    pub allow_env: Vec<String>,
 }
 
 /// `[files]`.

@@ -95,6 +95,22 @@ impl ClientConfig {
         &self.path
     }
 
+    /// Every key and known_hosts file any `Host` block names (`IdentityFile`,
+    /// `UserKnownHostsFile`, `GlobalKnownHostsFile`), `~` expanded: files the server reads
+    /// or writes for SSH, which no `local_path` may reach.
+    pub fn referenced_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for h in self.config.get_hosts() {
+            let p = &h.params;
+            files.extend(p.identity_file.iter().flatten().cloned());
+            for key in ["userknownhostsfile", "globalknownhostsfile"] {
+                let named = p.unsupported_fields.get(key).into_iter().flatten();
+                files.extend(named.flat_map(|v| v.split_whitespace().map(expand_tilde)));
+            }
+        }
+        files
+    }
+
     /// What applies to `alias` (matched case-insensitively, as `ssh` lowercases it).
     pub fn resolve(&self, alias: &str) -> Resolved {
         let alias = alias.to_ascii_lowercase();

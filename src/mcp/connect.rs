@@ -107,6 +107,13 @@ impl SshMcp {
             .map(|k| expand_tilde(k.trim()));
         let passphrase = p.passphrase.filter(|s| !s.is_empty());
         let gave_credentials = password.is_some() || key_path.is_some() || passphrase.is_some();
+        if let Some(k) = &key_path
+            && let Some(name) = named_host_key(k, settings)
+        {
+            return Err(Error::Policy(format!(
+                "key_path names the key of the named host {name}; connect to {name} instead"
+            )));
+        }
         if gave_credentials && !policy.credentials_in_arguments() {
             return Err(Error::Policy(
                 "credentials may not be passed as tool arguments here; connect to one of the named hosts the operator configured".into(),
@@ -266,6 +273,37 @@ fn known_hosts_files(
         }
     }
     files
+}
+
+/// The named host whose identity file `key` is (by path or by file identity): such a key
+/// is the operator's, for that host's account only.
+fn named_host_key(
+    key: &std::path::Path,
+    settings: &crate::config::settings::Settings,
+) -> Option<String> {
+    let real = key.canonicalize().ok()?;
+    let same = |other: &std::path::Path| {
+        other.canonicalize().is_ok_and(|o| o == real) || same_inode(key, other)
+    };
+    settings
+        .hosts
+        .iter()
+        .find(|(_, h)| h.identity().is_some_and(|id| same(&id)))
+        .map(|(name, _)| name.clone())
+}
+
+#[cfg(unix)]
+fn same_inode(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_inode(_: &std::path::Path, _: &std::path::Path) -> bool {
+    false
 }
 
 /// Refuses an ssh client config `HostName` that is not a host (a pattern, say).

@@ -424,6 +424,7 @@ async fn save(
     let file = confinement.create_new(raw, &temp.0)?;
     let download = sftp::download(session, remote, max, Sink::File(file), hash, progress);
     let (t, size, _) = sftp::guarded(session, download).await?;
+    confinement.recheck_write(raw, path)?;
     tokio::fs::rename(&temp.0, path)
         .await
         .map_err(|e| Error::io(format!("renaming into {}", path.display()), e))?;

@@ -205,10 +205,13 @@ async fn check_forward(spec: &mut ForwardSpec, settings: &Settings) -> Result<()
                 .into_iter()
                 .filter(|a| {
                     let ip = canonical(a.ip());
+                    // 0.0.0.0 and :: reach this machine's every address, loopback included.
                     let allowed = ip.is_loopback()
                         || (!policy.forward_to().is_empty()
                             && policy.forward_to().allows(local_host, *local_port, ip));
-                    allowed && !is_own_listener(&settings.own_listeners, ip, a.port())
+                    allowed
+                        && !ip.is_unspecified()
+                        && !is_own_listener(&settings.own_listeners, ip, a.port())
                 })
                 .collect();
             if kept.is_empty() {

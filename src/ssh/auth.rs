@@ -77,14 +77,14 @@ const MAX_KEY_FILE: u64 = 1 << 20;
 /// A key file's text. Only regular files of sane size are read: a device such as
 /// `/dev/zero` would never end, and a FIFO would block on open.
 fn read_key_file(path: &Path) -> io::Result<String> {
-    let meta = std::fs::metadata(path)?;
+    // Opened without blocking (a FIFO would block here), then judged by what was opened.
+    let file = crate::local_paths::open_nonblocking(path, false)?;
+    let meta = file.metadata()?;
     if !meta.is_file() || meta.len() > MAX_KEY_FILE {
         return Err(io::Error::other("not a regular file of a key's size"));
     }
     let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_KEY_FILE + 1)
-        .read_to_string(&mut text)?;
+    file.take(MAX_KEY_FILE + 1).read_to_string(&mut text)?;
     if text.len() as u64 > MAX_KEY_FILE {
         return Err(io::Error::other("too large for a key"));
     }

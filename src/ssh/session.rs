@@ -111,11 +111,11 @@ impl Session {
     /// session of its own, and the next connection runs over a `direct-tcpip` channel of it.
     async fn connect_inner(req: &ConnectRequest, settings: &Settings) -> Result<Arc<Self>> {
         let Some((first, rest)) = req.jumps.split_first() else {
-            let stream = tcp_connect(&req.address, req.check_addresses, settings).await?;
+            let stream = tcp_connect(req, settings).await?;
             return Self::establish(stream, req, settings, Vec::new()).await;
         };
         let first = async {
-            let stream = tcp_connect(&first.address, false, settings).await?;
+            let stream = tcp_connect(first, settings).await?;
             Self::establish(stream, first, settings, Vec::new()).await
         }
         .await
@@ -469,22 +469,57 @@ fn jump_error(hop: &Address, e: Error) -> Error {
     }
 }
 
-/// Resolves and connects (see [`crate::ssh::resolve`]); sets TCP_NODELAY.
-/// Connects to one of the addresses `address` resolves to; with `check`, only to those the
-/// operator's `allowed_hosts` allows (looked up once, so a name cannot resolve to an
-/// allowed address for the check and another one for the connection).
-async fn tcp_connect(
-    address: &Address,
-    check: bool,
-    settings: &Settings,
-) -> Result<QuickAckStream> {
+/// Resolves and connects (see [`crate::ssh::resolve`]); sets TCP_NODELAY. For an address
+/// the model gave (`req.check_addresses`), only the addresses the operator's
+/// `allowed_hosts` allows are used (looked up once, so a name cannot resolve to an allowed
+/// address for the check and another one for the connection), and an address of a named
+/// host that keeps its account refuses another user.
+async fn tcp_connect(req: &ConnectRequest, settings: &Settings) -> Result<QuickAckStream> {
+    let address = &req.address;
     let mut addrs = crate::ssh::resolve::resolve(&address.host, address.port).await?;
-    if check {
+    if req.check_addresses {
         addrs = settings
             .policy
             .allowed_hosts()
             .filter(&address.host, address.port, addrs)?;
+        check_named_accounts(&addrs, &req.username, settings).await?;
     }
     let stream = crate::ssh::resolve::connect_to(address, &addrs).await?;
     quick_ack(stream).map_err(|e| Error::io("setting TCP_NODELAY", e))
+}
+
+/// Refuses `user` at `addrs` when a named host that keeps its account (a `user`, without
+/// `allow_user_override`) lives at one of them as another user: its key or password may
+/// be the server's default one, and must not be tried on another account by way of the
+/// bare address.
+async fn check_named_accounts(
+    addrs: &[std::net::SocketAddr],
+    user: &str,
+    settings: &Settings,
+) -> Result<()> {
+    for (name, h) in settings.hosts.iter() {
+        let Some(own) = h
+            .user
+            .as_deref()
+            .filter(|u| *u != user && !h.allow_user_override)
+        else {
+            continue;
+        };
+        let Ok(at) = Address::parse(&h.address, 22) else {
+            continue;
+        };
+        let theirs = tokio::time::timeout(
+            Duration::from_secs(5),
+            crate::ssh::resolve::resolve(&at.host, at.port),
+        )
+        .await;
+        if let Ok(Ok(theirs)) = theirs
+            && theirs.iter().any(|a| addrs.contains(a))
+        {
+            return Err(Error::Policy(format!(
+                "this address belongs to the named host {name}, which logs in as {own} only; connect to {name} without a username"
+            )));
+        }
+    }
+    Ok(())
 }

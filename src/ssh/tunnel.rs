@@ -126,16 +126,25 @@ pub(crate) fn open_error(e: russh::Error) -> Error {
 }
 
 /// Refuses a forward target the operator's `allowed_hosts` does not allow: judged by its
-/// name and, where this machine can resolve it, by its addresses (the SSH server, which
-/// makes the connection, may resolve it differently; a name it alone knows is judged by
-/// the name).
+/// name and, where this machine can resolve it, by every address it resolves to (the SSH
+/// server, which makes the connection, may resolve it differently; a name it alone knows is
+/// judged by the name).
 pub async fn target_allowed(allowed: &Allowlist, host: &str, port: u16) -> Result<()> {
     if allowed.0.is_empty() {
         return Ok(());
     }
     allowed.check_name(host, port)?;
     match crate::ssh::resolve::resolve(host, port).await {
-        Ok(addrs) => allowed.filter(host, port, addrs).map(|_| ()),
+        // The SSH server resolves the name itself and may use any of its addresses, so
+        // every one must be allowed.
+        Ok(addrs) => {
+            let all = addrs.len();
+            if allowed.filter(host, port, addrs)?.len() == all {
+                Ok(())
+            } else {
+                Err(Allowlist::refusal(host, port))
+            }
+        }
         Err(_) if allowed.allows_name(host, port) => Ok(()),
         Err(_) => Err(Allowlist::refusal(host, port)),
     }

@@ -1,5 +1,5 @@
-//! Ways around the operator's promises that still get through: each test states what the
-//! operator was promised, tries to get around it, and fails while the way is open.
+//! Ways around the operator's promises that a hostile review found: each test states what
+//! the operator was promised and tries to get around it; each failed before its fix.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -392,6 +392,20 @@ async fn a_named_hosts_key_should_not_log_in_to_its_address_as_another_user() {
         "the named host's key logged in as {other} through its address"
     );
     assert_eq!(r.is_error, Some(true));
+    // Its key, named in key_path.
+    let e = srv
+        .err(
+            "ssh_connect",
+            json!({"address": sshd.address(), "username": other,
+                   "key_path": ssh_dir.join("id_ed25519")}),
+        )
+        .await;
+    assert!(e.contains("web1"), "{e}");
+    assert!(
+        !sshd
+            .log()
+            .contains(&format!("Accepted publickey for {other}"))
+    );
 }
 
 /// Promise: a remote forward never delivers to this server's own HTTP listener. With a

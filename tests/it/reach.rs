@@ -261,7 +261,8 @@ async fn command_rules_should_cover_cwd_and_env() {
         ("PATH", "/tmp"),
         ("BASH_ENV", "/tmp/x"),
         ("IFS", "/"),
-        ("ld_library_path", "/tmp"),
+        ("GIT_CONFIG_COUNT", "1"),
+        ("PAGER", "sh"),
     ] {
         let e = srv
             .err(
@@ -275,7 +276,7 @@ async fn command_rules_should_cover_cwd_and_env() {
     let v = srv
         .ok(
             "ssh_execute",
-            json!({"session_id": s, "command": "printf %s \"$GREETING\"", "cwd": "/tmp", "env": {"GREETING": "hi"}}),
+            json!({"session_id": s, "command": "printf %s \"$greeting\"", "cwd": "/tmp", "env": {"greeting": "hi"}}),
         )
         .await;
     assert_eq!(v["stdout"], "hi");

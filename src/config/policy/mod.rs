@@ -13,32 +13,11 @@ use regex_lite::Regex;
 
 use crate::config::file::Security;
 use crate::error::{Error, Result};
+use crate::wildcard::wildcard_match;
 pub use hosts::{Allowlist, HostRules};
 
 /// Forwards a session may run at once, unless the operator says otherwise.
 pub const DEFAULT_MAX_FORWARDS: usize = 16;
-
-/// Environment variables that change which program runs or what a shell does before the
-/// command: refused in `env` whenever a command policy is in force.
-const RISKY_ENV: &[&str] = &[
-    "PATH",
-    "BASH_ENV",
-    "ENV",
-    "PROMPT_COMMAND",
-    "SHELLOPTS",
-    "BASHOPTS",
-    "IFS",
-    "PS4",
-    "CDPATH",
-    "GLOBIGNORE",
-    "ZDOTDIR",
-    "PYTHONSTARTUP",
-    "PYTHONPATH",
-    "PERL5OPT",
-    "PERL5LIB",
-    "RUBYOPT",
-    "NODE_OPTIONS",
-];
 
 /// What the operator allows.
 #[derive(Debug, Default)]
@@ -50,6 +29,9 @@ pub struct Policy {
     credentials_in_arguments: bool,
     allow: Vec<Regex>,
     deny: Vec<Regex>,
+    /// Environment variable names (wildcards) `env` may set under a command rule, besides
+    /// the harmless ones.
+    allow_env: Vec<String>,
     read_only: bool,
 }
 
@@ -97,6 +79,7 @@ impl Policy {
             credentials_in_arguments: s.allow_credentials_in_arguments,
             allow: compile(&s.commands.allow, "allow")?,
             deny: compile(&s.commands.deny, "deny")?,
+            allow_env: s.commands.allow_env.clone(),
             read_only,
         })
     }
@@ -154,8 +137,8 @@ impl Policy {
     }
 
     /// Refuses what a command would run with, under any command rule: a `cwd` the `deny`
-    /// rules refuse, and environment variables that change what runs (`LD_*`, `PATH`,
-    /// `BASH_ENV`, `IFS`, …; under `read_only`, any but a short list of harmless ones).
+    /// rules refuse, and environment variables other than a short list of harmless ones
+    /// and the operator's `allow_env`.
     pub fn check_context(&self, cwd: Option<&str>, env: &[(String, String)]) -> Result<()> {
         if !self.restricts_commands() {
             return Ok(());
@@ -163,22 +146,14 @@ impl Policy {
         if let Some(dir) = cwd {
             self.check_text(dir, "cwd")?;
         }
-        // Under `read_only`, only the names an assignment in the command itself may set.
-        if self.read_only
-            && let Some((name, _)) = env.iter().find(|(k, _)| !read_only::assignable(k))
-        {
+        // An allowlist: the names a variable can change what runs through are too many to
+        // list (`LD_*`, `PATH`, `BASH_ENV`, `GIT_CONFIG_*`, `PAGER`, `PYTHONHOME`, …).
+        let allowed = |k: &str| {
+            read_only::assignable(k) || self.allow_env.iter().any(|p| wildcard_match(p, k))
+        };
+        if let Some((name, _)) = env.iter().find(|(k, _)| !allowed(k)) {
             return Err(Error::Policy(format!(
-                "read-only mode: the environment variable {name} may change what runs; only lower-case names and LANG, LC_*, TZ, TERM and the like may be set"
-            )));
-        }
-        if let Some((name, _)) = env.iter().find(|(k, _)| {
-            let upper = k.to_ascii_uppercase();
-            upper.starts_with("LD_")
-                || upper.starts_with("DYLD_")
-                || RISKY_ENV.contains(&upper.as_str())
-        }) {
-            return Err(Error::Policy(format!(
-                "the environment variable {name} changes what runs, and this server's command policy refuses it"
+                "the environment variable {name} may change what runs, and this server's command policy refuses it: only lower-case names, LANG, LC_*, TZ, TERM, COLUMNS, LINES, NO_COLOR and the operator's security.commands.allow_env may be set"
             )));
         }
         Ok(())
@@ -217,6 +192,7 @@ mod tests {
                 preset: preset.map(String::from),
                 allow: allow.iter().map(|s| s.to_string()).collect(),
                 deny: deny.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
             },
             ..Default::default()
         })
@@ -268,13 +244,18 @@ mod tests {
         );
         let deny = policy(&[], None, &[], &["^/root"]);
         assert!(deny.check_context(Some("/root/x"), &[]).is_err());
-        assert!(deny.check_context(Some("/tmp"), &env("GREETING")).is_ok());
+        assert!(deny.check_context(Some("/tmp"), &env("greeting")).is_ok());
+        assert!(deny.check_context(None, &env("GREETING")).is_err());
+        let mut extra = policy(&[], None, &[], &["^/root"]);
+        extra.allow_env = vec!["APP_*".into()];
+        assert!(extra.check_context(None, &env("APP_MODE")).is_ok());
+        assert!(extra.check_context(None, &env("GIT_CONFIG_COUNT")).is_err());
         for name in [
             "LD_PRELOAD",
             "PATH",
             "BASH_ENV",
             "IFS",
-            "dyld_insert_libraries",
+            "DYLD_INSERT_LIBRARIES",
         ] {
             assert!(deny.check_context(None, &env(name)).is_err(), "{name}");
         }
