@@ -128,6 +128,11 @@ pub enum Error {
     #[error("the SSH connection is closed: {reason}")]
     ClosedBeforeStart { reason: String },
 
+    /// The server closed a new channel before starting the command on it: nothing ran, so
+    /// it can be tried again on the same connection.
+    #[error("the server closed the channel before starting the command")]
+    DroppedBeforeStart,
+
     /// A ProxyJump hop failed.
     #[error("via jump host {hop}")]
     Jump {

@@ -1,6 +1,6 @@
 //! Background jobs: commands started with `background: true`, polled with `ssh_job`.
 //!
-//! A job runs [`SessionManager::run_command`] in its own task. Its output is kept per
+//! A job runs its command (through [`super::SessionManager::with_session`]) in its own task. Its output is kept per
 //! read: each `ssh_job` call takes what arrived since the previous one, bounded
 //! head-and-tail like a foreground command. Jobs end with their session. Finished jobs
 //! are forgotten after [`RETENTION`], or sooner when more than [`MAX_FINISHED`] of one
@@ -11,15 +11,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{OwnedSemaphorePermit, oneshot, watch};
+use futures::future::BoxFuture;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::ids::random_id;
-use crate::manager::{Entry, SessionManager};
-use crate::ssh::exec::{ExecRequest, Exit, OutputSink};
+use crate::ssh::exec::{Exit, OutputSink};
 use crate::ssh::output::Capture;
-use crate::ssh::session::Session;
 
 /// How long starting a job waits for the server to accept the command.
 const START_WAIT: Duration = Duration::from_secs(5);
@@ -157,14 +156,27 @@ impl Job {
     }
 }
 
+/// What a job's [`Runner`] is told: who started it, where, and the command.
+pub struct JobMeta {
+    pub session_id: String,
+    pub owner: Option<String>,
+    pub command: String,
+}
+
+/// What a job runs: given the job's output sink and cancel token, the command's whole run,
+/// handing the sink back with the outcome.
+pub type Runner = Box<
+    dyn FnOnce(JobSink, CancellationToken) -> BoxFuture<'static, (JobSink, Result<Exit>)> + Send,
+>;
+
 /// Feeds a job's output into its state, and tells [`Jobs::start`] once the server has
 /// accepted the command.
-struct Sink {
+pub struct JobSink {
     job: Arc<Job>,
     started: Option<oneshot::Sender<Result<()>>>,
 }
 
-impl OutputSink for Sink {
+impl OutputSink for JobSink {
     fn stdout(&mut self, data: &[u8]) {
         self.job.lock().stdout.push(data);
     }
@@ -189,27 +201,19 @@ impl Jobs {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts `req` in the background on `session` (the live connection of `entry`), under
-    /// a new random id. `slot` is held until the job ends. Returns once the server has
-    /// accepted the command, or after [`START_WAIT`] (the command may be waiting for a
-    /// channel); an error before that, such as a refused command, is returned instead of a job.
-    pub async fn start(
-        &self,
-        manager: Arc<SessionManager>,
-        entry: Arc<Entry>,
-        session: Arc<Session>,
-        req: ExecRequest,
-        limit: usize,
-        slot: OwnedSemaphorePermit,
-    ) -> Result<Arc<Job>> {
+    /// Starts a job under a new random id: `run` gets the job's output sink and cancel
+    /// token and runs the command (retries included). Returns once the server has accepted
+    /// the command, or after [`START_WAIT`] (the command may be waiting for a channel); an
+    /// error before that, such as a refused command, is returned instead of a job.
+    pub async fn start(&self, meta: JobMeta, limit: usize, run: Runner) -> Result<Arc<Job>> {
         let id = format!("job-{}", random_id(8)?);
         self.prune(MAX_FINISHED);
         let (done, _) = watch::channel(false);
         let job = Arc::new(Job {
             id,
-            session_id: entry.id.clone(),
-            owner: entry.owner.clone(),
-            command: req.command.clone(),
+            session_id: meta.session_id,
+            owner: meta.owner,
+            command: meta.command,
             started_at: SystemTime::now(),
             started: Instant::now(),
             cancel: CancellationToken::new(),
@@ -228,16 +232,12 @@ impl Jobs {
         let task_job = job.clone();
         let (started_tx, started_rx) = oneshot::channel();
         tokio::spawn(async move {
-            let _slot = slot;
-            let mut sink = Sink {
+            let sink = JobSink {
                 job: task_job.clone(),
                 started: Some(started_tx),
             };
             let cancel = task_job.cancel.clone();
-            let result = manager
-                .run_command(&entry, session, req, &mut sink, &cancel)
-                .await
-                .map(|(exit, _)| exit);
+            let (mut sink, result) = run(sink, cancel).await;
             tracing::info!(job_id = %task_job.id, ok = result.is_ok(), "job finished");
             let result = result.map_err(|e| {
                 let chain = e.chain();

@@ -81,7 +81,9 @@ fn describe(e: &Error) -> (String, String) {
         Error::SessionNotFound(_) => {
             "it was disconnected or never existed; call ssh_list_sessions to see open sessions, or ssh_connect to open one".into()
         }
-        Error::SessionClosed { .. } | Error::ClosedBeforeStart { .. } => {
+        Error::SessionClosed { .. }
+        | Error::ClosedBeforeStart { .. }
+        | Error::DroppedBeforeStart => {
             "call the tool again to reconnect this session, or ssh_connect anew".into()
         }
         Error::Policy(_) => {

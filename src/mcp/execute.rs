@@ -8,6 +8,7 @@ use rmcp::{Json, RoleServer, tool, tool_router};
 
 use crate::audit::{Decision, Event};
 use crate::error::Error;
+use crate::manager::RunCommand;
 use crate::manager::jobs::{Job, JobStatus};
 use crate::mcp::errors::tool_error;
 use crate::mcp::progress::Reporter;
@@ -79,21 +80,7 @@ connection died is reconnected transparently (reconnected: true).",
             self.audit(&ctx, audit_base(Decision::Refused, Some(e.to_string())));
             return Err(fail(e));
         }
-        let (entry, session, reconnected) = match self
-            .manager
-            .session_for_use(&p.session_id, owner.as_deref())
-            .await
-        {
-            Ok(ok) => ok,
-            Err(e) => {
-                self.audit(&ctx, audit_base(Decision::Failed, Some(e.to_string())));
-                return Err(fail(e));
-            }
-        };
-        let slot = entry.command_slot().map_err(fail)?;
         let mut event = audit_base(Decision::Allowed, None);
-        event.host = Some(session.info.address.to_string());
-        event.user = Some(session.info.username.clone());
         let req = ExecRequest {
             command: p.command,
             stdin: p.stdin.map(String::into_bytes),
@@ -111,17 +98,16 @@ connection died is reconnected transparently (reconnected: true).",
             stdout_bytes: 0,
             stderr_bytes: 0,
             duration_ms: 0,
-            reconnected,
+            reconnected: false,
             job_id: None,
         };
         if background {
             let started = self
                 .manager
-                .jobs
-                .start(self.manager.clone(), entry, session, req, limit, slot)
+                .start_job(&p.session_id, owner.as_deref(), req, limit)
                 .await;
-            let job = match started {
-                Ok(job) => job,
+            let used = match started {
+                Ok(used) => used,
                 Err(e) => {
                     event.decision = Decision::Failed;
                     event.error = Some(e.to_string());
@@ -129,8 +115,11 @@ connection died is reconnected transparently (reconnected: true).",
                     return Err(fail(e));
                 }
             };
-            result.job_id = Some(job.id.clone());
-            event.job_id = Some(job.id.clone());
+            event.host = Some(used.session.info.address.to_string());
+            event.user = Some(used.session.info.username.clone());
+            result.reconnected = used.reconnected;
+            result.job_id = Some(used.value.id.clone());
+            event.job_id = Some(used.value.id.clone());
             self.audit(&ctx, event);
             return Ok(Json(result));
         }
@@ -141,19 +130,27 @@ connection died is reconnected transparently (reconnected: true).",
             reporter: Reporter::for_request(&ctx),
             timeout,
         };
+        let mut op = RunCommand {
+            req,
+            sink: &mut sink,
+            cancel: &ctx.ct,
+            slot: None,
+        };
         let ran = self
             .manager
-            .run_command(&entry, session, req, &mut sink, &ctx.ct)
+            .with_session(&p.session_id, owner.as_deref(), &mut op)
             .await;
-        drop(slot);
+        drop(op);
         // No progress may follow the result: close the queue and let it drain first.
         if let Some(r) = sink.reporter.take() {
             r.finish().await;
         }
         let exit = match ran {
-            Ok((x, again)) => {
-                result.reconnected |= again;
-                x
+            Ok(used) => {
+                event.host = Some(used.session.info.address.to_string());
+                event.user = Some(used.session.info.username.clone());
+                result.reconnected = used.reconnected;
+                used.value
             }
             Err(e) => {
                 event.decision = Decision::Failed;

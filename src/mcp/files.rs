@@ -10,6 +10,7 @@ use crate::audit::{Decision, Event};
 use crate::clock::rfc3339;
 use crate::error::Error;
 use crate::local_paths::Confinement;
+use crate::manager::OpenSftp;
 use crate::mcp::errors::tool_error;
 use crate::mcp::execute::millis;
 use crate::mcp::progress::TransferProgress;
@@ -103,11 +104,12 @@ overwrite is true. Returns bytes and SHA-256.",
             }
         };
         let owner = Self::owner(&ctx);
-        let (session, reconnected) = self
+        let used = self
             .manager
-            .sftp_session_for_use(&p.session_id, owner.as_deref())
+            .with_session(&p.session_id, owner.as_deref(), &mut OpenSftp)
             .await
             .map_err(fail)?;
+        let (session, reconnected) = (used.session, used.reconnected);
         let mut progress = TransferProgress::new(&ctx, "uploaded");
         let mut report = |done, total| progress.update(done, total);
         let upload = sftp::upload(
@@ -178,11 +180,12 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
             },
             None => None,
         };
-        let (session, reconnected) = self
+        let used = self
             .manager
-            .sftp_session_for_use(&p.session_id, owner.as_deref())
+            .with_session(&p.session_id, owner.as_deref(), &mut OpenSftp)
             .await
             .map_err(fail)?;
+        let (session, reconnected) = (used.session, used.reconnected);
         let mut result = DownloadResult {
             remote_path: remote.clone(),
             local_path: None,
@@ -294,11 +297,12 @@ modes and modification times, sorted by name, at most max_entries (default 1000)
         let fail = |e: Error| tool_error("Failed to list directory", &e);
         check_remote_path(&p.path).map_err(fail)?;
         let owner = Self::owner(&ctx);
-        let (session, reconnected) = self
+        let used = self
             .manager
-            .sftp_session_for_use(&p.session_id, owner.as_deref())
+            .with_session(&p.session_id, owner.as_deref(), &mut OpenSftp)
             .await
             .map_err(fail)?;
+        let (session, reconnected) = (used.session, used.reconnected);
         let path = match p.path.trim() {
             "" => ".",
             other => other,

@@ -81,10 +81,10 @@ pub struct Exit {
 /// Runs `req` on a new channel of `session`, feeding output to `sink`. `cancel` stops the
 /// command the same way a timeout does.
 ///
-/// A server may close a channel before acknowledging the `exec` request (Dropbear does so
-/// under load): the command never started, so it is tried again on a new channel, a few
-/// times, with backoff. A connection found closed before the command was sent gives
-/// [`Error::ClosedBeforeStart`].
+/// Nothing runs when this reports [`Error::ClosedBeforeStart`] (the connection was found
+/// closed before the command was sent) or [`Error::DroppedBeforeStart`] (the server closed
+/// the channel before starting the command, as Dropbear does under load): the caller may
+/// try again, on a new connection or on this one (see [`crate::manager::access`]).
 pub async fn run(
     session: &Arc<Session>,
     req: ExecRequest,
@@ -102,20 +102,9 @@ pub async fn run(
         _ = cancel.cancelled() => return Ok(Exit { cancelled: true, duration: started.elapsed(), ..Exit::default() }),
         _ = sleep_until(deadline) => return Ok(Exit { timed_out: true, duration: started.elapsed(), ..Exit::default() }),
     };
-    let mut backoff = Duration::from_millis(20);
-    for _ in 0..8 {
-        match run_once(session, req.clone(), sink, cancel, started).await? {
-            Some(exit) => return Ok(exit),
-            None => {
-                tracing::debug!("the server dropped the command before starting it; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(500));
-            }
-        }
-    }
-    Err(Error::ChannelOpen(
-        "the server kept closing the channel before starting the command".into(),
-    ))
+    run_once(session, req, sink, cancel, started)
+        .await?
+        .ok_or(Error::DroppedBeforeStart)
 }
 
 /// Sends `signals` to the command marked with `marker` from a command of its own, for

@@ -1,0 +1,84 @@
+//! One open session and what hangs off it: the connection (replaced when it dies), how it
+//! was opened, its command budget and its forwards.
+
+#[cfg(feature = "port_forward")]
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::{Error, Result};
+#[cfg(feature = "port_forward")]
+use crate::ssh::forward::Forward;
+use crate::ssh::session::{ConnectRequest, Session};
+
+/// One open session and what hangs off it.
+#[derive(Debug)]
+pub struct Entry {
+    pub id: String,
+    /// Who opened the session (the HTTP token's name); only they may see or use it.
+    pub owner: Option<String>,
+    /// The live connection; replaced when a dead one is reconnected.
+    pub(super) session: RwLock<Arc<Session>>,
+    /// How the session was opened, kept (secrets included, redacted in Debug) to reconnect.
+    pub(super) request: ConnectRequest,
+    /// Serialises reconnects so concurrent calls on a dead session make one new connection.
+    pub(super) reconnecting: tokio::sync::Mutex<()>,
+    /// Times this session was reconnected.
+    pub reconnects: AtomicU32,
+    /// When a tool last used this session, for the idle timeout.
+    pub(super) last_used: RwLock<Instant>,
+    /// Budget of commands running or waiting for a channel; past it calls are refused.
+    pub(super) commands: Arc<Semaphore>,
+    /// Forwards started on this session; they stop when it closes.
+    #[cfg(feature = "port_forward")]
+    pub forwards: Mutex<Vec<Arc<Forward>>>,
+}
+
+impl Entry {
+    /// The current connection (possibly dead; see [`super::SessionManager::with_session`]).
+    pub fn session(&self) -> Arc<Session> {
+        self.session
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub(super) fn touch(&self) {
+        if let Ok(mut t) = self.last_used.write() {
+            *t = Instant::now();
+        }
+    }
+
+    pub(super) fn idle_for(&self) -> Duration {
+        self.last_used
+            .read()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
+
+    /// Reserves a slot for one command, or refuses when the session is saturated.
+    pub fn command_slot(&self) -> Result<OwnedSemaphorePermit> {
+        self.commands.clone().try_acquire_owned().map_err(|_| {
+            Error::Limit(format!(
+                "too many commands are running or queued on session {}",
+                self.id
+            ))
+        })
+    }
+
+    #[cfg(feature = "port_forward")]
+    pub(super) fn has_active_forwards(&self) -> bool {
+        self.forwards
+            .lock()
+            .map(|f| f.iter().any(|f| f.is_active()))
+            .unwrap_or(false)
+    }
+
+    #[cfg(not(feature = "port_forward"))]
+    pub(super) fn has_active_forwards(&self) -> bool {
+        false
+    }
+}
