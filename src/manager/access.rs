@@ -226,7 +226,7 @@ impl SessionOp for StartJob {
                     };
                     let r = manager.with_session(&id, owner.as_deref(), &mut op).await;
                     drop(op);
-                    (sink, r.map(|used| used.value))
+                    (sink, r.map(|used| (used.value, used.reconnected)))
                 })
             });
             self.manager.jobs.start(meta, self.limit, runner).await

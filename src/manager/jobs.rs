@@ -64,6 +64,11 @@ struct State {
     status: JobStatus,
     exit: Option<Exit>,
     error: Option<String>,
+    /// The error itself, for a caller waiting on the job as its own command (see
+    /// [`Job::take_failure`]).
+    failure: Option<Error>,
+    /// The session had to be reconnected for the command.
+    reconnected: bool,
     finished: Option<Instant>,
 }
 
@@ -94,6 +99,8 @@ pub struct Report {
     pub exit: Option<Exit>,
     pub error: Option<String>,
     pub elapsed: Duration,
+    /// The session had to be reconnected for the command.
+    pub reconnected: bool,
 }
 
 impl Job {
@@ -130,6 +137,7 @@ impl Job {
             stderr: std::mem::replace(&mut st.stderr, Capture::new(limit)),
             exit: st.exit.clone(),
             error: st.error.clone(),
+            reconnected: st.reconnected,
             elapsed: st
                 .exit
                 .as_ref()
@@ -137,18 +145,52 @@ impl Job {
         }
     }
 
-    /// Records how the job ended: its exit, or the error (as its full chain).
-    fn finish(&self, result: std::result::Result<Exit, String>) {
+    /// Whether the job has ended.
+    pub fn is_finished(&self) -> bool {
+        self.lock().finished.is_some()
+    }
+
+    /// Bytes of output so far and the last line written, for progress reports.
+    pub fn progress(&self) -> (u64, Option<String>) {
+        let st = self.lock();
+        let line = st.stdout.last_line().or_else(|| st.stderr.last_line());
+        (st.stdout.total() + st.stderr.total(), line)
+    }
+
+    /// The error the job failed with, once (its chain stays in the reports).
+    pub fn take_failure(&self) -> Option<Error> {
+        self.lock().failure.take()
+    }
+
+    /// Records a job whose command never started; the starting call has the error.
+    fn finish_unstarted(&self, chain: String) {
+        let mut st = self.lock();
+        st.status = JobStatus::Failed;
+        st.error = Some(chain);
+        st.finished = Some(Instant::now());
+        drop(st);
+        self.done.send_replace(true);
+    }
+
+    /// Records how the job ended: its exit and whether the session was reconnected, or the
+    /// error.
+    fn finish(&self, result: Result<(Exit, bool)>) {
         let mut st = self.lock();
         st.status = match &result {
             _ if self.cancel.is_cancelled() => JobStatus::Killed,
-            Ok(e) if e.timed_out => JobStatus::TimedOut,
+            Ok((e, _)) if e.timed_out => JobStatus::TimedOut,
             Ok(_) => JobStatus::Exited,
             Err(_) => JobStatus::Failed,
         };
         match result {
-            Ok(e) => st.exit = Some(e),
-            Err(e) => st.error = Some(e),
+            Ok((e, reconnected)) => {
+                st.exit = Some(e);
+                st.reconnected = reconnected;
+            }
+            Err(e) => {
+                st.error = Some(e.chain());
+                st.failure = Some(e);
+            }
         }
         st.finished = Some(Instant::now());
         drop(st);
@@ -164,9 +206,10 @@ pub struct JobMeta {
 }
 
 /// What a job runs: given the job's output sink and cancel token, the command's whole run,
-/// handing the sink back with the outcome.
+/// handing the sink back with the outcome (and whether the session was reconnected).
 pub type Runner = Box<
-    dyn FnOnce(JobSink, CancellationToken) -> BoxFuture<'static, (JobSink, Result<Exit>)> + Send,
+    dyn FnOnce(JobSink, CancellationToken) -> BoxFuture<'static, (JobSink, Result<(Exit, bool)>)>
+        + Send,
 >;
 
 /// Feeds a job's output into its state, and tells [`Jobs::start`] once the server has
@@ -224,6 +267,8 @@ impl Jobs {
                 status: JobStatus::Running,
                 exit: None,
                 error: None,
+                failure: None,
+                reconnected: false,
                 finished: None,
             }),
             done,
@@ -239,15 +284,16 @@ impl Jobs {
             let cancel = task_job.cancel.clone();
             let (mut sink, result) = run(sink, cancel).await;
             tracing::info!(job_id = %task_job.id, ok = result.is_ok(), "job finished");
-            let result = result.map_err(|e| {
-                let chain = e.chain();
+            match result {
                 // Not started yet: the starting call reports it, if it still waits.
-                if let Some(tx) = sink.started.take() {
-                    let _ = tx.send(Err(e));
+                Err(e) if sink.started.is_some() => {
+                    task_job.finish_unstarted(e.chain());
+                    if let Some(tx) = sink.started.take() {
+                        let _ = tx.send(Err(e));
+                    }
                 }
-                chain
-            });
-            task_job.finish(result);
+                other => task_job.finish(other),
+            }
         });
         // A command the server refuses (or a connection found dead) is the call's error,
         // not a job that failed at once. A command still waiting for a channel after
@@ -285,6 +331,11 @@ impl Jobs {
         self.of_session(session_id)
             .iter()
             .any(|j| j.status() == JobStatus::Running)
+    }
+
+    /// Forgets a job (a foreground command, which ran as a job until it ended).
+    pub fn forget(&self, id: &str) {
+        self.map().remove(id);
     }
 
     /// Stops the jobs of a session that is closing.
@@ -346,6 +397,8 @@ mod tests {
                 status: JobStatus::Exited,
                 exit: Some(Exit::default()),
                 error: None,
+                failure: None,
+                reconnected: false,
                 finished: Some(at),
             }),
             done,

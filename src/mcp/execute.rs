@@ -8,18 +8,19 @@ use rmcp::{Json, RoleServer, tool, tool_router};
 
 use crate::audit::{Decision, Event};
 use crate::error::Error;
-use crate::manager::RunCommand;
-use crate::manager::jobs::{Job, JobStatus};
+use crate::manager::jobs::{Job, JobStatus, Report};
 use crate::mcp::errors::tool_error;
 use crate::mcp::progress::Reporter;
 use crate::mcp::types::{ExecuteParams, ExecuteResult, JobParams, JobResult};
 use crate::mcp::{SshMcp, schema};
 use crate::ssh::command_line;
-use crate::ssh::exec::{self, ExecRequest, OutputSink};
-use crate::ssh::output::Capture;
+use crate::ssh::exec::{self, ExecRequest};
+use tokio_util::sync::CancellationToken;
 
 /// Largest `max_output_bytes` a call may ask for (per stream).
 pub const MAX_OUTPUT_CEILING: usize = 16 * 1024 * 1024;
+/// Seconds a foreground command may run before the call returns it as a job.
+pub const DEFAULT_YIELD_SECS: u64 = 45;
 /// Longest `wait_secs` of `ssh_job`.
 pub const MAX_JOB_WAIT: Duration = Duration::from_secs(300);
 
@@ -29,14 +30,7 @@ impl SshMcp {
         name = "ssh_execute",
         input_schema = schema::input::<ExecuteParams>(),
         output_schema = schema::output::<ExecuteResult>(),
-        description = "Run a shell command on an open session and return stdout, stderr and \
-exit_code (a non-zero exit code is a normal result). Each call runs on its own channel with no \
-terminal; stdin is closed unless given. The command is stopped after timeout_secs (default 60): \
-HUP and INT, then TERM, then KILL to its process group, and what it printed so far is returned \
-with timed_out true. Output beyond max_output_bytes per stream keeps its head and tail with a \
-marker. With background: true it returns a job_id once the server has accepted the command (at most \
-5 s); poll it with ssh_job. A session whose \
-connection died is reconnected transparently (reconnected: true).",
+        description = "Run a shell command; returns stdout, stderr and exit_code (non-zero is a normal result). No terminal. At timeout_secs the command's process group gets HUP and INT, then TERM, then KILL. Large output keeps its head and tail. With background, or still running at yield_after_secs, it continues as a job: follow it with ssh_job.",
         annotations(
             title = "Run a command over SSH",
             read_only_hint = false,
@@ -50,142 +44,33 @@ connection died is reconnected transparently (reconnected: true).",
         Parameters(p): Parameters<ExecuteParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ExecuteResult>, String> {
-        const OP: &str = "Failed to execute command";
-        let fail = |e: Error| tool_error(OP, &e);
-        let settings = self.manager.settings();
-        let background = p.background.unwrap_or(false);
-        let timeout = effective_timeout(p.timeout_secs, background, settings).map_err(fail)?;
-        let limit = p
-            .max_output_bytes
-            .unwrap_or(settings.max_output_bytes)
-            .min(MAX_OUTPUT_CEILING);
-        let env: Vec<(String, String)> = p.env.unwrap_or_default().into_iter().collect();
-        command_line::check_request(&p.command, p.cwd.as_deref().filter(|c| !c.is_empty()), &env)
-            .map_err(fail)?;
-        let owner = Self::owner(&ctx);
-        let audit_base = |decision, error: Option<String>| Event {
+        let mut event = Event {
             tool: "ssh_execute",
             session_id: Some(p.session_id.trim().to_string()),
             command: Some(p.command.clone()),
-            decision,
-            error,
             ..Default::default()
         };
-        let checked = settings.policy.check_command(&p.command).and_then(|()| {
-            settings
-                .policy
-                .check_context(p.cwd.as_deref().filter(|c| !c.is_empty()), &env)
-        });
-        if let Err(e) = checked {
-            self.audit(&ctx, audit_base(Decision::Refused, Some(e.to_string())));
-            return Err(fail(e));
+        let outcome = self.execute(p, &ctx, &mut event).await;
+        if let Ok(r) = &outcome {
+            event.exit_code = r.exit_code;
+            event.exit_signal = r.exit_signal.clone();
+            event.timed_out = r.job_id.is_none().then_some(r.timed_out);
+            event.stdout_bytes = Some(r.stdout_bytes);
+            event.stderr_bytes = Some(r.stderr_bytes);
+            event.duration_ms = Some(r.duration_ms);
+            event.job_id = r.job_id.clone();
         }
-        let mut event = audit_base(Decision::Allowed, None);
-        let req = ExecRequest {
-            command: p.command,
-            stdin: p.stdin.map(String::into_bytes),
-            cwd: p.cwd.filter(|c| !c.is_empty()),
-            env,
-            timeout,
-        };
-        let mut result = ExecuteResult {
-            stdout: String::new(),
-            stderr: String::new(),
-            exit_code: None,
-            exit_signal: None,
-            timed_out: false,
-            truncated: false,
-            stdout_bytes: 0,
-            stderr_bytes: 0,
-            duration_ms: 0,
-            reconnected: false,
-            job_id: None,
-        };
-        if background {
-            let started = self
-                .manager
-                .start_job(&p.session_id, owner.as_deref(), req, limit)
-                .await;
-            let used = match started {
-                Ok(used) => used,
-                Err(e) => {
-                    event.decision = Decision::Failed;
-                    event.error = Some(e.to_string());
-                    self.audit(&ctx, event);
-                    return Err(fail(e));
-                }
-            };
-            event.host = Some(used.session.info.address.to_string());
-            event.user = Some(used.session.info.username.clone());
-            result.reconnected = used.reconnected;
-            result.job_id = Some(used.value.id.clone());
-            event.job_id = Some(used.value.id.clone());
-            self.audit(&ctx, event);
-            return Ok(Json(result));
-        }
-
-        let mut sink = Foreground {
-            stdout: Capture::new(limit),
-            stderr: Capture::new(limit),
-            reporter: Reporter::for_request(&ctx),
-            timeout,
-        };
-        let mut op = RunCommand {
-            req,
-            sink: &mut sink,
-            cancel: &ctx.ct,
-            slot: None,
-        };
-        let ran = self
-            .manager
-            .with_session(&p.session_id, owner.as_deref(), &mut op)
-            .await;
-        drop(op);
-        // No progress may follow the result: close the queue and let it drain first.
-        if let Some(r) = sink.reporter.take() {
-            r.finish().await;
-        }
-        let exit = match ran {
-            Ok(used) => {
-                event.host = Some(used.session.info.address.to_string());
-                event.user = Some(used.session.info.username.clone());
-                result.reconnected = used.reconnected;
-                used.value
-            }
-            Err(e) => {
-                event.decision = Decision::Failed;
-                event.error = Some(e.to_string());
-                self.audit(&ctx, event);
-                return Err(fail(e));
-            }
-        };
-        result.stdout = sink.stdout.render();
-        result.stderr = sink.stderr.render();
-        result.exit_code = exit.exit_code.map(i64::from);
-        result.exit_signal = exit.exit_signal;
-        result.timed_out = exit.timed_out;
-        result.truncated = sink.stdout.truncated() || sink.stderr.truncated();
-        result.stdout_bytes = sink.stdout.total();
-        result.stderr_bytes = sink.stderr.total();
-        result.duration_ms = millis(exit.duration);
-        event.exit_code = result.exit_code;
-        event.exit_signal = result.exit_signal.clone();
-        event.timed_out = Some(result.timed_out);
-        event.stdout_bytes = Some(result.stdout_bytes);
-        event.stderr_bytes = Some(result.stderr_bytes);
-        event.duration_ms = Some(result.duration_ms);
-        self.audit(&ctx, event);
-        Ok(Json(result))
+        self.audit_outcome(&ctx, event, &outcome);
+        outcome
+            .map(Json)
+            .map_err(|e| tool_error("Failed to execute command", &e))
     }
 
     #[tool(
         name = "ssh_job",
         input_schema = schema::input::<JobParams>(),
         output_schema = schema::output::<JobResult>(),
-        description = "Follow a background job started by ssh_execute with background: true: \
-returns its status (running, exited, killed, timed_out, failed), the output produced since the \
-previous ssh_job call, and exit_code or exit_signal once finished. wait_secs waits for the job to \
-finish first; kill: true stops it.",
+        description = "Follow a job from ssh_execute: status, the output since the previous call, exit_code once ended.",
         annotations(
             title = "Follow a background job",
             read_only_hint = false,
@@ -265,6 +150,166 @@ finish first; kill: true stops it.",
     }
 }
 
+/// How waiting on a foreground command ended.
+enum Waited {
+    /// The command ended (by itself, at its timeout, or stopped after a client cancel).
+    Ended,
+    /// It still runs at `yield_after_secs`: it goes on as a job.
+    Yielded,
+}
+
+impl SshMcp {
+    /// `ssh_execute`: checks, then runs the command as a job that the call waits for, up to
+    /// `yield_after_secs` (a background call does not wait at all). The audit event gets
+    /// what is known of the call as it goes.
+    async fn execute(
+        &self,
+        p: ExecuteParams,
+        ctx: &RequestContext<RoleServer>,
+        event: &mut Event,
+    ) -> Result<ExecuteResult, Error> {
+        let settings = self.manager.settings();
+        let background = p.background.unwrap_or(false);
+        let timeout = effective_timeout(p.timeout_secs, background, settings)?;
+        let limit = p
+            .max_output_bytes
+            .unwrap_or(settings.max_output_bytes)
+            .min(MAX_OUTPUT_CEILING);
+        let env: Vec<(String, String)> = p.env.unwrap_or_default().into_iter().collect();
+        let cwd = p.cwd.filter(|c| !c.is_empty());
+        command_line::check_request(&p.command, cwd.as_deref(), &env)?;
+        settings.policy.check_command(&p.command)?;
+        settings.policy.check_context(cwd.as_deref(), &env)?;
+        // At `yield_after_secs` a foreground command becomes a job; never when it would
+        // reach its timeout first.
+        let yield_after = match p.yield_after_secs.unwrap_or(DEFAULT_YIELD_SECS) {
+            0 => None,
+            s => Some(Duration::from_secs(s)).filter(|y| timeout.is_none_or(|t| *y < t)),
+        };
+        let req = ExecRequest {
+            command: p.command,
+            stdin: p.stdin.map(String::into_bytes),
+            cwd,
+            env,
+            timeout,
+        };
+        let owner = Self::owner(ctx);
+        let used = self
+            .manager
+            .start_job(&p.session_id, owner.as_deref(), req, limit)
+            .await?;
+        event.host = Some(used.session.info.address.to_string());
+        event.user = Some(used.session.info.username.clone());
+        let job = used.value;
+        if background {
+            // Nothing is read here: the first `ssh_job` call gets all the output.
+            return Ok(ExecuteResult {
+                job_id: Some(job.id.clone()),
+                status: Some(JobStatus::Running.as_str().into()),
+                reconnected: used.reconnected,
+                ..ExecuteResult::default()
+            });
+        }
+        let waited = wait_foreground(&job, yield_after, timeout, ctx).await;
+        let report = job.read();
+        let mut result = execute_result(&report);
+        result.reconnected |= used.reconnected;
+        if let Waited::Yielded = waited {
+            result.job_id = Some(job.id.clone());
+            result.status = Some(JobStatus::Running.as_str().into());
+            return Ok(result);
+        }
+        // The caller saw no job: it ends with its command.
+        self.manager.jobs.forget(&job.id);
+        match job.take_failure() {
+            Some(e) => Err(e),
+            None => Ok(result),
+        }
+    }
+
+    /// Records an audit event with the decision the outcome implies.
+    fn audit_outcome<T>(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        mut event: Event,
+        outcome: &Result<T, Error>,
+    ) {
+        event.decision = match outcome {
+            Ok(_) => Decision::Allowed,
+            Err(e) => crate::mcp::tools::decision_of(e),
+        };
+        event.error = outcome.as_ref().err().map(|e| e.to_string());
+        self.audit(ctx, event);
+    }
+}
+
+/// Waits for a foreground command's job to end, reporting progress every [`exec::TICK`]
+/// when the client asked for it; at `yield_after` it is left running. A client cancel
+/// stops the command and waits (a bounded time) for its stop sequence.
+async fn wait_foreground(
+    job: &Job,
+    yield_after: Option<Duration>,
+    timeout: Option<Duration>,
+    ctx: &RequestContext<RoleServer>,
+) -> Waited {
+    let started = std::time::Instant::now();
+    let mut reporter = Reporter::for_request(ctx);
+    let waited = loop {
+        job.wait(exec::TICK, &ctx.ct).await;
+        if job.is_finished() {
+            break Waited::Ended;
+        }
+        if ctx.ct.is_cancelled() {
+            job.kill();
+            job.wait(exec::STOP_GRACE * 5, &CancellationToken::new())
+                .await;
+            break Waited::Ended;
+        }
+        if yield_after.is_some_and(|y| started.elapsed() >= y) {
+            break Waited::Yielded;
+        }
+        if let Some(r) = &mut reporter {
+            let elapsed = started.elapsed();
+            let (bytes, line) = job.progress();
+            let mut message = format!("{}s, {bytes} bytes of output", elapsed.as_secs());
+            if let Some(line) = line {
+                let line: String = line.chars().take(200).collect();
+                message.push_str(&format!("; last line: {line}"));
+            }
+            // Progress is elapsed seconds (always increasing); total is the timeout.
+            r.send(
+                elapsed.as_secs_f64(),
+                timeout.map(|t| t.as_secs_f64()),
+                message,
+            );
+        }
+    };
+    // No progress may follow the result: close the queue and let it drain first.
+    if let Some(r) = reporter {
+        r.finish().await;
+    }
+    waited
+}
+
+/// The result of `ssh_execute` from what the command's job has so far.
+fn execute_result(r: &Report) -> ExecuteResult {
+    let exit = r.exit.clone().unwrap_or_default();
+    ExecuteResult {
+        stdout: r.stdout.render(),
+        stderr: r.stderr.render(),
+        exit_code: exit.exit_code.map(i64::from),
+        exit_signal: exit.exit_signal,
+        timed_out: exit.timed_out,
+        truncated: r.stdout.truncated() || r.stderr.truncated(),
+        stdout_bytes: r.stdout.total(),
+        stderr_bytes: r.stderr.total(),
+        duration_ms: millis(r.elapsed),
+        reconnected: r.reconnected,
+        job_id: None,
+        status: None,
+    }
+}
+
 /// What one `ssh_job` read returns, with the job's status at that read.
 fn job_result(job: &Job) -> (JobStatus, JobResult) {
     let r = job.read();
@@ -318,39 +363,4 @@ fn effective_timeout(
 /// A duration in whole milliseconds, for results.
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Output of a foreground command, with optional progress reports.
-struct Foreground {
-    stdout: Capture,
-    stderr: Capture,
-    reporter: Option<Reporter>,
-    /// The command's timeout: the `total` of progress reports.
-    timeout: Option<Duration>,
-}
-
-impl OutputSink for Foreground {
-    fn stdout(&mut self, data: &[u8]) {
-        self.stdout.push(data);
-    }
-
-    fn stderr(&mut self, data: &[u8]) {
-        self.stderr.push(data);
-    }
-
-    fn tick(&mut self, elapsed: Duration) {
-        let Some(r) = &mut self.reporter else { return };
-        let bytes = self.stdout.total() + self.stderr.total();
-        let mut message = format!("{}s, {bytes} bytes of output", elapsed.as_secs());
-        if let Some(line) = self.stdout.last_line().or_else(|| self.stderr.last_line()) {
-            let line: String = line.chars().take(200).collect();
-            message.push_str(&format!("; last line: {line}"));
-        }
-        // Progress is elapsed seconds (always increasing); total is the timeout.
-        r.send(
-            elapsed.as_secs_f64(),
-            self.timeout.map(|t| t.as_secs_f64()),
-            message,
-        );
-    }
 }

@@ -30,10 +30,7 @@ impl SshMcp {
         name = "ssh_upload",
         input_schema = schema::input::<UploadParams>(),
         output_schema = schema::output::<UploadResult>(),
-        description = "Write a file on the remote host over SFTP, from text `content` or from a \
-file on the machine running this server (`local_path`, any size). Atomic: written to a temporary \
-name beside the target, then renamed over it. Refuses to replace an existing file unless \
-overwrite is true. Returns bytes and SHA-256.",
+        description = "Write a remote file over SFTP, atomically (temporary name, then rename), from content or local_path. Returns bytes and sha256.",
         annotations(
             title = "Upload a file over SFTP",
             read_only_hint = false,
@@ -143,9 +140,7 @@ overwrite is true. Returns bytes and SHA-256.",
         name = "ssh_download",
         input_schema = schema::input::<DownloadParams>(),
         output_schema = schema::output::<DownloadResult>(),
-        description = "Read a file on the remote host over SFTP: returned as text `content` \
-(bounded by max_bytes, default 256 KiB; `lossy` when not valid UTF-8, `truncated` when cut), or \
-saved to `local_path` on the machine running this server. Returns bytes, size and SHA-256.",
+        description = "Read a remote file over SFTP, as text content (lossy if not UTF-8, truncated past max_bytes) or into local_path. Returns bytes, size and sha256.",
         annotations(
             title = "Download a file over SFTP",
             read_only_hint = true,
@@ -279,8 +274,7 @@ saved to `local_path` on the machine running this server. Returns bytes, size an
         name = "ssh_list_dir",
         input_schema = schema::input::<ListDirParams>(),
         output_schema = schema::output::<ListDirResult>(),
-        description = "List a directory on the remote host over SFTP: names, types, sizes, \
-modes and modification times, sorted by name, at most max_entries (default 1000).",
+        description = "List a remote directory over SFTP: name, type, size, mode, mtime, sorted by name.",
         annotations(
             title = "List a remote directory",
             read_only_hint = true,

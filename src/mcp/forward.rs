@@ -25,11 +25,7 @@ impl SshMcp {
         name = "ssh_forward",
         input_schema = schema::input::<ForwardParams>(),
         output_schema = schema::output::<ForwardResult>(),
-        description = "Forward TCP through a session, like ssh -L (kind local, default: \
-connections to 127.0.0.1:local_port here reach remote_address:remote_port as seen from the SSH \
-server), ssh -R (kind remote: the SSH server listens on remote_address:remote_port and its \
-connections come to local_host:local_port here) or ssh -D (kind dynamic: a SOCKS5 proxy on \
-127.0.0.1:local_port). Port 0 picks a free port. Runs until ssh_forward_close or disconnect.",
+        description = "Forward TCP. local (ssh -L): 127.0.0.1:local_port here reaches remote_address:remote_port from the SSH server. remote (ssh -R): the server listens on remote_address:remote_port and delivers to local_host:local_port here. dynamic (ssh -D): SOCKS5 on 127.0.0.1:local_port. Runs until ssh_forward_close or disconnect.",
         annotations(
             title = "Forward a port over SSH",
             read_only_hint = false,
@@ -87,8 +83,7 @@ connections come to local_host:local_port here) or ssh -D (kind dynamic: a SOCKS
         name = "ssh_forward_close",
         input_schema = schema::input::<ForwardCloseParams>(),
         output_schema = schema::output::<ForwardCloseResult>(),
-        description = "Stop one forward: its listener closes (or the SSH server's, for remote \
-forwards) and its open connections are cut.",
+        description = "Stop a forward and cut its connections.",
         annotations(
             title = "Close a port forward",
             read_only_hint = false,

@@ -32,12 +32,25 @@ use crate::audit::Event;
 
 use crate::manager::SessionManager;
 
-const INSTRUCTIONS: &str = "SSH access to remote hosts. Call ssh_connect first; it returns a \
-session_id for ssh_execute (run a shell command, get stdout, stderr and exit code), ssh_forward \
-(tunnel a local port to a host reachable from the server), ssh_list_sessions and ssh_disconnect. \
-Sessions stay open until disconnected. A non-zero exit code is a normal result. Long commands are \
-stopped after timeout_secs; large outputs are cut to their head and tail. For long jobs use \
-ssh_execute with background: true and follow them with ssh_job.";
+/// What the server tells the model up front, naming every tool this build has.
+fn instructions() -> String {
+    let forward = if cfg!(feature = "port_forward") {
+        (", ssh_forward", " ssh_forward_close stops a forward.")
+    } else {
+        ("", "")
+    };
+    format!(
+        "SSH access to remote hosts. ssh_connect opens a session; its session_id serves \
+         ssh_execute, ssh_upload, ssh_download, ssh_list_dir{} and ssh_disconnect. Long \
+         commands continue as jobs followed with ssh_job; ssh_list_sessions shows what is \
+         open.{} A non-zero exit code is a normal result.",
+        forward.0, forward.1
+    )
+}
+
+/// The longest list of named hosts the instructions carry; past it they point to
+/// `ssh_list_sessions`, so the instructions stay under 1 KiB.
+const NAMED_HOSTS_TEXT: usize = 500;
 
 /// Who calls a tool: the name of the HTTP bearer token the request came with. The HTTP
 /// front end puts it in the request's extensions; SSH sessions and jobs belong to it.
@@ -155,13 +168,20 @@ impl ServerHandler for SshMcp {
 
     fn get_info(&self) -> ServerConfig {
         let hosts = &self.manager.settings().hosts;
-        let mut instructions = INSTRUCTIONS.to_string();
+        let mut instructions = instructions();
         if !hosts.is_empty() {
             let names: Vec<&str> = hosts.keys().map(String::as_str).collect();
-            instructions.push_str(&format!(
-                " Named hosts (pass the name as address, without credentials): {}.",
-                names.join(", ")
-            ));
+            let list = names.join(", ");
+            if list.len() <= NAMED_HOSTS_TEXT {
+                instructions.push_str(&format!(
+                    " Named hosts (pass the name as address, without credentials): {list}."
+                ));
+            } else {
+                instructions.push_str(&format!(
+                    " {} named hosts are configured: ssh_list_sessions lists them.",
+                    names.len()
+                ));
+            }
         }
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("ssh-mcp", env!("CARGO_PKG_VERSION")))

@@ -25,11 +25,7 @@ impl SshMcp {
         name = "ssh_connect",
         input_schema = schema::input::<ConnectParams>(),
         output_schema = schema::output::<ConnectResult>(),
-        description = "Open an SSH session and return its session_id. Authenticates with key_path \
-(plus passphrase if encrypted) and/or password; with neither, tries the SSH agent, then \
-~/.ssh/id_ed25519, id_ecdsa, id_rsa. The host key is checked against known_hosts: a changed key \
-is refused; an unknown host's key is shown to the user for confirmation when the client supports \
-elicitation, and otherwise recorded (or refused, as the operator chose).",
+        description = "Open an SSH session; returns session_id. Authenticates with key_path (and passphrase) or password, else the SSH agent and default keys. An unknown host key is shown to the user to confirm where the client can ask; a changed one is refused.",
         annotations(
             title = "Connect over SSH",
             read_only_hint = false,
@@ -131,7 +127,7 @@ elicitation, and otherwise recorded (or refused, as the operator chose).",
         name = "ssh_disconnect",
         input_schema = schema::input::<SessionParams>(),
         output_schema = schema::output::<DisconnectResult>(),
-        description = "Close a session with its channels and port forwards.",
+        description = "Close a session with its commands, jobs and forwards.",
         annotations(
             title = "Disconnect an SSH session",
             read_only_hint = false,
@@ -172,7 +168,7 @@ elicitation, and otherwise recorded (or refused, as the operator chose).",
     #[tool(
         name = "ssh_list_sessions",
         output_schema = schema::output::<ListSessionsResult>(),
-        description = "List open sessions with address, user, liveness and port forwards.",
+        description = "List open sessions (address, user, liveness, forwards, jobs) and the operator's named hosts.",
         annotations(
             title = "List SSH sessions",
             read_only_hint = true,

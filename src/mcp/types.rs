@@ -11,21 +11,19 @@ use crate::secret::Secret;
 /// Parameters of `ssh_connect`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ConnectParams {
-    /// Server to connect to: the name of a host the operator configured (listed by
-    /// `ssh_list_sessions` as `named_hosts`; no credentials needed), or `host`, `host:port`
-    /// (default port 22), or `[ipv6]:port`.
+    /// A named host (see `named_hosts` of `ssh_list_sessions`; no credentials needed), or
+    /// `host[:port]`, `[ipv6]:port`.
     pub address: String,
-    /// Remote user name. Defaults to the local user running this server.
+    /// Remote user; default: the server's local user.
     #[serde(default)]
     pub username: Option<String>,
-    /// Password for password (or keyboard-interactive) authentication. Prefer keys or the
-    /// SSH agent: a password passed here is seen by the model and the client.
+    /// Password. The model and the client see it: prefer keys or named hosts.
     #[serde(default)]
     pub password: Option<Secret>,
-    /// Path of a private key file on the machine running this server; `~` is expanded.
+    /// Private key file on the server's machine.
     #[serde(default)]
     pub key_path: Option<String>,
-    /// Passphrase of an encrypted private key (the one in `key_path`, or a default identity).
+    /// Passphrase of an encrypted key.
     #[serde(default)]
     pub passphrase: Option<Secret>,
 }
@@ -54,40 +52,37 @@ pub struct ConnectResult {
 /// Parameters of `ssh_execute`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ExecuteParams {
-    /// Session from `ssh_connect`.
+    /// From `ssh_connect`.
     pub session_id: String,
-    /// Command line, run by the remote user's login shell exactly as `ssh host 'command'`
-    /// would. It gets no terminal; stdin is closed unless `stdin` is given.
+    /// Run by the remote login shell, as `ssh host 'command'`.
     pub command: String,
-    /// Stop the command after this many seconds (HUP and INT, then TERM, then KILL, to its
-    /// process group) and return what it printed so far with `timed_out: true`. Default: the
-    /// server's setting (60 s); at most the server's maximum (3600 s); 0 = no limit, only where
-    /// the operator allows it.
+    /// Stop it after this long (default 60, at most 3600; 0: no limit where the operator
+    /// allows).
     #[serde(default)]
     pub timeout_secs: Option<u64>,
-    /// Bytes kept per stream (stdout, stderr). Past it the first and last halves are kept
-    /// with a marker between them. Default: the server's setting (65536).
+    /// Bytes kept per stream (default 65536).
     #[serde(default)]
     pub max_output_bytes: Option<usize>,
-    /// Text written to the command's stdin, followed by end-of-file.
+    /// Text fed to stdin, then end-of-file.
     #[serde(default)]
     pub stdin: Option<String>,
-    /// Directory to run the command in. If it does not exist the command is not run and
-    /// the exit code is 1.
+    /// Directory to run in (exit code 1 if it does not exist).
     #[serde(default)]
     pub cwd: Option<String>,
-    /// Environment variables for the command (names: letters, digits, `_`).
+    /// Environment variables.
     #[serde(default)]
     pub env: Option<BTreeMap<String, String>>,
-    /// Start the command and return with a `job_id` as soon as the server has accepted it;
-    /// follow it with `ssh_job`.
-    /// Its timeout defaults to the server's maximum instead of `timeout_secs`' default.
+    /// Return a `job_id` at once.
     #[serde(default)]
     pub background: Option<bool>,
+    /// Still running after this many seconds (default 45; 0: never), the command goes on
+    /// as a job and the call returns its `job_id` and the output so far.
+    #[serde(default)]
+    pub yield_after_secs: Option<u64>,
 }
 
 /// Result of `ssh_execute`. A non-zero `exit_code` is a normal result, not an error.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Default, Debug, Serialize, JsonSchema)]
 pub struct ExecuteResult {
     /// Standard output (invalid UTF-8 replaced by U+FFFD; head and tail if truncated).
     pub stdout: String,
@@ -109,20 +104,25 @@ pub struct ExecuteResult {
     pub duration_ms: u64,
     /// The session's connection had died and was re-established for this call.
     pub reconnected: bool,
-    /// With `background: true`: the job to follow with `ssh_job` (other fields are empty).
+    /// When the command goes on as a job: the job to follow with `ssh_job`. Exit fields are
+    /// empty; after `yield_after_secs` the output so far is above, and `ssh_job` returns
+    /// what follows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+    /// `running` when the command goes on as a job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 /// Parameters of `ssh_job`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct JobParams {
-    /// Job from `ssh_execute` with `background: true`.
+    /// From `ssh_execute`.
     pub job_id: String,
-    /// Wait up to this many seconds (at most 300) for the job to finish before answering.
+    /// Wait up to this long (at most 300) for the job to end.
     #[serde(default)]
     pub wait_secs: Option<u64>,
-    /// Stop the job (HUP and INT, then TERM, then KILL) and report it.
+    /// Stop the job.
     #[serde(default)]
     pub kill: Option<bool>,
 }
@@ -170,26 +170,22 @@ pub struct JobSummary {
 /// Parameters of `ssh_forward`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ForwardParams {
-    /// Session from `ssh_connect`.
+    /// From `ssh_connect`.
     pub session_id: String,
-    /// `local` (default, like `ssh -L`): listen here, connect from the SSH server.
-    /// `remote` (like `ssh -R`): the SSH server listens on `remote_address:remote_port`,
-    /// connections come back to `local_host:local_port` here.
-    /// `dynamic` (like `ssh -D`): a SOCKS5 proxy on 127.0.0.1:`local_port`.
+    /// `local` (default), `remote` or `dynamic`.
     #[serde(default)]
     pub kind: Option<String>,
-    /// `local`/`dynamic`: port to listen on at 127.0.0.1 on the machine running this server,
-    /// 0 picks a free one (the result says which). `remote`: port to connect to here.
+    /// `local`/`dynamic`: port to listen on here (0: any free one). `remote`: port to
+    /// deliver to here.
     pub local_port: u16,
-    /// `local`: host to reach, resolved by the SSH server (e.g. `localhost` for the server
-    /// itself). `remote`: address the SSH server listens on (default 127.0.0.1).
+    /// `local`: host to reach, as the SSH server resolves it. `remote`: address the server
+    /// listens on (default 127.0.0.1).
     #[serde(default)]
     pub remote_address: Option<String>,
-    /// `local`: port to reach on `remote_address`. `remote`: port the SSH server listens
-    /// on, 0 lets it pick (the result says which).
+    /// `local`: port to reach. `remote`: port the server listens on (0: any free one).
     #[serde(default)]
     pub remote_port: Option<u16>,
-    /// `remote`: host to connect to here (default 127.0.0.1).
+    /// `remote`: host to deliver to here (default 127.0.0.1).
     #[serde(default)]
     pub local_host: Option<String>,
 }
@@ -214,7 +210,7 @@ pub struct ForwardResult {
 /// Parameters of `ssh_forward_close`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ForwardCloseParams {
-    /// Forward from `ssh_forward`.
+    /// From `ssh_forward`.
     pub forward_id: String,
 }
 
@@ -229,7 +225,7 @@ pub struct ForwardCloseResult {
 /// Parameters of tools that take only a session.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SessionParams {
-    /// Session from `ssh_connect`.
+    /// From `ssh_connect`.
     pub session_id: String,
 }
 
@@ -292,24 +288,23 @@ pub struct ForwardSummary {
 /// Parameters of `ssh_upload`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct UploadParams {
-    /// Session from `ssh_connect`.
+    /// From `ssh_connect`.
     pub session_id: String,
-    /// Destination path on the remote host (absolute, or relative to the remote user's home).
+    /// Destination (relative: from the remote home).
     pub remote_path: String,
-    /// Text to write (at most 1 MiB). Give this or `local_path`.
+    /// Text to write (at most 1 MiB).
     #[serde(default)]
     pub content: Option<String>,
-    /// Absolute path of a file on the machine running this server to upload (any size).
+    /// Or a file on the server's machine (absolute path, any size).
     #[serde(default)]
     pub local_path: Option<String>,
-    /// Permission bits in octal, e.g. "0644" or "755". Default: the replaced file's, else 0644.
+    /// Octal permissions, e.g. `0644` (default: the replaced file's, else 0644).
     #[serde(default)]
     pub mode: Option<String>,
-    /// Replace an existing file. Default false: an existing target is an error.
+    /// Replace an existing file (default false).
     #[serde(default)]
     pub overwrite: Option<bool>,
-    /// Compute the SHA-256 of the data (default true). It costs about 0.7 s of CPU per GiB;
-    /// turn it off only for very large transfers whose checksum nobody needs.
+    /// Compute SHA-256 (default true).
     #[serde(default)]
     pub checksum: Option<bool>,
 }
@@ -331,23 +326,20 @@ pub struct UploadResult {
 /// Parameters of `ssh_download`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DownloadParams {
-    /// Session from `ssh_connect`.
+    /// From `ssh_connect`.
     pub session_id: String,
-    /// File to read on the remote host.
+    /// Remote file.
     pub remote_path: String,
-    /// Absolute path on the machine running this server to save the file to. Without it the
-    /// file comes back as `content`.
+    /// Save it here (absolute path on the server's machine) instead of returning `content`.
     #[serde(default)]
     pub local_path: Option<String>,
-    /// Read at most this many bytes. Default for `content`: 262144 (at most 4 MiB); for
-    /// `local_path`: the whole file.
+    /// Read at most this many bytes (`content`: default 256 KiB, at most 4 MiB).
     #[serde(default)]
     pub max_bytes: Option<u64>,
-    /// Replace an existing `local_path`. Default false.
+    /// Replace an existing `local_path` (default false).
     #[serde(default)]
     pub overwrite: Option<bool>,
-    /// Compute the SHA-256 of the data (default true). It costs about 0.7 s of CPU per GiB;
-    /// turn it off only for very large transfers whose checksum nobody needs.
+    /// Compute SHA-256 (default true).
     #[serde(default)]
     pub checksum: Option<bool>,
 }
@@ -381,9 +373,9 @@ pub struct DownloadResult {
 /// Parameters of `ssh_list_dir`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ListDirParams {
-    /// Session from `ssh_connect`.
+    /// From `ssh_connect`.
     pub session_id: String,
-    /// Directory on the remote host ("." is the remote user's home).
+    /// Remote directory (`.`: the remote home).
     pub path: String,
     /// Entries returned at most (default 1000).
     #[serde(default)]

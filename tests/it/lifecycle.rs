@@ -54,6 +54,62 @@ async fn tools_should_be_listed_with_schemas_and_annotations() {
     }
 }
 
+/// What a client hands the model for every tool (name, description, input schema, as
+/// JSON) stays within this budget, whatever tools are added.
+const TOOL_TEXT_BUDGET: usize = 12 * 1024;
+
+#[tokio::test]
+async fn the_tool_text_a_model_reads_should_stay_within_its_budget() {
+    let srv = Server::stdio().await;
+    let tools = srv.client.list_all_tools().await.unwrap();
+    let sizes: Vec<(String, usize)> = tools
+        .iter()
+        .map(|t| {
+            let text = json!({
+                "name": t.name,
+                "description": t.description,
+                "inputSchema": t.input_schema,
+            });
+            (
+                t.name.to_string(),
+                serde_json::to_string(&text).unwrap().len(),
+            )
+        })
+        .collect();
+    let total: usize = sizes.iter().map(|(_, n)| n).sum();
+    eprintln!(
+        "tool text: {total} bytes for {} tools: {sizes:?}",
+        sizes.len()
+    );
+    assert!(
+        total <= TOOL_TEXT_BUDGET,
+        "the tools' text is {total} bytes, over the {TOOL_TEXT_BUDGET}-byte budget: {sizes:?}"
+    );
+    // The instructions name every tool that is enabled, and no other, briefly.
+    let instructions = srv
+        .client
+        .peer_info()
+        .unwrap()
+        .instructions
+        .clone()
+        .unwrap_or_default();
+    assert!(instructions.len() < 1024, "{} bytes", instructions.len());
+    for (name, _) in &sizes {
+        assert!(
+            instructions.contains(name.as_str()),
+            "{name} missing: {instructions}"
+        );
+    }
+    for word in instructions.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+        if word.starts_with("ssh_") {
+            assert!(
+                sizes.iter().any(|(n, _)| n == word),
+                "{word} is named but not enabled: {instructions}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_password_should_never_reach_the_logs_even_at_trace() {
     let sshd = Sshd::start();

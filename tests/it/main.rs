@@ -36,3 +36,4 @@ mod security;
 mod sshconfig;
 mod sshd;
 mod tinyssh;
+mod yielding;
