@@ -412,7 +412,7 @@ async fn save(
             path.display()
         )));
     }
-    let temp = TempFile(path.with_file_name(format!(
+    let temp = PartialDownload(path.with_file_name(format!(
         ".{}.ssh-mcp-{}.tmp",
         path.file_name()
             .map(|n| n.to_string_lossy())
@@ -432,16 +432,16 @@ async fn save(
 
 /// A partly written download, removed unless it was renamed into place (also when the
 /// call is cancelled).
-struct TempFile(PathBuf);
+struct PartialDownload(PathBuf);
 
-impl TempFile {
+impl PartialDownload {
     /// The file was renamed into place: nothing to remove.
     fn keep(mut self) {
         self.0 = PathBuf::new();
     }
 }
 
-impl Drop for TempFile {
+impl Drop for PartialDownload {
     fn drop(&mut self) {
         if !self.0.as_os_str().is_empty() {
             let _ = std::fs::remove_file(&self.0);

@@ -81,15 +81,15 @@ impl SshMcp {
         let info = &session.info;
         let confirmed = req.confirmed_host_key.is_some() && info.host_key.learned.is_some();
         let status = if info.host_key.unverified {
-            "unverified"
+            HostKeyStatus::Unverified
         } else if info.host_key.certificate {
-            "certificate"
+            HostKeyStatus::Certificate
         } else if confirmed {
-            "confirmed"
+            HostKeyStatus::Confirmed
         } else if info.host_key.learned.is_some() {
-            "learned"
+            HostKeyStatus::Learned
         } else {
-            "known"
+            HostKeyStatus::Known
         };
         let mut message = format!(
             "Successfully connected to {}@{}",
@@ -114,7 +114,7 @@ impl SshMcp {
             message,
             authenticated: true,
             host_key_fingerprint: info.host_key.fingerprint.clone(),
-            host_key_status: status.into(),
+            host_key_status: status,
             auth_method: info.auth_method.clone(),
         };
         // The same structured result `Json` gives the other tools.

@@ -40,13 +40,26 @@ pub struct ConnectResult {
     pub authenticated: bool,
     /// SHA-256 fingerprint of the server's host key, `SHA256:…` as `ssh-keygen -l` prints it.
     pub host_key_fingerprint: String,
-    /// `known` (matched known_hosts), `certificate` (a host certificate from a CA trusted in
-    /// known_hosts), `confirmed` (new host whose key the user trusted when asked, recorded),
-    /// `learned` (new host, recorded without asking: the client cannot ask), or `unverified`
-    /// (the operator turned host-key checking off).
-    pub host_key_status: String,
+    /// How the host key was trusted.
+    pub host_key_status: HostKeyStatus,
     /// How authentication succeeded, e.g. `password`, `key ~/.ssh/id_ed25519`, `agent key SHA256:…`.
     pub auth_method: String,
+}
+
+/// How a session's host key was trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HostKeyStatus {
+    /// It matched known_hosts.
+    Known,
+    /// A host certificate from a CA trusted in known_hosts.
+    Certificate,
+    /// A new host whose key the user trusted when asked; recorded.
+    Confirmed,
+    /// A new host, recorded without asking (the client cannot ask).
+    Learned,
+    /// Not checked: the operator turned host-key checking off.
+    Unverified,
 }
 
 /// Parameters of `ssh_execute`.
