@@ -111,7 +111,7 @@ async fn a_gigabyte_of_output_should_keep_server_memory_bounded() {
 #[tokio::test]
 async fn cwd_and_env_should_apply_to_the_command() {
     // AcceptEnv lets the server take LC_* by SSH env request; the rest falls back to export.
-    let sshd = Sshd::start_with("AcceptEnv LC_*", None);
+    let sshd = Sshd::builder().config("AcceptEnv LC_*").start();
     let srv = Server::stdio().await;
     let s = srv.connect(&sshd).await;
     let v = srv
@@ -317,7 +317,10 @@ async fn idle_sessions_should_be_closed() {
 /// started, including a shell busy in a loop.
 #[tokio::test]
 async fn commands_of_root_should_stop_without_channel_signals() {
-    let sshd = Sshd::start_with("PermitRootLogin prohibit-password\nAllowUsers root", None);
+    let sshd = Sshd::builder()
+        .config("PermitRootLogin prohibit-password")
+        .config("AllowUsers root")
+        .start();
     let srv = Server::stdio().await;
     let as_root = || {
         srv.ok(
@@ -408,7 +411,10 @@ impl Drop for KillGroups {
 /// another user's process whose command line and environment hold the id.
 #[tokio::test]
 async fn stopping_a_command_of_root_should_spare_groups_that_other_users_mark() {
-    let sshd = Sshd::start_with("PermitRootLogin prohibit-password\nAllowUsers root", None);
+    let sshd = Sshd::builder()
+        .config("PermitRootLogin prohibit-password")
+        .config("AllowUsers root")
+        .start();
     let srv = Server::stdio().await;
     let as_root = || {
         srv.ok(

@@ -352,7 +352,9 @@ async fn a_named_hosts_key_should_not_log_in_to_its_address_as_another_user() {
     else {
         panic!("no second user");
     };
-    let sshd = Sshd::start_with(&format!("AllowUsers {other}"), None);
+    let sshd = Sshd::builder()
+        .config(format!("AllowUsers {other}"))
+        .start();
     let (_d, srv) = with_config(&format!(
         r#"
         [hosts.web1]

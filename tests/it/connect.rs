@@ -282,7 +282,7 @@ async fn a_changed_host_key_should_be_refused_with_both_fingerprints() {
     let srv = Server::stdio().await;
     srv.connect(&first).await;
     drop(first);
-    let second = Sshd::start_with("", Some(port));
+    let second = Sshd::builder().port(port).start();
     let new_fp = fingerprint_of(&second);
     assert_ne!(old_fp, new_fp);
     let e = srv

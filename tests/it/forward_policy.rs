@@ -96,7 +96,9 @@ async fn local_and_socks_forwards_should_reach_only_allowed_targets() {
 
 #[tokio::test]
 async fn remote_forwards_should_listen_and_deliver_on_loopback_only() {
-    let sshd = Sshd::start_with("GatewayPorts clientspecified", None);
+    let sshd = Sshd::builder()
+        .config("GatewayPorts clientspecified")
+        .start();
     let echo = echo_server().await;
     let srv = Server::start_with(Transport::Http, Opts::default()).await;
     let s = srv.connect(&sshd).await;

@@ -41,14 +41,13 @@ async fn host_certificates_from_a_trusted_ca_should_be_accepted_and_others_refus
         let probe = Sshd::start();
         let ca = sign_host_key(probe.dir.path(), principal);
         let cert = probe.dir.path().join("host_ed25519-cert.pub");
-        let sshd = Sshd::start_with(
-            &format!(
-                "HostKey {}\nHostCertificate {}",
-                probe.dir.path().join("host_ed25519").display(),
-                cert.display()
-            ),
-            None,
-        );
+        let sshd = Sshd::builder()
+            .config(format!(
+                "HostKey {}",
+                probe.dir.path().join("host_ed25519").display()
+            ))
+            .config(format!("HostCertificate {}", cert.display()))
+            .start();
         let kh = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(kh.path(), format!("@cert-authority [127.0.0.1]:* {ca}\n")).unwrap();
         let srv = Server::with_host_keys("strict", kh.path()).await;

@@ -75,7 +75,9 @@ fn open_up(dir: &Path) {
 async fn cwd_and_env_should_be_taken_literally_by_every_login_shell() {
     let users = login_users();
     let allow: Vec<&str> = users.iter().map(|(_, u)| u.as_str()).collect();
-    let sshd = Sshd::start_with(&format!("AllowUsers {}", allow.join(" ")), None);
+    let sshd = Sshd::builder()
+        .config(format!("AllowUsers {}", allow.join(" ")))
+        .start();
     let srv = Server::stdio().await;
 
     let base = tempfile::Builder::new()

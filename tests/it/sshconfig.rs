@@ -162,7 +162,7 @@ async fn ssh_connect_should_accept_a_host_alias() {
 
 #[tokio::test]
 async fn proxy_jump_should_reach_the_target_through_the_bastion() {
-    let bastion = Sshd::start_with("LogLevel DEBUG1", None);
+    let bastion = Sshd::builder().config("LogLevel DEBUG1").start();
     let target = Sshd::start();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("config");

@@ -259,6 +259,33 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// The options of an sshd to start.
+#[derive(Default)]
+pub struct SshdBuilder {
+    /// Extra `sshd_config` lines.
+    lines: Vec<String>,
+    /// A port to reuse (host-key change tests); default: a free one.
+    port: Option<u16>,
+}
+
+impl SshdBuilder {
+    /// Adds an `sshd_config` line; it wins over the suite's defaults.
+    pub fn config(mut self, line: impl Into<String>) -> Self {
+        self.lines.push(line.into());
+        self
+    }
+
+    /// Listens on `port` instead of a free one.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    pub fn start(self) -> Sshd {
+        Sshd::start_with(&self.lines.join("\n"), self.port)
+    }
+}
+
 /// One running sshd.
 pub struct Sshd {
     pub port: u16,
@@ -271,12 +298,17 @@ pub struct Sshd {
 impl Sshd {
     /// An sshd with the default settings of this suite.
     pub fn start() -> Self {
-        Self::start_with("", None)
+        Self::builder().start()
+    }
+
+    /// An sshd with options of its own: `Sshd::builder().config("AllowUsers root").start()`.
+    pub fn builder() -> SshdBuilder {
+        SshdBuilder::default()
     }
 
     /// An sshd with extra `sshd_config` lines (placed first, so they win: sshd takes the first
     /// value of a keyword); `fixed_port` reuses a port (host-key change tests).
-    pub fn start_with(extra: &str, fixed_port: Option<u16>) -> Self {
+    fn start_with(extra: &str, fixed_port: Option<u16>) -> Self {
         let user = user();
         let dir = tempfile::Builder::new()
             .prefix("ssh-mcp-sshd-")
