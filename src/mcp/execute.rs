@@ -236,7 +236,7 @@ impl SshMcp {
     ) {
         event.decision = match outcome {
             Ok(_) => Decision::Allowed,
-            Err(e) => crate::mcp::tools::decision_of(e),
+            Err(e) => crate::mcp::sessions::decision_of(e),
         };
         event.error = outcome.as_ref().err().map(|e| e.to_string());
         self.audit(ctx, event);

@@ -1,13 +1,16 @@
 //! The MCP tool layer: one handler type served over both transports.
 //!
 //! - [`types`]: parameter and result structs (their docs are the schema the model reads).
-//! - [`tools`]: `ssh_connect`, `ssh_disconnect`, `ssh_list_sessions`.
+//! - [`sessions`]: `ssh_connect`, `ssh_disconnect`, `ssh_list_sessions`.
+//! - [`connect`]: what `ssh_connect` does before a session exists (named hosts, the ssh
+//!   client config, policy), and [`confirm`]: asking the user about an unknown host key.
+//! - [`execute`]: `ssh_execute` (a command the call waits for, up to `yield_after_secs`, or
+//!   a background job) and `ssh_job`.
 //! - [`files`]: `ssh_upload`, `ssh_download`, `ssh_list_dir` (SFTP).
-//! - [`execute`]: `ssh_execute` (foreground with progress, or background) and `ssh_job`.
-//! - [`forward`]: `ssh_forward` (cargo feature `port_forward`).
+//! - [`forward`]: `ssh_forward`, `ssh_forward_close` (cargo feature `port_forward`).
 //! - [`progress`]: progress notifications for commands and transfers.
 //! - [`errors`]: the one mapping from core errors to tool errors.
-//! - [`schema`]: the tools' JSON Schemas.
+//! - [`schema`]: the tools' JSON Schemas, compacted.
 
 pub mod confirm;
 pub mod connect;
@@ -18,7 +21,7 @@ pub mod files;
 pub mod forward;
 pub mod progress;
 pub mod schema;
-pub mod tools;
+pub mod sessions;
 pub mod types;
 
 use std::sync::{Arc, OnceLock};
