@@ -17,26 +17,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::ids::random_id;
-use crate::ssh::command_line::{compose, marker_export, signal_marked};
+use crate::ssh::command_line::{compose, marker_export};
 use crate::ssh::session::Session;
-
-/// Time between the steps of the stop sequence.
-pub const STOP_GRACE: Duration = Duration::from_secs(1);
-
-/// How long a command that signals a marked command may wait for a channel and run.
-const REAPER_WAIT: Duration = Duration::from_secs(10);
+pub use crate::ssh::stop::{STOP_GRACE, STOP_SIGNALS};
+use crate::ssh::stop::{Step, Stop};
 
 /// How long the messages a dead connection left on a channel are still read.
 const DRAIN: Duration = Duration::from_secs(1);
 
 /// How often [`OutputSink::tick`] is called while a command runs.
 pub const TICK: Duration = Duration::from_secs(1);
-
-/// The stop sequence, one step per grace period. OpenSSH delivers a channel signal to the
-/// command's whole process group (`killpg`), so the first step reaches background jobs too;
-/// HUP comes first because non-interactive shells start background jobs with INT ignored,
-/// and a job left behind once the shell is gone can no longer be signalled through sshd.
-pub const STOP_SIGNALS: [&[Sig]; 3] = [&[Sig::HUP, Sig::INT], &[Sig::TERM], &[Sig::KILL]];
 
 /// One command to run.
 #[derive(Debug, Clone, Default)]
@@ -105,36 +95,6 @@ pub async fn run(
     run_once(session, req, sink, cancel, started)
         .await?
         .ok_or(Error::DroppedBeforeStart)
-}
-
-/// Sends `signals` to the command marked with `marker` from a command of its own, for
-/// servers that refuse channel signals. Best effort and bounded: it waits for a channel at
-/// most [`REAPER_WAIT`].
-async fn signal_marked_command(session: Arc<Session>, marker: String, signals: Vec<&'static str>) {
-    let script = signal_marked(&marker, &signals);
-    let run = async {
-        let (mut channel, _permit) = session.open_session_channel().await?;
-        channel.exec(false, script.into_bytes()).await?;
-        let _ = channel.eof().await;
-        while channel.wait().await.is_some() {}
-        Ok::<(), Error>(())
-    };
-    match tokio::time::timeout(REAPER_WAIT, run).await {
-        Ok(Ok(())) => tracing::debug!(?signals, "signalled the marked command"),
-        Ok(Err(e)) => tracing::debug!(error = %e, "could not signal the marked command"),
-        Err(_) => tracing::debug!("signalling the marked command took too long"),
-    }
-}
-
-/// The name `kill -s` takes, for the signals of [`STOP_SIGNALS`].
-fn sig_name(sig: &Sig) -> &'static str {
-    match sig {
-        Sig::HUP => "HUP",
-        Sig::INT => "INT",
-        Sig::TERM => "TERM",
-        // KILL, and any other: the stop sequence has no others.
-        _ => "KILL",
-    }
 }
 
 /// One attempt; `None` when the server closed the channel without starting the command.
@@ -218,8 +178,7 @@ async fn run_once(
     let mut confirmed = false;
     let mut output = false;
     let mut eof = false;
-    let mut step: Option<usize> = None;
-    let mut next_step = deadline;
+    let mut stop = Stop::new(deadline, session.clone(), marker.clone());
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
     // Set when the connection died: what it delivered before (output, the exit report) is
     // still queued on the channel, so it is read until the channel ends or this passes.
@@ -261,10 +220,9 @@ async fn run_once(
                 Some(_) => {}
             },
             _ = ticker.tick() => sink.tick(started.elapsed()),
-            _ = &mut stop_requested, if step.is_none() => {
+            _ = &mut stop_requested, if !stop.started() => {
                 exit.cancelled = true;
-                step = Some(0);
-                next_step = Some(tokio::time::Instant::now());
+                stop.begin_now();
             }
             _ = dead.cancelled(), if drain_until.is_none() => {
                 drain_until = Some(tokio::time::Instant::now() + DRAIN);
@@ -272,30 +230,13 @@ async fn run_once(
             _ = sleep_until(drain_until), if drain_until.is_some() => {
                 break Err(session.closed_error());
             }
-            _ = sleep_until(next_step), if next_step.is_some() => {
-                let n = *step.get_or_insert_with(|| {
+            _ = sleep_until(stop.due()), if stop.due().is_some() => {
+                if !stop.started() {
                     exit.timed_out = true;
-                    0
-                });
-                match STOP_SIGNALS.get(n) {
-                    Some(sigs) => {
-                        for sig in sigs.iter() {
-                            tracing::debug!(signal = ?sig, "stopping command");
-                            let _ = channel.signal(sig.clone()).await;
-                        }
-                        if let Some(m) = &marker {
-                            // On its own task: the steps keep their pace, and a reaper that
-                            // waits for a free channel still runs once one is.
-                            let names: Vec<&'static str> = sigs.iter().map(sig_name).collect();
-                            tokio::spawn(signal_marked_command(session.clone(), m.clone(), names));
-                        }
-                        step = Some(n + 1);
-                        next_step = Some(tokio::time::Instant::now() + STOP_GRACE);
-                    }
-                    None => {
-                        let _ = channel.close().await;
-                        break Ok(());
-                    }
+                }
+                if stop.send_next(&channel).await == Step::Done {
+                    let _ = channel.close().await;
+                    break Ok(());
                 }
             }
         }
@@ -306,7 +247,7 @@ async fn run_once(
     result?;
     // The channel closed without an exit report and we did not stop it: the connection
     // died, or the server gave up on the command.
-    if exit.exit_code.is_none() && exit.exit_signal.is_none() && step.is_none() {
+    if exit.exit_code.is_none() && exit.exit_signal.is_none() && !stop.started() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         if session.is_closed() {
             return Err(session.closed_error());

@@ -10,7 +10,7 @@
 //! - [`auth`]: password, key file, agent and default-identity authentication.
 //! - [`session`]: one authenticated connection and its channel budget.
 //! - [`command_line`]: the command line sent to the remote shell, quoting.
-//! - [`exec`]: running one command on its own channel.
+//! - [`exec`]: running one command on its own channel; [`stop`]: its stop sequence.
 //! - [`output`]: head-and-tail capture of a command's output with exact byte counts.
 //! - [`sftp_state`], [`sftp_channel`], [`sftp`], [`local_io`]: file transfer and directory listing over the
 //!   sftp subsystem.
@@ -36,6 +36,7 @@ pub mod sftp_state;
 pub mod socket;
 #[cfg(feature = "port_forward")]
 pub mod socks;
+pub mod stop;
 #[cfg(feature = "port_forward")]
 pub mod tunnel;
 
