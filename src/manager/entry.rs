@@ -59,6 +59,22 @@ impl Entry {
             .unwrap_or_default()
     }
 
+    /// The named host or ssh client config alias the session was opened with, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.request.name.as_deref()
+    }
+
+    /// How the session authenticated, for the model: a named host's key is the
+    /// operator's, and its file path is not shown.
+    pub fn auth_method(&self, named_host: bool) -> String {
+        let method = self.session().info.auth_method.clone();
+        if named_host && method.starts_with("key ") {
+            "named host key".into()
+        } else {
+            method
+        }
+    }
+
     /// Reserves a slot for one command, or refuses when the session is saturated.
     pub fn command_slot(&self) -> Result<OwnedSemaphorePermit> {
         self.commands.clone().try_acquire_owned().map_err(|_| {

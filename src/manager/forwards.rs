@@ -11,7 +11,7 @@ use super::{Entry, SessionManager};
 use crate::config::policy::Allowlist;
 use crate::error::{Error, Result};
 use crate::ids::random_id;
-use crate::ssh::forward::Forward;
+use crate::ssh::forward::{Forward, target_reachable};
 use crate::ssh::session::Session;
 
 /// What forward to start.
@@ -45,14 +45,21 @@ struct StartForward {
     max: usize,
 }
 
+/// A forward just started, and for a local one whether its target answered.
+pub struct Started {
+    pub forward: Arc<Forward>,
+    /// `local`: the SSH server could connect to the target (or why not).
+    pub target: Option<std::result::Result<(), String>>,
+}
+
 impl SessionOp for StartForward {
-    type Output = Arc<Forward>;
+    type Output = Started;
 
     fn run<'a>(
         &'a mut self,
         entry: &'a Arc<Entry>,
         session: Arc<Session>,
-    ) -> BoxFuture<'a, Result<Arc<Forward>>> {
+    ) -> BoxFuture<'a, Result<Started>> {
         Box::pin(async move {
             let active = entry
                 .forwards
@@ -66,12 +73,14 @@ impl SessionOp for StartForward {
                 )));
             }
             let fid = format!("fwd-{}", random_id(8)?);
+            let mut target = None;
             let fwd = Arc::new(match self.spec.clone() {
                 ForwardSpec::Local {
                     local_port,
                     remote_host,
                     remote_port,
                 } => {
+                    target = Some(target_reachable(&session, &remote_host, remote_port).await);
                     Forward::start_local(session, fid, local_port, remote_host, remote_port).await?
                 }
                 ForwardSpec::Dynamic { local_port } => {
@@ -93,7 +102,10 @@ impl SessionOp for StartForward {
                 list.retain(|f| f.is_active());
                 list.push(fwd.clone());
             }
-            Ok(fwd)
+            Ok(Started {
+                forward: fwd,
+                target,
+            })
         })
     }
 }
@@ -105,7 +117,7 @@ impl SessionManager {
         id: &str,
         owner: Option<&str>,
         spec: ForwardSpec,
-    ) -> Result<Arc<Forward>> {
+    ) -> Result<Started> {
         let policy = &self.settings().policy;
         let mut op = StartForward {
             spec,

@@ -1,11 +1,13 @@
-//! Background jobs: commands started with `background: true`, polled with `ssh_job`.
+//! Background jobs: commands started with `background: true`, or foreground commands still
+//! running at `yield_after_secs`, polled with `ssh_job`.
 //!
-//! A job runs its command (through [`super::SessionManager::with_session`]) in its own task. Its output is kept per
-//! read: each `ssh_job` call takes what arrived since the previous one, bounded
-//! head-and-tail like a foreground command. Jobs end with their session. Finished jobs
-//! are forgotten after [`RETENTION`], or sooner when more than [`MAX_FINISHED`] of one
-//! owner have piled up: the cap is per owner (HTTP token), so one client's many short jobs
-//! never evict another client's unread output.
+//! A job runs its command (through [`super::SessionManager::with_session`]) in its own
+//! task. Its output is kept twice, each bounded head-and-tail like a foreground command:
+//! what arrived since the previous read, and everything from the start. Jobs end, and are
+//! forgotten, with their session. Finished jobs are forgotten after [`RETENTION`], or
+//! sooner when more than [`MAX_FINISHED`] of one owner have piled up: the cap is per owner
+//! (HTTP token), so one client's many short jobs never evict another client's unread
+//! output.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -61,6 +63,9 @@ struct State {
     /// Output since the previous read.
     stdout: Capture,
     stderr: Capture,
+    /// Output since the start.
+    all_stdout: Capture,
+    all_stderr: Capture,
     status: JobStatus,
     exit: Option<Exit>,
     error: Option<String>,
@@ -127,14 +132,35 @@ impl Job {
         }
     }
 
-    /// Takes the output that arrived since the previous read.
-    pub fn read(&self) -> Report {
+    /// Takes the output that arrived since the previous read; with `from_start`, all the
+    /// output kept since the start instead (the next read then starts after it too).
+    pub fn read(&self, from_start: bool) -> Report {
         let mut st = self.lock();
         let limit = st.limit;
+        let (stdout, stderr) = (
+            std::mem::replace(&mut st.stdout, Capture::new(limit)),
+            std::mem::replace(&mut st.stderr, Capture::new(limit)),
+        );
+        let (stdout, stderr) = if from_start {
+            (st.all_stdout.clone(), st.all_stderr.clone())
+        } else {
+            (stdout, stderr)
+        };
+        self.report(&st, stdout, stderr)
+    }
+
+    /// All the output kept since the start, without taking anything.
+    pub fn peek(&self) -> Report {
+        let st = self.lock();
+        let (stdout, stderr) = (st.all_stdout.clone(), st.all_stderr.clone());
+        self.report(&st, stdout, stderr)
+    }
+
+    fn report(&self, st: &State, stdout: Capture, stderr: Capture) -> Report {
         Report {
             status: st.status,
-            stdout: std::mem::replace(&mut st.stdout, Capture::new(limit)),
-            stderr: std::mem::replace(&mut st.stderr, Capture::new(limit)),
+            stdout,
+            stderr,
             exit: st.exit.clone(),
             error: st.error.clone(),
             reconnected: st.reconnected,
@@ -221,10 +247,14 @@ pub struct JobSink {
 
 impl OutputSink for JobSink {
     fn stdout(&mut self, data: &[u8]) {
-        self.job.lock().stdout.push(data);
+        let mut st = self.job.lock();
+        st.stdout.push(data);
+        st.all_stdout.push(data);
     }
     fn stderr(&mut self, data: &[u8]) {
-        self.job.lock().stderr.push(data);
+        let mut st = self.job.lock();
+        st.stderr.push(data);
+        st.all_stderr.push(data);
     }
     fn started(&mut self) {
         if let Some(tx) = self.started.take() {
@@ -264,6 +294,8 @@ impl Jobs {
                 limit,
                 stdout: Capture::new(limit),
                 stderr: Capture::new(limit),
+                all_stdout: Capture::new(limit),
+                all_stderr: Capture::new(limit),
                 status: JobStatus::Running,
                 exit: None,
                 error: None,
@@ -338,11 +370,18 @@ impl Jobs {
         self.map().remove(id);
     }
 
-    /// Stops the jobs of a session that is closing.
+    /// Stops and forgets the jobs of a session that is closing: a job is listed with its
+    /// session and readable only as long as the session is.
     pub fn session_closed(&self, session_id: &str) {
-        for j in self.of_session(session_id) {
-            j.kill();
-        }
+        let mut map = self.map();
+        map.retain(|_, j| {
+            if j.session_id == session_id {
+                j.kill();
+                false
+            } else {
+                true
+            }
+        });
     }
 
     /// Forgets finished jobs past their retention, and of each owner the oldest finished
@@ -394,6 +433,8 @@ mod tests {
                 limit: 16,
                 stdout: Capture::new(16),
                 stderr: Capture::new(16),
+                all_stdout: Capture::new(16),
+                all_stderr: Capture::new(16),
                 status: JobStatus::Exited,
                 exit: Some(Exit::default()),
                 error: None,

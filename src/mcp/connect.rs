@@ -134,6 +134,7 @@ impl SshMcp {
                     Some(s) => Some(s.parse().map_err(Error::InvalidArgument)?),
                     None => None,
                 },
+                name: Some(named.to_string()),
                 ..Default::default()
             },
             None => {
@@ -148,6 +149,13 @@ impl SshMcp {
                 };
                 if let Some(cfg) = &settings.ssh_config {
                     let r = cfg.resolve(&given.host);
+                    // An alias: the config says something of its own about this name.
+                    let alias = r.host != given.host.to_ascii_lowercase()
+                        || r.port.is_some()
+                        || r.user.is_some()
+                        || !r.identity_files.is_empty()
+                        || !r.proxy_jump.is_empty();
+                    req.name = alias.then(|| given.host.clone());
                     let floor = settings.host_key_policy;
                     req.jumps = r
                         .proxy_jump
@@ -250,6 +258,7 @@ fn jump_request(
         confirmed_host_key: None,
         jumps: Vec::new(),
         check_addresses: false,
+        name: None,
     })
 }
 

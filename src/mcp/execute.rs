@@ -22,7 +22,8 @@ pub const MAX_OUTPUT_CEILING: usize = 16 * 1024 * 1024;
 /// Seconds a foreground command may run before the call returns it as a job.
 pub const DEFAULT_YIELD_SECS: u64 = 45;
 /// Longest `wait_secs` of `ssh_job`.
-pub const MAX_JOB_WAIT: Duration = Duration::from_secs(300);
+/// (Clients often give up on a call after about a minute.)
+pub const MAX_JOB_WAIT: Duration = Duration::from_secs(50);
 
 #[tool_router(router = exec_router, vis = "pub(crate)")]
 impl SshMcp {
@@ -30,7 +31,7 @@ impl SshMcp {
         name = "ssh_execute",
         input_schema = schema::input::<ExecuteParams>(),
         output_schema = schema::output::<ExecuteResult>(),
-        description = "Run a shell command; returns stdout, stderr and exit_code (non-zero is a normal result). No terminal. At timeout_secs the command's process group gets HUP and INT, then TERM, then KILL. Large output keeps its head and tail. With background, or still running at yield_after_secs, it continues as a job: follow it with ssh_job.",
+        description = "Run a shell command; returns stdout, stderr and exit_code (non-zero is a normal result). No terminal: prompts (read -p) are not shown and many programs will not ask; give answers on stdin. At timeout_secs the command's process group gets HUP and INT, then TERM, then KILL. Large output keeps its head and tail. With background, or still running at yield_after_secs, it continues as a job: follow it with ssh_job.",
         annotations(
             title = "Run a command over SSH",
             read_only_hint = false,
@@ -70,7 +71,7 @@ impl SshMcp {
         name = "ssh_job",
         input_schema = schema::input::<JobParams>(),
         output_schema = schema::output::<JobResult>(),
-        description = "Follow a job from ssh_execute: status, the output since the previous call, exit_code once ended.",
+        description = "Follow a job from ssh_execute: status, exit_code once ended, and the output new since the previous call (from_start: all of it).",
         annotations(
             title = "Follow a background job",
             read_only_hint = false,
@@ -129,7 +130,7 @@ impl SshMcp {
         if !wait.is_zero() && job.status() == JobStatus::Running {
             job.wait(wait, &ctx.ct).await;
         }
-        let (status, result) = job_result(&job);
+        let (status, result) = job_result(&job, p.from_start.unwrap_or(false));
         if kill {
             return Ok(Json(result));
         }
@@ -202,16 +203,17 @@ impl SshMcp {
         event.user = Some(used.session.info.username.clone());
         let job = used.value;
         if background {
-            // Nothing is read here: the first `ssh_job` call gets all the output.
-            return Ok(ExecuteResult {
-                job_id: Some(job.id.clone()),
-                status: Some(JobStatus::Running.as_str().into()),
-                reconnected: used.reconnected,
-                ..ExecuteResult::default()
-            });
+            // The output so far, without taking it: the first `ssh_job` call gets it too.
+            let mut result = execute_result(&job.peek());
+            result.exit_code = None;
+            result.exit_signal = None;
+            result.job_id = Some(job.id.clone());
+            result.status = Some(JobStatus::Running.as_str().into());
+            result.reconnected |= used.reconnected;
+            return Ok(result);
         }
         let waited = wait_foreground(&job, yield_after, timeout, ctx).await;
-        let report = job.read();
+        let report = job.read(false);
         let mut result = execute_result(&report);
         result.reconnected |= used.reconnected;
         if let Waited::Yielded = waited {
@@ -311,8 +313,8 @@ fn execute_result(r: &Report) -> ExecuteResult {
 }
 
 /// What one `ssh_job` read returns, with the job's status at that read.
-fn job_result(job: &Job) -> (JobStatus, JobResult) {
-    let r = job.read();
+fn job_result(job: &Job, from_start: bool) -> (JobStatus, JobResult) {
+    let r = job.read(from_start);
     let exit = r.exit.unwrap_or_default();
     let result = JobResult {
         job_id: job.id.clone(),

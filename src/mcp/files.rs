@@ -30,7 +30,7 @@ impl SshMcp {
         name = "ssh_upload",
         input_schema = schema::input::<UploadParams>(),
         output_schema = schema::output::<UploadResult>(),
-        description = "Write a remote file over SFTP, atomically (temporary name, then rename), from content or local_path. Returns bytes and sha256.",
+        description = "Write a remote file over SFTP, atomically (temporary name, then rename), from content or local_path. Returns bytes, sha256 of the data sent, and remote_sha256 of the file as the remote side hashes it afterwards (verified: true when they match).",
         annotations(
             title = "Upload a file over SFTP",
             read_only_hint = false,
@@ -127,12 +127,27 @@ impl SshMcp {
             &r,
         );
         let t = r.map_err(fail)?;
+        let check = if p.verify.unwrap_or(true) {
+            verify(&session, p.remote_path.trim(), t.sha256.as_deref(), true).await
+        } else {
+            Verification::default()
+        };
+        if check.verified == Some(false) {
+            return Err(fail(Error::InvalidArgument(format!(
+                "the remote file's SHA-256 ({}) differs from what was sent ({}): the upload did not arrive intact; upload it again",
+                check.remote_sha256.unwrap_or_default(),
+                t.sha256.unwrap_or_default()
+            ))));
+        }
         Ok(Json(UploadResult {
             remote_path: p.remote_path.trim().to_string(),
             bytes: t.bytes,
             sha256: t.sha256,
             duration_ms: millis(t.duration),
             reconnected,
+            remote_sha256: check.remote_sha256,
+            verified: check.verified,
+            verify_note: check.note,
         }))
     }
 
@@ -140,7 +155,7 @@ impl SshMcp {
         name = "ssh_download",
         input_schema = schema::input::<DownloadParams>(),
         output_schema = schema::output::<DownloadResult>(),
-        description = "Read a remote file over SFTP, as text content (lossy if not UTF-8, truncated past max_bytes) or into local_path. Returns bytes, size and sha256.",
+        description = "Read a remote file over SFTP, as text content (lossy if not UTF-8, truncated past max_bytes) or into local_path. Returns bytes, size, sha256 of the bytes read, and remote_sha256 of the file as the remote side hashes it (verified: true when they match).",
         annotations(
             title = "Download a file over SFTP",
             read_only_hint = true,
@@ -192,6 +207,9 @@ impl SshMcp {
             sha256: None,
             duration_ms: 0,
             reconnected,
+            remote_sha256: None,
+            verified: None,
+            verify_note: None,
         };
         let mut progress = TransferProgress::new(&ctx, "downloaded");
         let r = match &local {
@@ -257,6 +275,19 @@ impl SshMcp {
         result.bytes = t.bytes;
         result.size = size;
         result.truncated = t.bytes < size;
+        if p.verify.unwrap_or(true) {
+            let check = verify(&session, &remote, t.sha256.as_deref(), !result.truncated).await;
+            if check.verified == Some(false) {
+                return Err(fail(Error::InvalidArgument(format!(
+                    "the remote file's SHA-256 ({}) differs from what was read ({}): it changed while it was read; download it again",
+                    check.remote_sha256.unwrap_or_default(),
+                    t.sha256.clone().unwrap_or_default()
+                ))));
+            }
+            result.remote_sha256 = check.remote_sha256;
+            result.verified = check.verified;
+            result.verify_note = check.note;
+        }
         if result.truncated
             && let Some(c) = &mut result.content
         {
@@ -458,4 +489,41 @@ fn check_remote_path(path: &str) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// What checking a transfer against the remote file's own hash found.
+#[derive(Default)]
+struct Verification {
+    remote_sha256: Option<String>,
+    /// `Some(false)`: the hashes differ; `None`: not checked (see `note`).
+    verified: Option<bool>,
+    note: Option<String>,
+}
+
+/// Hashes `remote` on the remote side and compares it with `local` (the hash of the bytes
+/// sent or read); `whole` says whether those bytes were the whole file.
+async fn verify(
+    session: &std::sync::Arc<crate::ssh::Session>,
+    remote: &str,
+    local: Option<&str>,
+    whole: bool,
+) -> Verification {
+    let unchecked = |note: &str| Verification {
+        note: Some(note.to_string()),
+        ..Verification::default()
+    };
+    let Some(local) = local else {
+        return unchecked("not verified: checksum is off");
+    };
+    if !whole {
+        return unchecked("not verified: only part of the file was read (max_bytes)");
+    }
+    match crate::ssh::remote_hash::remote_sha256(session, remote).await {
+        Ok(h) => Verification {
+            verified: Some(h.eq_ignore_ascii_case(local)),
+            remote_sha256: Some(h),
+            note: None,
+        },
+        Err(why) => unchecked(&format!("not verified: {why}")),
+    }
 }

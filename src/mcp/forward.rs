@@ -25,7 +25,7 @@ impl SshMcp {
         name = "ssh_forward",
         input_schema = schema::input::<ForwardParams>(),
         output_schema = schema::output::<ForwardResult>(),
-        description = "Forward TCP. local (ssh -L): 127.0.0.1:local_port here reaches remote_address:remote_port from the SSH server. remote (ssh -R): the server listens on remote_address:remote_port and delivers to local_host:local_port here. dynamic (ssh -D): SOCKS5 on 127.0.0.1:local_port. Runs until ssh_forward_close or disconnect.",
+        description = "Forward TCP. local (ssh -L): 127.0.0.1:local_port here reaches remote_address:remote_port from the SSH server; target_reachable says whether it answered. remote (ssh -R): the server listens on remote_address:remote_port and delivers to local_host:local_port here. dynamic (ssh -D): SOCKS5 on 127.0.0.1:local_port. Runs until ssh_forward_close or disconnect.",
         annotations(
             title = "Forward a port over SSH",
             read_only_hint = false,
@@ -56,7 +56,7 @@ impl SshMcp {
                 tool: "ssh_forward",
                 session_id: Some(p.session_id.trim().to_string()),
                 target: Some(match &r {
-                    Ok(f) => describe(f),
+                    Ok(started) => describe(&started.forward),
                     Err(_) => format!("{p:?}"),
                 }),
                 decision: match &r {
@@ -68,14 +68,16 @@ impl SshMcp {
                 ..Default::default()
             },
         );
-        let fwd = r.map_err(|e| tool_error(OP, &e))?;
-        let s = summary(&fwd);
+        let started = r.map_err(|e| tool_error(OP, &e))?;
+        let s = summary(&started.forward);
         Ok(Json(ForwardResult {
             local_address: s.local_address,
             remote_address: s.remote_address,
             active: s.active,
             forward_id: s.forward_id,
             kind: s.kind,
+            target_reachable: started.target.as_ref().map(Result::is_ok),
+            target_error: started.target.and_then(Result::err),
         }))
     }
 
@@ -126,7 +128,7 @@ fn forward_spec(p: &ForwardParams) -> Result<ForwardSpec, Error> {
         .filter(|a| !a.is_empty());
     match p.kind.as_deref().unwrap_or("local") {
         "local" => Ok(ForwardSpec::Local {
-            local_port: p.local_port,
+            local_port: p.local_port.unwrap_or(0),
             remote_host: remote_address
                 .ok_or_else(|| bad("remote_address is required for a local forward"))?
                 .to_string(),
@@ -145,13 +147,14 @@ fn forward_spec(p: &ForwardParams) -> Result<ForwardSpec, Error> {
                 .filter(|h| !h.is_empty())
                 .unwrap_or("127.0.0.1")
                 .to_string(),
-            local_port: Some(p.local_port)
+            local_port: p
+                .local_port
                 .filter(|&p| p != 0)
                 .ok_or_else(|| bad("local_port (1-65535) is required for a remote forward"))?,
             local_addrs: Vec::new(),
         }),
         "dynamic" => Ok(ForwardSpec::Dynamic {
-            local_port: p.local_port,
+            local_port: p.local_port.unwrap_or(0),
         }),
         other => Err(bad(&format!(
             "kind {other:?} is not one of local, remote, dynamic"

@@ -115,7 +115,11 @@ impl SshMcp {
             authenticated: true,
             host_key_fingerprint: info.host_key.fingerprint.clone(),
             host_key_status: status,
-            auth_method: info.auth_method.clone(),
+            auth_method: entry.auth_method(
+                entry
+                    .name()
+                    .is_some_and(|n| self.manager.settings().hosts.contains_key(n)),
+            ),
         };
         // The same structured result `Json` gives the other tools.
         Json(result)
@@ -168,7 +172,7 @@ impl SshMcp {
     #[tool(
         name = "ssh_list_sessions",
         output_schema = schema::output::<ListSessionsResult>(),
-        description = "List open sessions (address, user, liveness, forwards, jobs) and the operator's named hosts.",
+        description = "List open sessions (name, address, user, liveness, forwards with their local addresses, jobs) and the operator's named_hosts.",
         annotations(
             title = "List SSH sessions",
             read_only_hint = true,
@@ -216,8 +220,12 @@ fn summarize(manager: &SessionManager, entry: &Entry) -> SessionSummary {
     let session = entry.session();
     let info = &session.info;
     let alive = !session.is_closed();
+    let named_host = entry
+        .name()
+        .is_some_and(|n| manager.settings().hosts.contains_key(n));
     SessionSummary {
         session_id: entry.id.clone(),
+        name: entry.name().map(String::from),
         address: info.address.to_string(),
         username: info.username.clone(),
         connected_at: rfc3339(info.connected_at),
@@ -225,7 +233,7 @@ fn summarize(manager: &SessionManager, entry: &Entry) -> SessionSummary {
         dead_reason: if alive { None } else { session.death_reason() },
         reconnects: entry.reconnects.load(Ordering::Relaxed),
         host_key_fingerprint: info.host_key.fingerprint.clone(),
-        auth_method: info.auth_method.clone(),
+        auth_method: entry.auth_method(named_host),
         forwards: forwards_of(entry),
         jobs: manager
             .jobs

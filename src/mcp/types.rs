@@ -132,12 +132,16 @@ pub struct ExecuteResult {
 pub struct JobParams {
     /// From `ssh_execute`.
     pub job_id: String,
-    /// Wait up to this long (at most 300) for the job to end.
+    /// Wait up to this long for the job to end (at most 50: clients often give up on a call
+    /// after a minute).
     #[serde(default)]
     pub wait_secs: Option<u64>,
     /// Stop the job.
     #[serde(default)]
     pub kill: Option<bool>,
+    /// Return all the output kept since the start, not only what is new.
+    #[serde(default)]
+    pub from_start: Option<bool>,
 }
 
 /// Result of `ssh_job`.
@@ -188,9 +192,10 @@ pub struct ForwardParams {
     /// `local` (default), `remote` or `dynamic`.
     #[serde(default)]
     pub kind: Option<String>,
-    /// `local`/`dynamic`: port to listen on here (0: any free one). `remote`: port to
-    /// deliver to here.
-    pub local_port: u16,
+    /// `local`/`dynamic`: port to listen on here (default 0: any free one). `remote`: port
+    /// to deliver to here.
+    #[serde(default)]
+    pub local_port: Option<u16>,
     /// `local`: host to reach, as the SSH server resolves it. `remote`: address the server
     /// listens on (default 127.0.0.1).
     #[serde(default)]
@@ -218,6 +223,12 @@ pub struct ForwardResult {
     pub forward_id: String,
     /// `local`, `remote` or `dynamic`.
     pub kind: String,
+    /// `local`: whether the SSH server could connect to the target when the forward
+    /// started (one test connection, opened and closed). Null for other kinds.
+    pub target_reachable: Option<bool>,
+    /// Why the SSH server could not connect to the target, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_error: Option<String>,
 }
 
 /// Parameters of `ssh_forward_close`.
@@ -263,6 +274,8 @@ pub struct ListSessionsResult {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct SessionSummary {
     pub session_id: String,
+    /// The named host or `~/.ssh/config` alias it was opened with; null for an address.
+    pub name: Option<String>,
     /// `host:port` connected to.
     pub address: String,
     pub username: String,
@@ -320,6 +333,9 @@ pub struct UploadParams {
     /// Compute SHA-256 (default true).
     #[serde(default)]
     pub checksum: Option<bool>,
+    /// Hash the file on the remote side afterwards and compare (default true).
+    #[serde(default)]
+    pub verify: Option<bool>,
 }
 
 /// Result of `ssh_upload`.
@@ -334,6 +350,15 @@ pub struct UploadResult {
     pub duration_ms: u64,
     /// The session's connection had died and was reopened for this call.
     pub reconnected: bool,
+    /// SHA-256 of the remote file as the remote side computed it, after the transfer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_sha256: Option<String>,
+    /// True when `remote_sha256` equals `sha256` (a difference is an error); null when it
+    /// could not be checked (see `verify_note`).
+    pub verified: Option<bool>,
+    /// Why the transfer could not be verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_note: Option<String>,
 }
 
 /// Parameters of `ssh_download`.
@@ -355,6 +380,9 @@ pub struct DownloadParams {
     /// Compute SHA-256 (default true).
     #[serde(default)]
     pub checksum: Option<bool>,
+    /// Hash the file on the remote side afterwards and compare (default true).
+    #[serde(default)]
+    pub verify: Option<bool>,
 }
 
 /// Result of `ssh_download`.
@@ -381,6 +409,15 @@ pub struct DownloadResult {
     pub duration_ms: u64,
     /// The session's connection had died and was reopened for this call.
     pub reconnected: bool,
+    /// SHA-256 of the remote file as the remote side computed it, after the transfer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_sha256: Option<String>,
+    /// True when `remote_sha256` equals `sha256` (a difference is an error); null when it
+    /// could not be checked (see `verify_note`).
+    pub verified: Option<bool>,
+    /// Why the transfer could not be verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_note: Option<String>,
 }
 
 /// Parameters of `ssh_list_dir`.

@@ -268,3 +268,26 @@ async fn outbound(
     };
     carry(tcp, channel.into_stream(), cancel, counters).await
 }
+
+/// Whether the SSH server can connect to `host:port`: one `direct-tcpip` channel, opened
+/// and closed at once (within 5 s). The error is the server's reason.
+pub async fn target_reachable(
+    session: &Session,
+    host: &str,
+    port: u16,
+) -> std::result::Result<(), String> {
+    let open = session.handle().channel_open_direct_tcpip(
+        host.to_string(),
+        u32::from(port),
+        "127.0.0.1",
+        0,
+    );
+    match tokio::time::timeout(std::time::Duration::from_secs(5), open).await {
+        Ok(Ok(channel)) => {
+            let _ = channel.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(open_error(e).to_string()),
+        Err(_) => Err("the SSH server did not answer within 5 s".into()),
+    }
+}

@@ -12,7 +12,7 @@
 //! - [`command_line`]: the command line sent to the remote shell, quoting.
 //! - [`exec`]: running one command on its own channel; [`stop`]: its stop sequence.
 //! - [`output`]: head-and-tail capture of a command's output with exact byte counts.
-//! - [`sftp_state`], [`sftp_channel`], [`sftp`], [`local_io`]: file transfer and directory listing over the
+//! - [`sftp_state`], [`sftp_channel`], [`sftp`], [`local_io`], [`remote_hash`]: file transfer and directory listing over the
 //!   sftp subsystem.
 //! - [`tunnel`], [`forward`], [`socks`]: local, remote and dynamic TCP forwarding (cargo
 //!   feature `port_forward`).
@@ -28,6 +28,7 @@ pub mod ident;
 pub mod known_hosts;
 pub mod local_io;
 pub mod output;
+pub mod remote_hash;
 pub mod resolve;
 pub mod session;
 pub mod sftp;

@@ -41,6 +41,8 @@ pub struct ConnectRequest {
     pub keepalive: Option<Duration>,
     /// ProxyJump hops, first hop first; each is connected with its own request.
     pub jumps: Vec<ConnectRequest>,
+    /// The named host or ssh client config alias the session was opened with, if any.
+    pub name: Option<String>,
     /// The address came from the model: the addresses it resolves to must pass the
     /// operator's `allowed_hosts` (named hosts and ProxyJump hops are the operator's own).
     pub check_addresses: bool,

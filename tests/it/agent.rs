@@ -214,7 +214,7 @@ async fn background_jobs_should_run_report_and_stop() {
         .await;
     assert_eq!(r["status"], "timed_out", "{r}");
 
-    // jobs end with their session
+    // jobs end with their session, and are gone with it (listed nowhere, readable nowhere)
     let v = srv
         .ok(
             "ssh_execute",
@@ -224,10 +224,8 @@ async fn background_jobs_should_run_report_and_stop() {
     let job = v["job_id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(300)).await;
     srv.ok("ssh_disconnect", json!({"session_id": s})).await;
-    let r = srv
-        .ok("ssh_job", json!({"job_id": job, "wait_secs": 10}))
-        .await;
-    assert_eq!(r["status"], "killed", "{r}");
+    let e = srv.err("ssh_job", json!({"job_id": job})).await;
+    assert!(e.contains("no job with id"), "{e}");
     assert!(gone(&srv, &probe, "sleep 3303").await);
     let e = srv.err("ssh_job", json!({"job_id": "job-nope"})).await;
     assert!(e.contains("no job with id"), "{e}");

@@ -36,4 +36,5 @@ mod security;
 mod sshconfig;
 mod sshd;
 mod tinyssh;
+mod usability;
 mod yielding;
