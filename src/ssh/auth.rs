@@ -255,6 +255,8 @@ async fn try_password(
     Ok(None)
 }
 
+/// The SSH agent: `SSH_AUTH_SOCK`'s Unix socket (Linux, macOS's launchd socket, the BSDs).
+#[cfg(unix)]
 async fn try_agent(
     handle: &mut Handle<ClientHandler>,
     user: &str,
@@ -264,13 +266,58 @@ async fn try_agent(
     let Some(sock) = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let mut agent = match AgentClient::connect_uds(&sock).await {
-        Ok(a) => a,
+    match AgentClient::connect_uds(&sock).await {
+        Ok(agent) => sign_with_agent(handle, user, tried, accepts, agent).await,
         Err(e) => {
             tried.push(format!("agent (unreachable: {e})"));
-            return Ok(None);
+            Ok(None)
         }
-    };
+    }
+}
+
+/// The SSH agent on Windows: OpenSSH for Windows' named pipe (the one `SSH_AUTH_SOCK`
+/// names, else its usual one), then Pageant.
+#[cfg(windows)]
+async fn try_agent(
+    handle: &mut Handle<ClientHandler>,
+    user: &str,
+    tried: &mut Vec<String>,
+    accepts: &mut MethodSet,
+) -> Result<Option<AuthMethod>> {
+    let pipe = agent_pipe(std::env::var_os("SSH_AUTH_SOCK"));
+    match AgentClient::connect_named_pipe(&pipe).await {
+        Ok(agent) => return sign_with_agent(handle, user, tried, accepts, agent).await,
+        Err(e) => tried.push(format!("agent pipe (unreachable: {e})")),
+    }
+    match AgentClient::connect_pageant().await {
+        Ok(agent) => sign_with_agent(handle, user, tried, accepts, agent).await,
+        Err(e) => {
+            tried.push(format!("Pageant (unreachable: {e})"));
+            Ok(None)
+        }
+    }
+}
+
+/// The named pipe of OpenSSH for Windows' agent: `SSH_AUTH_SOCK` when set, else
+/// `\\.\pipe\openssh-ssh-agent`.
+#[cfg_attr(not(windows), allow(dead_code))]
+fn agent_pipe(auth_sock: Option<std::ffi::OsString>) -> std::ffi::OsString {
+    auth_sock
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| r"\\.\pipe\openssh-ssh-agent".into())
+}
+
+/// Tries each key the agent holds.
+async fn sign_with_agent<S>(
+    handle: &mut Handle<ClientHandler>,
+    user: &str,
+    tried: &mut Vec<String>,
+    accepts: &mut MethodSet,
+    mut agent: AgentClient<S>,
+) -> Result<Option<AuthMethod>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let ids = match agent.request_identities().await {
         Ok(ids) => ids,
         Err(e) => {
@@ -357,4 +404,25 @@ fn method_names(set: &MethodSet) -> String {
         return "unknown".into();
     }
     set.iter().map(<&str>::from).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_windows_agent_pipe_should_follow_ssh_auth_sock() {
+        assert_eq!(
+            agent_pipe(None),
+            std::ffi::OsString::from(r"\\.\pipe\openssh-ssh-agent")
+        );
+        assert_eq!(
+            agent_pipe(Some("".into())),
+            std::ffi::OsString::from(r"\\.\pipe\openssh-ssh-agent")
+        );
+        assert_eq!(
+            agent_pipe(Some(r"\\.\pipe\mine".into())),
+            std::ffi::OsString::from(r"\\.\pipe\mine")
+        );
+    }
 }

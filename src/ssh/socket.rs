@@ -45,6 +45,9 @@ impl ReadObserver<TcpStream> for QuickAck {
         {
             let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
         }
+        // Elsewhere there is no such option.
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = stream;
     }
 }
 

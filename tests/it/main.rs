@@ -7,6 +7,8 @@
 //! is missing. The tests with the official MCP tools (`official`) and the
 //! AsyncSSH server (`asyncssh`) need `SSH_MCP_INTEROP_DIR`, which `scripts/test` sets.
 
+// The servers these tests start (OpenSSH, Dropbear, tinysshd) run on Unix.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod agent;
