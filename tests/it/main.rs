@@ -12,6 +12,7 @@
 mod agent;
 mod asyncssh;
 mod attacks;
+mod attacks2;
 mod confinement;
 mod connect;
 mod execute;
