@@ -173,3 +173,66 @@ async fn read_only_preset_should_survive_a_deeply_negated_test() {
     assert_eq!(v["stdout"], "ok\n", "{v}");
     srv.stop().await;
 }
+
+/// Current resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Each finished job keeps its unread output (up to `max_output_bytes`, 16 MiB per stream,
+/// as the model asks) for an hour, and 200 finished jobs per owner are kept: one client
+/// can make the server hold gigabytes by never reading its jobs.
+#[tokio::test]
+async fn unread_job_output_should_not_pile_up_in_the_server() {
+    let sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    // The legitimate use: a job read once gives its output.
+    let v = srv
+        .ok(
+            "ssh_execute",
+            json!({"session_id": s, "command": "echo hi", "background": true}),
+        )
+        .await;
+    let job = v["job_id"].as_str().unwrap().to_string();
+    let v = srv
+        .ok("ssh_job", json!({"job_id": job, "wait_secs": 10}))
+        .await;
+    assert_eq!(v["stdout"], "hi\n", "{v}");
+
+    let before = rss_kib(srv.pid);
+    const JOBS: usize = 16;
+    const MIB: usize = 1024 * 1024;
+    let mut ids = Vec::new();
+    for _ in 0..JOBS {
+        let v = srv
+            .ok(
+                "ssh_execute",
+                json!({"session_id": s, "background": true, "max_output_bytes": 16 * MIB,
+                       "command": format!("head -c {} /dev/urandom", 16 * MIB)}),
+            )
+            .await;
+        ids.push(v["job_id"].as_str().unwrap().to_string());
+    }
+    // Let the jobs finish (bounded wait), never reading their output: the session's
+    // listing tells when none is running.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let v = srv.ok("ssh_list_sessions", json!({})).await;
+        let text = v.to_string();
+        if !text.contains("\"running\"") || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let grown_mib = (rss_kib(srv.pid).saturating_sub(before)) / 1024;
+    assert!(
+        grown_mib < 64,
+        "{} finished, unread jobs of one client hold {grown_mib} MiB in the server \
+         (200 such jobs per client are kept for an hour)",
+        ids.len()
+    );
+    srv.stop().await;
+}
