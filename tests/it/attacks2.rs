@@ -2,6 +2,7 @@
 //! accepted by the preset and leaves a marker file when the login shell runs it, or takes
 //! the server down. Each test keeps a legitimate use beside the attack.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -48,16 +49,6 @@ async fn run(srv: &Server, session: &str, command: &str, m: &PathBuf) -> (bool, 
     let created = m.exists();
     let _ = std::fs::remove_file(m);
     (r.is_error == Some(true), created)
-}
-
-/// Asserts that `command` was refused and left no marker.
-async fn assert_refused_and_harmless(srv: &Server, session: &str, command: &str, m: &PathBuf) {
-    let (refused, created) = run(srv, session, command, m).await;
-    assert!(
-        refused && !created,
-        "the read-only preset let {command:?} run: it created {}",
-        m.display()
-    );
 }
 
 #[tokio::test]
@@ -137,7 +128,38 @@ async fn read_only_preset_should_not_let_fish_run_a_command_substitution() {
     let m = marker("fish");
     let _ = std::fs::remove_file(&m);
     let command = format!(r#"echo 'a\' "b' (touch {}) #""#, m.display());
-    assert_refused_and_harmless(&srv, &s, &command, &m).await;
+    let mut holes = Vec::new();
+    let (refused, created) = run(&srv, &s, &command, &m).await;
+    if !refused || created {
+        holes.push(format!(
+            "{command:?} (refused: {refused}, marker created: {created})"
+        ));
+    }
+
+    // A program named like a read-only command, left by another user in a directory that
+    // `fish_user_paths` (a lower-case name, so an allowed assignment) puts first in PATH.
+    let m = marker("fish-path");
+    let _ = std::fs::remove_file(&m);
+    let planted = tempfile::Builder::new()
+        .prefix("ssh-mcp-planted-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(planted.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ls = planted.path().join("ls");
+    std::fs::write(&ls, format!("#!/bin/sh\ntouch {}\n", m.display())).unwrap();
+    std::fs::set_permissions(&ls, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let command = format!("fish_user_paths={} ls /", planted.path().display());
+    let (refused, created) = run(&srv, &s, &command, &m).await;
+    if !refused || created {
+        holes.push(format!(
+            "{command:?} (refused: {refused}, marker created: {created})"
+        ));
+    }
+    assert!(
+        holes.is_empty(),
+        "the read-only preset let these run under fish:\n{}",
+        holes.join("\n")
+    );
     srv.stop().await;
 }
 

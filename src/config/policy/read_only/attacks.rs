@@ -67,3 +67,14 @@ fn read_only_should_refuse_words_fish_reads_as_command_substitution() {
     refused(r#"echo 'a\' "b' (touch /tmp/p) #""#);
     refused(r#"grep 'x\' "y' (touch /tmp/p) #" /etc/hostname"#);
 }
+
+/// fish rebuilds `PATH` from `fish_user_paths` (and looks functions up in
+/// `fish_function_path`): lower-case names, so the assignment rule passes them, and a
+/// program another user left in a directory then runs under a read-only name.
+#[test]
+fn read_only_should_refuse_fish_variables_that_change_the_command_search() {
+    accepted("x=1 ls /");
+    refused("fish_user_paths=/tmp/x ls /");
+    refused("fish_function_path=/tmp/x ls /");
+    refused("fish_complete_path=/tmp/x ls /");
+}
