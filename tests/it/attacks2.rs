@@ -1,6 +1,6 @@
-//! Holes in the `read_only` preset shown against a real sshd: each command line is
-//! accepted by the preset and leaves a marker file when the login shell runs it, or takes
-//! the server down. Each test keeps a legitimate use beside the attack.
+//! Holes shown against a real sshd: command lines the `read_only` preset accepts that leave
+//! a marker file when the login shell runs them, or take the server down; and unread job
+//! output the server keeps. Each test keeps a legitimate use beside the attack.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
