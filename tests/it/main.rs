@@ -14,6 +14,7 @@
 mod agent;
 mod asyncssh;
 mod attacks;
+mod attacks2;
 mod confinement;
 mod connect;
 mod execute;

@@ -7,6 +7,8 @@
 //! code are refused ([`words`]); function definitions, `((…))` and anything the parser
 //! cannot read are refused. This is a guardrail against a model's mistakes, not a sandbox.
 
+#[cfg(test)]
+mod attacks;
 mod commands;
 mod scripts;
 mod subcommands;
