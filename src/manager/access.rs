@@ -174,17 +174,21 @@ impl SessionOp for OpenSftp {
 impl SessionManager {
     /// Starts `req` as a background job on the session `id` that `owner` opened, keeping
     /// `limit` bytes per stream between reads (see [`super::jobs`]).
+    /// `follow`: a job the caller will read with `ssh_job` (a background job), which keeps
+    /// its output since the start too and counts against the caller's output budget.
     pub async fn start_job(
         self: &Arc<Self>,
         id: &str,
         owner: Option<&str>,
         req: ExecRequest,
         limit: usize,
+        follow: bool,
     ) -> Result<Used<Arc<Job>>> {
         let mut op = StartJob {
             manager: self.clone(),
             req,
             limit,
+            follow,
         };
         self.with_session(id, owner, &mut op).await
     }
@@ -197,6 +201,7 @@ struct StartJob {
     manager: Arc<SessionManager>,
     req: ExecRequest,
     limit: usize,
+    follow: bool,
 }
 
 impl SessionOp for StartJob {
@@ -213,6 +218,7 @@ impl SessionOp for StartJob {
                 session_id: entry.id.clone(),
                 owner: entry.owner.clone(),
                 command: self.req.command.clone(),
+                keep_all: self.follow,
             };
             let (manager, req) = (self.manager.clone(), self.req.clone());
             let (id, owner) = (entry.id.clone(), entry.owner.clone());

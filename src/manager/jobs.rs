@@ -29,6 +29,11 @@ const START_WAIT: Duration = Duration::from_secs(5);
 pub const RETENTION: Duration = Duration::from_secs(3600);
 /// Finished jobs kept at most per owner (the oldest of that owner forgotten first).
 pub const MAX_FINISHED: usize = 200;
+/// Output bytes the jobs one owner follows may hold at most, running and finished.
+pub const MAX_JOB_BYTES: usize = 64 * 1024 * 1024;
+/// Output bytes the finished jobs of one owner keep at most (the oldest jobs of that owner
+/// forgotten first): unread output must not pile up in the server.
+pub const MAX_FINISHED_BYTES: usize = 64 * 1024 * 1024;
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +68,9 @@ struct State {
     /// Output since the previous read.
     stdout: Capture,
     stderr: Capture,
-    /// Output since the start.
-    all_stdout: Capture,
-    all_stderr: Capture,
+    /// Output since the start (stdout, stderr), for jobs a caller can read again: background
+    /// jobs, and foreground commands once they yielded.
+    all: Option<(Capture, Capture)>,
     status: JobStatus,
     exit: Option<Exit>,
     error: Option<String>,
@@ -75,6 +80,19 @@ struct State {
     /// The session had to be reconnected for the command.
     reconnected: bool,
     finished: Option<Instant>,
+}
+
+impl State {
+    /// Output bytes held now.
+    fn kept(&self) -> usize {
+        let all = self.all.as_ref().map_or(0, |(o, e)| o.kept() + e.kept());
+        self.stdout.kept() + self.stderr.kept() + all
+    }
+
+    /// Output bytes it may come to hold.
+    fn capacity(&self) -> usize {
+        self.limit * if self.all.is_some() { 4 } else { 2 }
+    }
 }
 
 /// One background job.
@@ -141,10 +159,9 @@ impl Job {
             std::mem::replace(&mut st.stdout, Capture::new(limit)),
             std::mem::replace(&mut st.stderr, Capture::new(limit)),
         );
-        let (stdout, stderr) = if from_start {
-            (st.all_stdout.clone(), st.all_stderr.clone())
-        } else {
-            (stdout, stderr)
+        let (stdout, stderr) = match &st.all {
+            Some((o, e)) if from_start => (o.clone(), e.clone()),
+            _ => (stdout, stderr),
         };
         self.report(&st, stdout, stderr)
     }
@@ -152,7 +169,10 @@ impl Job {
     /// All the output kept since the start, without taking anything.
     pub fn peek(&self) -> Report {
         let st = self.lock();
-        let (stdout, stderr) = (st.all_stdout.clone(), st.all_stderr.clone());
+        let (stdout, stderr) = match &st.all {
+            Some((o, e)) => (o.clone(), e.clone()),
+            None => (st.stdout.clone(), st.stderr.clone()),
+        };
         self.report(&st, stdout, stderr)
     }
 
@@ -168,6 +188,15 @@ impl Job {
                 .exit
                 .as_ref()
                 .map_or_else(|| self.started.elapsed(), |e| e.duration),
+        }
+    }
+
+    /// From now on keeps the output since the start too (a foreground command that becomes
+    /// a job): nothing has been read yet, so that is what was kept for the first read.
+    pub fn keep_all(&self) {
+        let mut st = self.lock();
+        if st.all.is_none() {
+            st.all = Some((st.stdout.clone(), st.stderr.clone()));
         }
     }
 
@@ -229,6 +258,8 @@ pub struct JobMeta {
     pub session_id: String,
     pub owner: Option<String>,
     pub command: String,
+    /// Keep the output since the start too (a job the caller will follow).
+    pub keep_all: bool,
 }
 
 /// What a job runs: given the job's output sink and cancel token, the command's whole run,
@@ -249,12 +280,16 @@ impl OutputSink for JobSink {
     fn stdout(&mut self, data: &[u8]) {
         let mut st = self.job.lock();
         st.stdout.push(data);
-        st.all_stdout.push(data);
+        if let Some((all, _)) = &mut st.all {
+            all.push(data);
+        }
     }
     fn stderr(&mut self, data: &[u8]) {
         let mut st = self.job.lock();
         st.stderr.push(data);
-        st.all_stderr.push(data);
+        if let Some((_, all)) = &mut st.all {
+            all.push(data);
+        }
     }
     fn started(&mut self) {
         if let Some(tx) = self.started.take() {
@@ -266,12 +301,19 @@ impl OutputSink for JobSink {
 /// Every job of the server.
 #[derive(Debug, Default)]
 pub struct Jobs {
-    map: Mutex<HashMap<String, Arc<Job>>>,
+    /// Shared with the jobs' tasks, which forget what no longer fits once they end.
+    map: Arc<Mutex<HashMap<String, Arc<Job>>>>,
+}
+
+type JobMap = Mutex<HashMap<String, Arc<Job>>>;
+
+fn lock_map(map: &JobMap) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Job>>> {
+    map.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Jobs {
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Job>>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+        lock_map(&self.map)
     }
 
     /// Starts a job under a new random id: `run` gets the job's output sink and cancel
@@ -280,7 +322,10 @@ impl Jobs {
     /// error before that, such as a refused command, is returned instead of a job.
     pub async fn start(&self, meta: JobMeta, limit: usize, run: Runner) -> Result<Arc<Job>> {
         let id = format!("job-{}", random_id(8)?);
-        self.prune(MAX_FINISHED);
+        self.prune(MAX_FINISHED, MAX_FINISHED_BYTES);
+        if meta.keep_all {
+            self.make_room(meta.owner.as_deref(), 4 * limit)?;
+        }
         let (done, _) = watch::channel(false);
         let job = Arc::new(Job {
             id,
@@ -294,8 +339,9 @@ impl Jobs {
                 limit,
                 stdout: Capture::new(limit),
                 stderr: Capture::new(limit),
-                all_stdout: Capture::new(limit),
-                all_stderr: Capture::new(limit),
+                all: meta
+                    .keep_all
+                    .then(|| (Capture::new(limit), Capture::new(limit))),
                 status: JobStatus::Running,
                 exit: None,
                 error: None,
@@ -307,6 +353,7 @@ impl Jobs {
         });
         self.map().insert(job.id.clone(), job.clone());
         let task_job = job.clone();
+        let map = self.map.clone();
         let (started_tx, started_rx) = oneshot::channel();
         tokio::spawn(async move {
             let sink = JobSink {
@@ -326,6 +373,7 @@ impl Jobs {
                 }
                 other => task_job.finish(other),
             }
+            prune(&map, MAX_FINISHED, MAX_FINISHED_BYTES);
         });
         // A command the server refuses (or a connection found dead) is the call's error,
         // not a job that failed at once. A command still waiting for a channel after
@@ -384,27 +432,71 @@ impl Jobs {
         });
     }
 
-    /// Forgets finished jobs past their retention, and of each owner the oldest finished
-    /// ones past `per_owner`.
-    fn prune(&self, per_owner: usize) {
+    /// Makes room for a job that may hold `need` bytes of output among the jobs of `owner`
+    /// that a caller follows: running ones count what they may hold, finished ones what
+    /// they hold, and the oldest finished ones are forgotten first. Refuses when the
+    /// running ones alone leave no room.
+    fn make_room(&self, owner: Option<&str>, need: usize) -> Result<()> {
         let mut map = self.map();
-        map.retain(|_, j| j.lock().finished.is_none_or(|f| f.elapsed() < RETENTION));
-        let mut finished: HashMap<Option<String>, Vec<(Instant, String)>> = HashMap::new();
-        for j in map.values() {
-            if let Some(f) = j.lock().finished {
-                finished
-                    .entry(j.owner.clone())
-                    .or_default()
-                    .push((f, j.id.clone()));
+        let mut running = 0usize;
+        let mut finished: Vec<(Instant, usize, String)> = Vec::new();
+        for j in map.values().filter(|j| j.owner.as_deref() == owner) {
+            let st = j.lock();
+            if st.all.is_none() {
+                continue;
+            }
+            match st.finished {
+                None => running = running.saturating_add(st.capacity()),
+                Some(f) => finished.push((f, st.kept(), j.id.clone())),
             }
         }
-        for mut jobs in finished.into_values() {
-            if jobs.len() > per_owner {
-                jobs.sort();
-                let excess = jobs.len() - per_owner;
-                for (_, id) in jobs.into_iter().take(excess) {
-                    map.remove(&id);
-                }
+        finished.sort();
+        let mut held = running + finished.iter().map(|f| f.1).sum::<usize>();
+        for (_, kept, id) in finished {
+            if held.saturating_add(need) <= MAX_JOB_BYTES {
+                break;
+            }
+            map.remove(&id);
+            held -= kept;
+        }
+        if held.saturating_add(need) > MAX_JOB_BYTES {
+            return Err(Error::Limit(format!(
+                "running jobs may already hold {} MiB of output for this client, the most this server keeps; read them with ssh_job, wait for them, or start this one with a smaller max_output_bytes",
+                running / (1024 * 1024)
+            )));
+        }
+        Ok(())
+    }
+
+    fn prune(&self, per_owner: usize, bytes: usize) {
+        prune(&self.map, per_owner, bytes);
+    }
+}
+
+/// Forgets finished jobs past their retention, and of each owner the oldest finished ones
+/// past `per_owner` jobs or past `bytes` of kept output.
+fn prune(map: &JobMap, per_owner: usize, bytes: usize) {
+    let mut map = lock_map(map);
+    map.retain(|_, j| j.lock().finished.is_none_or(|f| f.elapsed() < RETENTION));
+    let mut finished: HashMap<Option<String>, Vec<(Instant, usize, String)>> = HashMap::new();
+    for j in map.values() {
+        let st = j.lock();
+        if let Some(f) = st.finished {
+            let kept = st.kept();
+            finished
+                .entry(j.owner.clone())
+                .or_default()
+                .push((f, kept, j.id.clone()));
+        }
+    }
+    for mut jobs in finished.into_values() {
+        // Newest first: they stay while the owner's count and bytes allow.
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.0));
+        let mut total = 0usize;
+        for (n, (_, kept, id)) in jobs.into_iter().enumerate() {
+            total = total.saturating_add(kept);
+            if n >= per_owner || total > bytes {
+                map.remove(&id);
             }
         }
     }
@@ -433,8 +525,7 @@ mod tests {
                 limit: 16,
                 stdout: Capture::new(16),
                 stderr: Capture::new(16),
-                all_stdout: Capture::new(16),
-                all_stderr: Capture::new(16),
+                all: Some((Capture::new(16), Capture::new(16))),
                 status: JobStatus::Exited,
                 exit: Some(Exit::default()),
                 error: None,
@@ -449,6 +540,44 @@ mod tests {
     }
 
     #[test]
+    fn prune_should_cap_the_output_finished_jobs_keep_per_owner() {
+        let jobs = Jobs::default();
+        for i in 0..10u64 {
+            assert!(finished(
+                &jobs,
+                &format!("big-{i}"),
+                "mallory",
+                Duration::from_secs(20 - i)
+            ));
+            // 16 bytes kept in each of the four captures: 64 per job.
+            let job = jobs.get(&format!("big-{i}"), Some("mallory")).unwrap();
+            let mut st = job.lock();
+            st.stdout.push(&[b'x'; 16]);
+            st.stderr.push(&[b'x'; 16]);
+            if let Some((o, e)) = &mut st.all {
+                o.push(&[b'x'; 16]);
+                e.push(&[b'x'; 16]);
+            }
+        }
+        assert!(finished(&jobs, "alice-1", "alice", Duration::from_secs(30)));
+        jobs.prune(MAX_FINISHED, 64 * 3);
+        // The newest three of Mallory's stay; Alice's are hers to keep.
+        for i in 0..7u64 {
+            assert!(
+                jobs.get(&format!("big-{i}"), Some("mallory")).is_err(),
+                "{i}"
+            );
+        }
+        for i in 7..10u64 {
+            assert!(
+                jobs.get(&format!("big-{i}"), Some("mallory")).is_ok(),
+                "{i}"
+            );
+        }
+        assert!(jobs.get("alice-1", Some("alice")).is_ok());
+    }
+
+    #[test]
     fn prune_should_cap_finished_jobs_per_owner() {
         let jobs = Jobs::default();
         // Alice's two jobs finished long ago (but within the retention); Mallory then
@@ -459,7 +588,7 @@ mod tests {
             let id = format!("mallory-{i}");
             assert!(finished(&jobs, &id, "mallory", Duration::from_secs(40 - i)));
         }
-        jobs.prune(3);
+        jobs.prune(3, MAX_FINISHED_BYTES);
         assert!(jobs.get("alice-1", Some("alice")).is_ok());
         assert!(jobs.get("alice-2", Some("alice")).is_ok());
         // Mallory keeps only the newest three of his own.
@@ -478,7 +607,7 @@ mod tests {
             return;
         }
         assert!(finished(&jobs, "new", "alice", Duration::from_secs(1)));
-        jobs.prune(MAX_FINISHED);
+        jobs.prune(MAX_FINISHED, MAX_FINISHED_BYTES);
         assert!(jobs.get("old", Some("alice")).is_err());
         assert!(jobs.get("new", Some("alice")).is_ok());
     }

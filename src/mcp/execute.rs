@@ -19,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Largest `max_output_bytes` a call may ask for (per stream).
 pub const MAX_OUTPUT_CEILING: usize = 16 * 1024 * 1024;
+/// Largest `max_output_bytes` of a background job (per stream, between two reads): a job
+/// keeps its output for the caller, so it is held longer than a call's.
+pub const MAX_JOB_OUTPUT: usize = 1024 * 1024;
 /// Seconds a foreground command may run before the call returns it as a job.
 pub const DEFAULT_YIELD_SECS: u64 = 45;
 /// Longest `wait_secs` of `ssh_job`.
@@ -175,7 +178,11 @@ impl SshMcp {
         let limit = p
             .max_output_bytes
             .unwrap_or(settings.max_output_bytes)
-            .min(MAX_OUTPUT_CEILING);
+            .min(if background {
+                MAX_JOB_OUTPUT
+            } else {
+                MAX_OUTPUT_CEILING
+            });
         let env: Vec<(String, String)> = p.env.unwrap_or_default().into_iter().collect();
         let cwd = p.cwd.filter(|c| !c.is_empty());
         command_line::check_request(&p.command, cwd.as_deref(), &env)?;
@@ -197,7 +204,7 @@ impl SshMcp {
         let owner = Self::owner(ctx);
         let used = self
             .manager
-            .start_job(&p.session_id, owner.as_deref(), req, limit)
+            .start_job(&p.session_id, owner.as_deref(), req, limit, background)
             .await?;
         event.host = Some(used.session.info.address.to_string());
         event.user = Some(used.session.info.username.clone());
@@ -213,6 +220,10 @@ impl SshMcp {
             return Ok(result);
         }
         let waited = wait_foreground(&job, yield_after, timeout, ctx).await;
+        if let Waited::Yielded = waited {
+            // Before the first read: `from_start` then includes what this call returns.
+            job.keep_all();
+        }
         let report = job.read(false);
         let mut result = execute_result(&report);
         result.reconnected |= used.reconnected;

@@ -53,6 +53,11 @@ impl Capture {
         self.tail.extend(data);
     }
 
+    /// Bytes kept in memory.
+    pub fn kept(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+
     /// Bytes the stream produced, kept or not.
     pub fn total(&self) -> u64 {
         self.total

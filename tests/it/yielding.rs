@@ -36,6 +36,10 @@ async fn a_command_past_yield_after_secs_should_go_on_as_a_job() {
     assert_eq!(r["status"], "exited", "{r}");
     assert_eq!(r["exit_code"], 3);
     assert_eq!(r["stdout"], "end\n");
+    let r = srv
+        .ok("ssh_job", json!({"job_id": job, "from_start": true}))
+        .await;
+    assert_eq!(r["stdout"], "start\nend\n", "from the start means the call's output too");
     // A command that ends in time is an ordinary result, and leaves no job behind.
     let v = srv
         .ok(

@@ -237,7 +237,16 @@ pub(super) fn check(name: &WordInfo, args: &[WordInfo], under_xargs: bool, depth
         Rule::Options(o) => options(bare, args, o),
         Rule::Custom(f) => f(args),
         Rule::Wrapper(f) => {
-            let Some(at) = f(args)? else { return Ok(()) };
+            let Some(at) = f(args)? else {
+                // Without a command of its own, the wrapper would run what xargs appends.
+                return if under_xargs {
+                    Err(format!(
+                        "under xargs, `{bare}` must name the command it runs; read-only mode cannot check what xargs would append"
+                    ))
+                } else {
+                    Ok(())
+                };
+            };
             if depth >= MAX_WRAPPERS {
                 return Err(format!("too many wrapper commands around `{bare}`"));
             }

@@ -36,8 +36,21 @@ const MAX_NESTING: usize = 48;
 
 /// Refuses a command line that is not a composition of known read-only commands.
 pub(super) fn check(command: &str) -> Result<()> {
-    inspect(command).map_err(|why| Error::Policy(format!("read-only mode: {why}")))
+    // The parser recurses on nesting: the bound in `inspect` keeps it shallow, and a thread
+    // with a large stack of its own gives it room to spare.
+    let owned = command.to_string();
+    let verdict = std::thread::Builder::new()
+        .name("read-only-check".into())
+        .stack_size(PARSER_STACK)
+        .spawn(move || inspect(&owned))
+        .map_err(|e| Error::io("starting the command check", e))?
+        .join()
+        .unwrap_or_else(|_| Err("the command could not be checked".into()));
+    verdict.map_err(|why| Error::Policy(format!("read-only mode: {why}")))
 }
+
+/// Stack of the thread that parses a command under the `read_only` preset.
+const PARSER_STACK: usize = 64 * 1024 * 1024;
 
 /// Whether `name` may be assigned (before a command, alone, as a `for` or `read` variable):
 /// lowercase shell variables and the locale, time zone and terminal size. Upper-case names
@@ -67,7 +80,11 @@ pub(super) fn assignable(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    (lower && !SPECIAL_LOWER.contains(&name) && !name.ends_with("_functions"))
+    // fish finds commands and functions through its `fish_*` variables.
+    (lower
+        && !SPECIAL_LOWER.contains(&name)
+        && !name.ends_with("_functions")
+        && !name.starts_with("fish_"))
         || UPPER.contains(&name)
         || (valid_upper && name.starts_with("LC_"))
 }
@@ -92,6 +109,9 @@ fn inspect(command: &str) -> Check {
             "the command contains the control character {c:?}; only printable text, tabs and newlines are accepted"
         ));
     }
+    if let Some(why) = shell_differential(command) {
+        return Err(why);
+    }
     if nesting_bound(command) > MAX_NESTING {
         return Err(format!(
             "the command has more than {MAX_NESTING} `(`, `{{`, `if`, `for`, `while`, `until` \
@@ -113,15 +133,54 @@ fn inspect(command: &str) -> Check {
     program.complete_commands.iter().try_for_each(list)
 }
 
-/// An upper bound of the command's nesting depth: every `(`, `{` and opening keyword
-/// counts, closed or not, quoted or not.
+/// An upper bound of the command's nesting depth: every `(`, `{`, `!`, `&&`, `||` and
+/// opening keyword counts, closed or not, quoted or not (the parser recurses on each).
 fn nesting_bound(command: &str) -> usize {
-    let brackets = command.chars().filter(|c| matches!(c, '(' | '{')).count();
+    let brackets = command
+        .chars()
+        .filter(|c| matches!(c, '(' | '{' | '!'))
+        .count();
+    let operators = command.matches("&&").count() + command.matches("||").count();
     let keywords = command
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| matches!(*w, "if" | "for" | "while" | "until" | "case" | "select"))
         .count();
-    brackets + keywords
+    brackets + operators + keywords
+}
+
+/// What the parser (bash's reading) and another login shell would read differently:
+/// `\'` or `\\` inside single quotes (fish reads them as a quote and a backslash, so what
+/// bash takes for text can become code), and a line continuation in a here-document (bash and zsh join
+/// the lines before looking for the delimiter).
+fn shell_differential(command: &str) -> Option<String> {
+    let mut chars = command.chars().peekable();
+    let mut single = false;
+    let mut double = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if single && matches!(chars.peek(), Some('\'' | '\\')) => {
+                return Some(
+                    "a backslash inside single quotes is read differently by fish; write it \
+                     outside the quotes or in double quotes"
+                        .into(),
+                );
+            }
+            '\\' => {
+                chars.next();
+            }
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            _ => {}
+        }
+    }
+    if command.contains("<<") && command.lines().any(|l| l.ends_with('\\')) {
+        return Some(
+            "a line continuation in a command with a here-document is not allowed in read-only \
+             mode (shells differ on where the here-document ends)"
+                .into(),
+        );
+    }
+    None
 }
 
 fn list(l: &CompoundList) -> Check {

@@ -148,6 +148,54 @@ impl Cursor<'_> {
         }
     }
 
+    /// Past the closing `delim` of a regular expression: as [`Self::delimited`], but a
+    /// bracket expression (`[/]`, `[^]x]`, `[[:alpha:]]`) is one unit, as GNU sed reads
+    /// it, so a delimiter inside one does not end the expression.
+    fn regex(&mut self, delim: char) -> Check {
+        loop {
+            match self.chars.next() {
+                Some('\\') => {
+                    self.chars.next();
+                }
+                Some('[') => self.bracket()?,
+                Some(c) if c == delim => return Ok(()),
+                Some('\n') | None => return Err("`sed`: unterminated regular expression".into()),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// The rest of a bracket expression, after its `[`.
+    fn bracket(&mut self) -> Check {
+        self.chars.next_if_eq(&'^');
+        // A `]` right after the opening (and `^`) is a member, not the end.
+        self.chars.next_if_eq(&']');
+        loop {
+            match self.chars.next() {
+                Some(']') => return Ok(()),
+                Some('[') => {
+                    if let Some(kind @ (':' | '.' | '=')) =
+                        self.chars.next_if(|c| matches!(c, ':' | '.' | '='))
+                    {
+                        // `[:class:]`, `[.coll.]`, `[=equiv=]`: up to the matching close.
+                        let mut prev = None;
+                        loop {
+                            match self.chars.next() {
+                                Some(']') if prev == Some(kind) => break,
+                                Some('\n') | None => {
+                                    return Err("`sed`: unterminated bracket expression".into());
+                                }
+                                c => prev = c,
+                            }
+                        }
+                    }
+                }
+                Some('\n') | None => return Err("`sed`: unterminated bracket expression".into()),
+                Some(_) => {}
+            }
+        }
+    }
+
     fn address(&mut self) -> Check {
         match self.chars.peek() {
             Some(c) if c.is_ascii_digit() => {
@@ -158,13 +206,13 @@ impl Cursor<'_> {
             }
             Some('/') => {
                 self.chars.next();
-                self.delimited('/')?;
+                self.regex('/')?;
                 self.skip_while(|c| c == 'I' || c == 'M');
             }
             Some('\\') => {
                 self.chars.next();
                 let delim = self.chars.next().ok_or("`sed`: bad address")?;
-                self.delimited(delim)?;
+                self.regex(delim)?;
                 self.skip_while(|c| c == 'I' || c == 'M');
             }
             Some('+' | '~') => {
@@ -229,7 +277,11 @@ fn sed_script(script: &str) -> Check {
                     .next()
                     .filter(|d| *d != '\n' && *d != '\\')
                     .ok_or("`sed`: bad delimiter")?;
-                s.delimited(delim)?;
+                if cmd == 's' {
+                    s.regex(delim)?;
+                } else {
+                    s.delimited(delim)?;
+                }
                 s.delimited(delim)?;
                 if cmd == 's' {
                     s.skip_while(|c| "gpiImM0123456789".contains(c));
