@@ -5,26 +5,20 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
 #[cfg(feature = "port_forward")]
-use std::sync::Arc;
-#[cfg(feature = "port_forward")]
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 #[cfg(feature = "port_forward")]
 use std::time::Duration;
 
 use serde_json::json;
 #[cfg(feature = "port_forward")]
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
+use crate::confinement::dir;
+#[cfg(feature = "port_forward")]
+use crate::forward_policy::victim;
 use crate::harness::{Opts, Server, Transport};
 use crate::reach::with_config;
 use crate::sshd::{self, Sshd, USER};
-
-/// A directory made for one test, resolved (the server compares resolved paths).
-fn dir() -> (tempfile::TempDir, PathBuf) {
-    let d = tempfile::tempdir().unwrap();
-    let real = d.path().canonicalize().unwrap();
-    (d, real)
-}
 
 /// A file on the SSH server's side (this machine) that the test user can read.
 fn remote_file(tag: &str, text: &str) -> PathBuf {
@@ -32,21 +26,6 @@ fn remote_file(tag: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
     p
-}
-
-#[cfg(feature = "port_forward")]
-/// A listener on `ip` that counts the connections it accepts.
-async fn victim(ip: &str) -> (u16, Arc<AtomicUsize>) {
-    let l = TcpListener::bind((ip, 0)).await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    tokio::spawn(async move {
-        while let Ok((_s, _)) = l.accept().await {
-            c.fetch_add(1, Ordering::SeqCst);
-        }
-    });
-    (port, count)
 }
 
 /// Lines added to `/etc/hosts` for one test, taken out again on drop.

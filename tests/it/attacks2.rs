@@ -1,6 +1,7 @@
-//! Holes shown against a real sshd: command lines the `read_only` preset accepts that leave
-//! a marker file when the login shell runs them, or take the server down; and unread job
-//! output the server keeps. Each test keeps a legitimate use beside the attack.
+//! Attacks a second hostile review tried against a real sshd, each of which got through
+//! before its fix: command lines the `read_only` preset accepted that left a marker file
+//! when the login shell ran them, or took the server down; and unread job output the server
+//! kept. Each test keeps a legitimate use beside the attack.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

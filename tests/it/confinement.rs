@@ -12,7 +12,7 @@ const TOKEN: &str = "tok-4f1c9a7e2b5d8c3a";
 const PASSWORD_IN_ENV: &str = "pw-9d2e7b1c4a6f";
 
 /// A directory made for one test, resolved (the server compares resolved paths).
-fn dir() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn dir() -> (tempfile::TempDir, PathBuf) {
     let d = tempfile::tempdir().unwrap();
     let real = d.path().canonicalize().unwrap();
     (d, real)

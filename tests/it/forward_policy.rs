@@ -17,7 +17,7 @@ use crate::reach::with_config;
 use crate::sshd::Sshd;
 
 /// A listener on `ip` that counts the connections it accepts.
-async fn victim(ip: &str) -> (u16, Arc<AtomicUsize>) {
+pub(crate) async fn victim(ip: &str) -> (u16, Arc<AtomicUsize>) {
     let l = TcpListener::bind((ip, 0)).await.unwrap();
     let port = l.local_addr().unwrap().port();
     let count = Arc::new(AtomicUsize::new(0));

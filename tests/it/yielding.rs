@@ -39,7 +39,10 @@ async fn a_command_past_yield_after_secs_should_go_on_as_a_job() {
     let r = srv
         .ok("ssh_job", json!({"job_id": job, "from_start": true}))
         .await;
-    assert_eq!(r["stdout"], "start\nend\n", "from the start means the call's output too");
+    assert_eq!(
+        r["stdout"], "start\nend\n",
+        "from the start means the call's output too"
+    );
     // A command that ends in time is an ordinary result, and leaves no job behind.
     let v = srv
         .ok(

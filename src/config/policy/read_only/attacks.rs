@@ -1,5 +1,5 @@
-//! Command lines the preset accepts but that a login shell runs as writes or other
-//! commands. Each should be refused; a legitimate use stays beside it.
+//! Command lines the preset once accepted that a login shell runs as writes or other
+//! commands. Each is refused; a legitimate use stays beside it.
 
 use super::check;
 
