@@ -2,10 +2,25 @@
 
 use std::path::PathBuf;
 
-/// `$HOME`, the way OpenSSH finds it for path expansion.
+/// `$HOME`, the way OpenSSH finds it for path expansion; on Windows, where `HOME` is
+/// usually unset, the user profile (`USERPROFILE`), as OpenSSH for Windows does.
 pub fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
+    home_from(
+        std::env::var_os("HOME"),
+        std::env::var_os("USERPROFILE"),
+        cfg!(windows),
+    )
+}
+
+/// The home directory from the platform's inputs.
+fn home_from(
+    home: Option<std::ffi::OsString>,
+    profile: Option<std::ffi::OsString>,
+    windows: bool,
+) -> Option<PathBuf> {
+    let set = |v: Option<std::ffi::OsString>| v.filter(|h| !h.is_empty());
+    set(home)
+        .or_else(|| if windows { set(profile) } else { None })
         .map(PathBuf::from)
 }
 
@@ -23,6 +38,24 @@ pub fn expand_tilde(path: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn home_should_fall_back_to_the_user_profile_on_windows_only() {
+        let p = |s: &str| Some(std::ffi::OsString::from(s));
+        assert_eq!(
+            home_from(p("/home/a"), p("C:/Users/a"), false),
+            Some("/home/a".into())
+        );
+        assert_eq!(
+            home_from(None, p(r"C:\Users\a"), true),
+            Some(r"C:\Users\a".into())
+        );
+        assert_eq!(
+            home_from(p(""), p(r"C:\Users\a"), true),
+            Some(r"C:\Users\a".into())
+        );
+        assert_eq!(home_from(None, p(r"C:\Users\a"), false), None);
+    }
 
     #[test]
     fn expand_tilde_should_only_touch_a_leading_home_reference() {
