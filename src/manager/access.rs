@@ -108,6 +108,12 @@ impl SessionManager {
         if !current.is_closed() {
             return Ok(current);
         }
+        // A session disconnected while this call was under way stays closed.
+        if !self.is_open(&entry.id) {
+            return Err(Error::SessionClosed {
+                reason: "the session was disconnected".into(),
+            });
+        }
         let why = current
             .death_reason()
             .unwrap_or_else(|| "the connection was lost".into());

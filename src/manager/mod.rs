@@ -203,6 +203,11 @@ impl SessionManager {
         }
     }
 
+    /// Whether the session `id` is still registered (not disconnected).
+    fn is_open(&self, id: &str) -> bool {
+        self.read().contains_key(id)
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Entry>>> {
         self.sessions.read().unwrap_or_else(|p| p.into_inner())
     }
