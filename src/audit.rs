@@ -30,6 +30,27 @@ pub enum Decision {
     Failed,
 }
 
+impl Decision {
+    /// What became of a call that ended with `outcome`.
+    pub fn of<T, E: std::borrow::Borrow<crate::error::Error>>(outcome: &Result<T, E>) -> Self {
+        match outcome {
+            Ok(_) => Decision::Allowed,
+            Err(e) => Self::of_error(e.borrow()),
+        }
+    }
+
+    /// A refusal by policy (or by the user, for a host key) is `Refused`, any other error
+    /// `Failed`.
+    pub fn of_error(e: &crate::error::Error) -> Self {
+        match e {
+            crate::error::Error::Policy(_) | crate::error::Error::HostKeyNotConfirmed { .. } => {
+                Decision::Refused
+            }
+            _ => Decision::Failed,
+        }
+    }
+}
+
 /// One audit event. Build it with `..Default::default()` and the fields that apply.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Event {

@@ -318,6 +318,19 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     a.len() == b.len() && a.modified().ok() == b.modified().ok()
 }
 
+/// Whether two paths name the same file (device and inode on Unix), links and hard links
+/// included.
+pub fn same_file_at(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        matches!((std::fs::metadata(a), std::fs::metadata(b)), (Ok(a), Ok(b)) if same_file(&a, &b))
+    }
+    #[cfg(not(unix))]
+    {
+        matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+    }
+}
+
 /// The directory this process was started in, when it may serve as the default root.
 pub fn start_dir() -> Option<PathBuf> {
     let dir = std::env::current_dir().ok()?.canonicalize().ok()?;

@@ -66,9 +66,9 @@ impl Entry {
 
     /// How the session authenticated, for the model: a named host's key is the
     /// operator's, and its file path is not shown.
-    pub fn auth_method(&self, named_host: bool) -> String {
+    pub fn auth_method(&self) -> String {
         let method = self.session().info.auth_method.clone();
-        if named_host && method.starts_with("key ") {
+        if self.request.named_host && method.starts_with("key ") {
             "named host key".into()
         } else {
             method

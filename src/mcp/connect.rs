@@ -135,6 +135,7 @@ impl SshMcp {
                     None => None,
                 },
                 name: Some(named.to_string()),
+                named_host: true,
                 ..Default::default()
             },
             None => {
@@ -259,6 +260,7 @@ fn jump_request(
         jumps: Vec::new(),
         check_addresses: false,
         name: None,
+        named_host: false,
     })
 }
 
@@ -290,29 +292,12 @@ fn named_host_key(
     key: &std::path::Path,
     settings: &crate::config::settings::Settings,
 ) -> Option<String> {
-    let real = key.canonicalize().ok()?;
-    let same = |other: &std::path::Path| {
-        other.canonicalize().is_ok_and(|o| o == real) || same_inode(key, other)
-    };
+    let same = |other: &std::path::Path| crate::local_paths::same_file_at(key, other);
     settings
         .hosts
         .iter()
         .find(|(_, h)| h.identity().is_some_and(|id| same(&id)))
         .map(|(name, _)| name.clone())
-}
-
-#[cfg(unix)]
-fn same_inode(a: &std::path::Path, b: &std::path::Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
-}
-
-#[cfg(not(unix))]
-fn same_inode(_: &std::path::Path, _: &std::path::Path) -> bool {
-    false
 }
 
 /// Refuses an ssh client config `HostName` that is not a host (a pattern, say).

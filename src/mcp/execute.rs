@@ -247,10 +247,7 @@ impl SshMcp {
         mut event: Event,
         outcome: &Result<T, Error>,
     ) {
-        event.decision = match outcome {
-            Ok(_) => Decision::Allowed,
-            Err(e) => crate::mcp::sessions::decision_of(e),
-        };
+        event.decision = Decision::of(outcome);
         event.error = outcome.as_ref().err().map(|e| e.to_string());
         self.audit(ctx, event);
     }

@@ -59,11 +59,7 @@ impl SshMcp {
                     Ok(started) => describe(&started.forward),
                     Err(_) => format!("{p:?}"),
                 }),
-                decision: match &r {
-                    Ok(_) => Decision::Allowed,
-                    Err(Error::Policy(_)) => Decision::Refused,
-                    Err(_) => Decision::Failed,
-                },
+                decision: Decision::of(&r),
                 error: r.as_ref().err().map(|e| e.to_string()),
                 ..Default::default()
             },

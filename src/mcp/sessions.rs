@@ -9,7 +9,6 @@ use rmcp::{Json, RoleServer, tool, tool_router};
 
 use crate::audit::{Decision, Event};
 
-use crate::error::Error;
 use std::sync::atomic::Ordering;
 
 use crate::clock::rfc3339;
@@ -58,7 +57,7 @@ impl SshMcp {
                         tool: "ssh_connect",
                         host: Some(target),
                         user: user_arg,
-                        decision: decision_of(&e),
+                        decision: Decision::of_error(&e),
                         error: Some(e.to_string()),
                         ..Default::default()
                     },
@@ -115,11 +114,7 @@ impl SshMcp {
             authenticated: true,
             host_key_fingerprint: info.host_key.fingerprint.clone(),
             host_key_status: status,
-            auth_method: entry.auth_method(
-                entry
-                    .name()
-                    .is_some_and(|n| self.manager.settings().hosts.contains_key(n)),
-            ),
+            auth_method: entry.auth_method(),
         };
         // The same structured result `Json` gives the other tools.
         Json(result)
@@ -207,22 +202,10 @@ impl SshMcp {
     }
 }
 
-/// The audit decision for a failed call.
-pub(crate) fn decision_of(e: &Error) -> Decision {
-    if matches!(e, Error::Policy(_) | Error::HostKeyNotConfirmed { .. }) {
-        Decision::Refused
-    } else {
-        Decision::Failed
-    }
-}
-
 fn summarize(manager: &SessionManager, entry: &Entry) -> SessionSummary {
     let session = entry.session();
     let info = &session.info;
     let alive = !session.is_closed();
-    let named_host = entry
-        .name()
-        .is_some_and(|n| manager.settings().hosts.contains_key(n));
     SessionSummary {
         session_id: entry.id.clone(),
         name: entry.name().map(String::from),
@@ -233,7 +216,7 @@ fn summarize(manager: &SessionManager, entry: &Entry) -> SessionSummary {
         dead_reason: if alive { None } else { session.death_reason() },
         reconnects: entry.reconnects.load(Ordering::Relaxed),
         host_key_fingerprint: info.host_key.fingerprint.clone(),
-        auth_method: entry.auth_method(named_host),
+        auth_method: entry.auth_method(),
         forwards: forwards_of(entry),
         jobs: manager
             .jobs

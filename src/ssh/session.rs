@@ -43,6 +43,8 @@ pub struct ConnectRequest {
     pub jumps: Vec<ConnectRequest>,
     /// The named host or ssh client config alias the session was opened with, if any.
     pub name: Option<String>,
+    /// `name` is one of the operator's named hosts (its credentials are the operator's).
+    pub named_host: bool,
     /// The address came from the model: the addresses it resolves to must pass the
     /// operator's `allowed_hosts` (named hosts and ProxyJump hops are the operator's own).
     pub check_addresses: bool,
@@ -499,29 +501,32 @@ async fn check_named_accounts(
     user: &str,
     settings: &Settings,
 ) -> Result<()> {
-    for (name, h) in settings.hosts.iter() {
-        let Some(own) = h
+    let locked = settings.hosts.iter().filter_map(|(name, h)| {
+        let own = h
             .user
             .as_deref()
-            .filter(|u| *u != user && !h.allow_user_override)
-        else {
-            continue;
-        };
-        let Ok(at) = Address::parse(&h.address, 22) else {
-            continue;
-        };
-        let theirs = tokio::time::timeout(
-            Duration::from_secs(5),
-            crate::ssh::resolve::resolve(&at.host, at.port),
-        )
-        .await;
-        if let Ok(Ok(theirs)) = theirs
-            && theirs.iter().any(|a| addrs.contains(a))
-        {
-            return Err(Error::Policy(format!(
-                "this address belongs to the named host {name}, which logs in as {own} only; connect to {name} without a username"
-            )));
-        }
+            .filter(|u| *u != user && !h.allow_user_override)?;
+        let at = Address::parse(&h.address, 22).ok()?;
+        Some(async move {
+            // Looked up together, each within 5 s: a slow name delays the connect once.
+            let theirs = tokio::time::timeout(
+                Duration::from_secs(5),
+                crate::ssh::resolve::resolve(&at.host, at.port),
+            )
+            .await;
+            matches!(theirs, Ok(Ok(t)) if t.iter().any(|a| addrs.contains(a)))
+                .then_some((name, own))
+        })
+    });
+    let hit = futures::future::join_all(locked)
+        .await
+        .into_iter()
+        .flatten()
+        .next();
+    match hit {
+        Some((name, own)) => Err(Error::Policy(format!(
+            "this address belongs to the named host {name}, which logs in as {own} only; connect to {name} without a username"
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
