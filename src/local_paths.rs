@@ -354,14 +354,28 @@ pub fn usable_start_dir(dir: &Path, home: Option<&Path>) -> bool {
 /// The roots a client declared (`file://` URIs only), resolved; others are skipped.
 pub fn roots_from_uris<'a>(uris: impl IntoIterator<Item = &'a str>) -> Vec<PathBuf> {
     uris.into_iter()
-        .filter_map(|u| u.strip_prefix("file://"))
-        .map(|p| p.strip_prefix("localhost").unwrap_or(p))
-        .filter_map(percent_decode)
+        .filter_map(|u| uri_path(u, cfg!(windows)))
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .filter_map(|p| p.canonicalize().ok())
         .filter(|p| p.is_dir())
         .collect()
+}
+
+/// The local path a `file://` URI names, as the platform writes it: on Windows,
+/// `file:///C:/Users/a` is `C:/Users/a`.
+fn uri_path(uri: &str, windows: bool) -> Option<String> {
+    let rest = uri.strip_prefix("file://")?;
+    let path = percent_decode(rest.strip_prefix("localhost").unwrap_or(rest))?;
+    if windows {
+        let b = path.as_bytes();
+        if let [b'/', drive, b':', ..] = b
+            && drive.is_ascii_alphabetic()
+        {
+            return Some(path[1..].to_string());
+        }
+    }
+    Some(path)
 }
 
 /// Decodes `%XX` escapes; `None` for a malformed escape or a NUL.
@@ -417,6 +431,20 @@ mod tests {
             "file:///tmp/%00",
         ]);
         assert_eq!(roots, vec![real.clone(), real.join("a b")]);
+    }
+
+    #[test]
+    fn a_file_uri_should_name_a_windows_drive_path_on_windows_only() {
+        assert_eq!(
+            uri_path("file:///C:/Users/a%20b", true).as_deref(),
+            Some("C:/Users/a b")
+        );
+        assert_eq!(
+            uri_path("file:///C:/Users/a", false).as_deref(),
+            Some("/C:/Users/a")
+        );
+        assert_eq!(uri_path("file:///home/a", true).as_deref(), Some("/home/a"));
+        assert_eq!(uri_path("https://x/C:/a", true), None);
     }
 
     #[test]

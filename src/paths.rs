@@ -24,12 +24,18 @@ fn home_from(
         .map(PathBuf::from)
 }
 
-/// Expands a leading `~` or `~/` to `$HOME`.
+/// Expands a leading `~` or `~/` (on Windows also `~\`) to the home directory.
 pub fn expand_tilde(path: &str) -> PathBuf {
-    match (path.strip_prefix('~'), home_dir()) {
+    expand_tilde_in(path, home_dir(), cfg!(windows))
+}
+
+/// [`expand_tilde`] from the platform's inputs.
+fn expand_tilde_in(path: &str, home: Option<PathBuf>, windows: bool) -> PathBuf {
+    let separator = |c: char| c == '/' || (windows && c == '\\');
+    match (path.strip_prefix('~'), home) {
         (Some(""), Some(home)) => home,
-        (Some(rest), Some(home)) if rest.starts_with('/') => {
-            home.join(rest.trim_start_matches('/'))
+        (Some(rest), Some(home)) if rest.starts_with(separator) => {
+            home.join(rest.trim_start_matches(separator))
         }
         _ => PathBuf::from(path),
     }
@@ -64,5 +70,20 @@ mod tests {
         assert_eq!(expand_tilde("~"), home);
         assert_eq!(expand_tilde("/abs/~/x"), PathBuf::from("/abs/~/x"));
         assert_eq!(expand_tilde("~other/x"), PathBuf::from("~other/x"));
+    }
+
+    #[test]
+    fn a_windows_path_should_expand_from_the_profile_with_either_separator() {
+        let profile = Some(PathBuf::from(r"C:\Users\a"));
+        let win = |p: &str| expand_tilde_in(p, profile.clone(), true);
+        assert_eq!(
+            win(r"~\.ssh\id_ed25519"),
+            profile.clone().unwrap().join(r".ssh\id_ed25519")
+        );
+        assert_eq!(win("~/.ssh/id"), profile.clone().unwrap().join(".ssh/id"));
+        assert_eq!(win(r"C:\keys\id"), PathBuf::from(r"C:\keys\id"));
+        // On Unix a backslash is an ordinary character in a file name.
+        let unix = expand_tilde_in(r"~\x", Some("/home/a".into()), false);
+        assert_eq!(unix, PathBuf::from(r"~\x"));
     }
 }

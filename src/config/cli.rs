@@ -223,7 +223,8 @@ fn protected_files(config: Option<&Path>, file: &FileConfig, settings: &Settings
     Protected::new(home_dir().as_deref(), files)
 }
 
-/// A token cancelled on SIGINT or SIGTERM.
+/// A token cancelled on Ctrl-C or SIGTERM, and on Windows when the console closes or the
+/// user logs off or the system shuts down.
 pub fn shutdown_on_signals() -> tokio_util::sync::CancellationToken {
     let token = tokio_util::sync::CancellationToken::new();
     let t = token.clone();
@@ -238,7 +239,37 @@ pub fn shutdown_on_signals() -> tokio_util::sync::CancellationToken {
                 Err(_) => std::future::pending::<()>().await,
             }
         };
-        #[cfg(not(unix))]
+        // Windows: the console window is closed, the user logs off or the system shuts
+        // down. The system ends the process a few seconds after such an event, time enough
+        // to close the SSH sessions.
+        #[cfg(windows)]
+        let term = async {
+            use tokio::signal::windows::{ctrl_close, ctrl_logoff, ctrl_shutdown};
+            let close = async {
+                match ctrl_close() {
+                    Ok(mut s) => s.recv().await,
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            let logoff = async {
+                match ctrl_logoff() {
+                    Ok(mut s) => s.recv().await,
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            let shutdown = async {
+                match ctrl_shutdown() {
+                    Ok(mut s) => s.recv().await,
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = close => {}
+                _ = logoff => {}
+                _ = shutdown => {}
+            }
+        };
+        #[cfg(not(any(unix, windows)))]
         let term = std::future::pending::<()>();
         tokio::select! {
             _ = ctrl_c => {}

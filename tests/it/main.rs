@@ -33,6 +33,7 @@ mod liveness;
 mod official;
 mod quoting;
 mod reach;
+mod proftpd;
 mod read_only;
 mod rogue;
 mod security;

@@ -242,7 +242,7 @@ pub fn keygen(dir: &Path, name: &str, kind: &str, passphrase: &str) -> PathBuf {
     path
 }
 
-fn run(cmd: &mut Command) {
+pub fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -454,7 +454,7 @@ impl Sshd {
     }
 }
 
-fn wait_ready(child: &mut Child, port: u16, limit: Duration) -> bool {
+pub fn wait_ready(child: &mut Child, port: u16, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
