@@ -420,8 +420,12 @@ mod tests {
     fn client_roots_should_be_file_uris_of_directories() {
         let dir = tempfile::tempdir().unwrap();
         let real = dir.path().canonicalize().unwrap();
-        let uri = format!("file://{}", real.display());
-        let spaced = format!("file://{}/a%20b", real.display());
+        // As a client writes it: `file:///C:/Users/...` on Windows.
+        let path = real.to_string_lossy().replace('\\', "/");
+        let path = path.trim_start_matches("//?/");
+        let slash = if path.starts_with('/') { "" } else { "/" };
+        let uri = format!("file://{slash}{path}");
+        let spaced = format!("{uri}/a%20b");
         std::fs::create_dir(real.join("a b")).unwrap();
         let roots = roots_from_uris([
             uri.as_str(),

@@ -200,6 +200,7 @@ mod tests {
     }
 
     /// Hostile values, with `M` standing for a file that must never be created.
+    #[cfg(unix)]
     const HOSTILE: &[&str] = &[
         r"x\'; touch M; echo \'y",
         r"x'; touch M; echo 'y",
@@ -223,7 +224,8 @@ mod tests {
         "\t\r\x1b\x7f \u{83}\u{9b}\u{f600}\u{f6ff}\u{fdd0}\u{fffd}\u{10ffff} é 😀",
     ];
 
-    /// The login shells of this machine that the values must survive.
+    /// The login shells of this machine that the values must survive (Unix only).
+    #[cfg(unix)]
     fn local_shells() -> Vec<&'static str> {
         let all = [
             "/bin/sh",
@@ -238,6 +240,7 @@ mod tests {
             .collect()
     }
 
+    #[cfg(unix)]
     fn run(shell: &str, line: &str) -> Vec<u8> {
         let out = std::process::Command::new(shell)
             .arg("-c")
@@ -250,6 +253,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn quoted_values_should_read_back_unchanged_in_every_local_shell() {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("injected");
@@ -314,6 +318,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn the_marker_should_reach_commands_under_every_local_shell() {
         let line = format!("{}\nprintenv SSH_MCP_RUN", marker_export("0123abcd"));
         for shell in local_shells() {
@@ -322,6 +327,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn the_signal_command_should_run_under_every_local_shell() {
         // Each login shell hands it to sh intact, and sh runs it through; with no process
         // holding this id, nothing is signalled (CONT would be harmless anyway).
