@@ -207,7 +207,7 @@ async fn require_token(
     let mut matched: Option<&str> = None;
     if let Some(p) = presented {
         for (name, token) in tokens.iter() {
-            if constant_time_eq(p.as_bytes(), token.expose().as_bytes()) {
+            if crate::secret::constant_time_eq(p.as_bytes(), token.expose().as_bytes()) {
                 matched = Some(name);
             }
         }
@@ -223,15 +223,6 @@ async fn require_token(
             .body(axum::body::Body::from("a valid bearer token is required\n"))
             .unwrap_or_default(),
     }
-}
-
-/// Equality whose running time depends only on the lengths.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for (i, x) in a.iter().enumerate() {
-        diff |= x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0);
-    }
-    diff == 0
 }
 
 /// Longest token name.

@@ -40,6 +40,7 @@ pub mod manager;
 pub mod mcp;
 pub mod paths;
 pub mod secret;
+pub mod secret_page;
 pub mod ssh;
 pub mod wildcard;
 

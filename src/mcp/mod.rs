@@ -20,6 +20,7 @@ pub mod files;
 #[cfg(feature = "port_forward")]
 pub mod forward;
 pub mod progress;
+pub mod request_state;
 pub mod schema;
 pub mod sessions;
 pub mod types;
