@@ -6,7 +6,8 @@
 //! capped, a request's headers and body must arrive within 30 s each, and with bearer
 //! tokens configured every request must carry one (401 otherwise).
 //! A non-loopback address is refused without tokens. SSH sessions belong to the token that
-//! opened them.
+//! opened them. The one-time secret pages (`/secrets/<id>`, see [`crate::secret_page`]) are
+//! served here too, outside the token check and the MCP body limits (they have their own).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::manager::SessionManager;
 use crate::mcp::{Caller, SshMcp};
 use crate::secret::Secret;
+use crate::secret_page::Pages;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -51,6 +53,9 @@ pub struct HttpOptions {
     /// MCP sessions kept at most; an `initialize` past it gets 503. 0: the default,
     /// [`DEFAULT_MAX_MCP_SESSIONS`].
     pub max_mcp_sessions: usize,
+    /// The base of the links to secret pages (`https://mcp.example.com` behind a TLS
+    /// proxy); `None`: `http://` and the bound address.
+    pub public_url: Option<String>,
 }
 
 /// The axum router serving MCP at `/mcp`.
@@ -79,8 +84,13 @@ pub fn router(
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_cancellation_token(shutdown.child_token());
     let sessions = Arc::new(LocalSessionManager::default());
+    let pages = Pages::fixed(&match &options.public_url {
+        Some(url) => url.clone(),
+        None => format!("http://{}", link_address(bound)),
+    });
+    let page_routes = pages.router();
     let service = StreamableHttpService::new(
-        move || Ok(SshMcp::new(manager.clone())),
+        move || Ok(SshMcp::with_pages(manager.clone(), pages.clone())),
         sessions.clone(),
         config,
     );
@@ -94,13 +104,29 @@ pub fn router(
             .layer(axum::middleware::from_fn(move |req, next| {
                 read_request(sessions.clone(), limit, req, next)
             }));
+    // The secret pages are opened by the user's browser, which has no bearer token: they
+    // are reached by their unguessable one-time link, past the token check.
     if options.tokens.is_empty() {
-        return router;
+        return router.merge(page_routes);
     }
     let tokens = Arc::new(options.tokens.clone());
-    router.layer(axum::middleware::from_fn(move |req, next| {
-        require_token(tokens.clone(), req, next)
-    }))
+    router
+        .layer(axum::middleware::from_fn(move |req, next| {
+            require_token(tokens.clone(), req, next)
+        }))
+        .merge(page_routes)
+}
+
+/// The address links name: the bound one, or loopback for an unspecified bind address.
+fn link_address(bound: SocketAddr) -> SocketAddr {
+    if !bound.ip().is_unspecified() {
+        return bound;
+    }
+    let ip = match bound.ip() {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+    };
+    SocketAddr::new(ip, bound.port())
 }
 
 /// Reads the request body within [`REQUEST_READ_TIMEOUT`] (408 otherwise) and at most

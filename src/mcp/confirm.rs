@@ -8,7 +8,6 @@
 //! A fingerprint is not a secret, so form mode is allowed. The `requestState` names the
 //! host, the user and the fingerprint, sealed by [`request_state`].
 
-use std::time::Duration;
 use rmcp::RoleServer;
 use rmcp::model::{
     ClientResult, ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationAction,
@@ -17,6 +16,7 @@ use rmcp::model::{
 };
 use rmcp::service::{PeerRequestOptions, RequestContext};
 use serde_json::json;
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::mcp::request_state;
@@ -239,6 +239,14 @@ mod tests {
         assert!(answered(&state, &accept(true), "u@h:22", Some("x")).is_err());
         let forged = state.replace("SHA256:abc", "SHA256:evil");
         assert!(answered(&forged, &accept(true), "u@h:22", None).is_err());
-        assert!(answered("[\"host_key\",\"9999999999\",\"a\",\"b\",\"\"]|00", &accept(true), "b", None).is_err());
+        assert!(
+            answered(
+                "[\"host_key\",\"9999999999\",\"a\",\"b\",\"\"]|00",
+                &accept(true),
+                "b",
+                None
+            )
+            .is_err()
+        );
     }
 }

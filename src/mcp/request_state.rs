@@ -93,7 +93,10 @@ mod tests {
     #[test]
     fn a_sealed_state_should_open_only_as_itself() {
         let s = seal("k", &["a|b", "c"], Duration::from_secs(60)).unwrap();
-        assert_eq!(open("k", &s), Some(vec!["a|b".to_string(), "c".to_string()]));
+        assert_eq!(
+            open("k", &s),
+            Some(vec!["a|b".to_string(), "c".to_string()])
+        );
         assert_eq!(kind_of(&s).as_deref(), Some("k"));
         assert_eq!(open("other", &s), None);
         assert_eq!(open("k", &s.replace("\"c\"", "\"d\"")), None);

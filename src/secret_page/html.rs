@@ -29,10 +29,7 @@ impl Pages {
     /// The routes `/secrets/{id}` (GET shows the form, POST takes the secret).
     pub fn router(self: &Arc<Self>) -> axum::Router {
         axum::Router::new()
-            .route(
-                "/secrets/{id}",
-                axum::routing::get(show).post(receive),
-            )
+            .route("/secrets/{id}", axum::routing::get(show).post(receive))
             .with_state(self.clone())
     }
 }

@@ -56,7 +56,10 @@ async fn a_page_should_take_one_secret_from_its_own_form_only() {
     let csp = h["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
     let html = got.text().await.unwrap();
-    assert!(html.contains("&lt;script&gt;h:22") && html.contains("u&quot;&amp;"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;h:22") && html.contains("u&quot;&amp;"),
+        "{html}"
+    );
     assert!(!html.contains("<script"), "{html}");
     assert!(html.contains("SHA256:abc") && html.contains("type=\"password\""));
     let token = token_of(&html);
@@ -64,7 +67,12 @@ async fn a_page_should_take_one_secret_from_its_own_form_only() {
     // No token, a wrong token, a foreign origin: refused, and the page still waits.
     let no_token = post(&page.url, Some("null"), "secret=pw".into()).await;
     assert_eq!(no_token.status(), 403);
-    let wrong = post(&page.url, Some("null"), format!("token={}&secret=pw", "0".repeat(32))).await;
+    let wrong = post(
+        &page.url,
+        Some("null"),
+        format!("token={}&secret=pw", "0".repeat(32)),
+    )
+    .await;
     assert_eq!(wrong.status(), 403);
     let foreign = post(
         &page.url,
@@ -73,12 +81,22 @@ async fn a_page_should_take_one_secret_from_its_own_form_only() {
     )
     .await;
     assert_eq!(foreign.status(), 403);
-    let huge = post(&page.url, Some("null"), format!("token={token}&secret={}", "a".repeat(20_000))).await;
+    let huge = post(
+        &page.url,
+        Some("null"),
+        format!("token={token}&secret={}", "a".repeat(20_000)),
+    )
+    .await;
     assert_eq!(huge.status(), 413);
     assert!(pages.is_open(&page.id));
 
     // The page's own form (Origin: null under no-referrer), with its token: taken.
-    let ok = post(&page.url, Some("null"), format!("token={token}&secret=p%26w+d")).await;
+    let ok = post(
+        &page.url,
+        Some("null"),
+        format!("token={token}&secret=p%26w+d"),
+    )
+    .await;
     assert_eq!(ok.status(), 200);
     let secret = pages
         .wait(&page.id, Duration::from_secs(5), &CancellationToken::new())
@@ -100,7 +118,9 @@ async fn a_secret_sent_from_the_same_origin_should_be_taken_before_anyone_waits(
     let token = token_of(&html);
     let ok = post(&page.url, Some(&base), format!("token={token}&secret=s")).await;
     assert_eq!(ok.status(), 200);
-    let got = pages.wait(&page.id, Duration::ZERO, &CancellationToken::new()).await;
+    let got = pages
+        .wait(&page.id, Duration::ZERO, &CancellationToken::new())
+        .await;
     assert_eq!(got.unwrap().expose(), "s");
 }
 
@@ -124,7 +144,11 @@ async fn waiting_should_end_on_cancel_or_deadline_and_leave_the_page_open() {
     let (pages, _) = serve(LIFETIME).await;
     let page = pages.open(info()).await.unwrap();
     let short = pages
-        .wait(&page.id, Duration::from_millis(50), &CancellationToken::new())
+        .wait(
+            &page.id,
+            Duration::from_millis(50),
+            &CancellationToken::new(),
+        )
         .await;
     assert_eq!(short.unwrap_err(), NoSecret::StillOpen);
     let cancel = CancellationToken::new();
