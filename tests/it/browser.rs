@@ -138,7 +138,16 @@ impl Browser {
         self.open(url).await;
         self.type_into("input[type=password]", secret).await;
         self.click("button[type=submit]").await;
-        self.source().await
+        // The click starts the navigation; the answer replaces the form when it arrives.
+        let mut page = String::new();
+        for _ in 0..100 {
+            page = self.source().await;
+            if !page.contains("<form") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        page
     }
 }
 

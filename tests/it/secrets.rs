@@ -18,7 +18,8 @@ use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient};
 use serde_json::{Value, json};
 
 use crate::browser::Browser;
-use crate::harness::{self, CALL_LIMIT, Opts, Transport as Kind, text};
+use crate::harness::{self, CALL_LIMIT, HttpServer, Opts, Transport as Kind, text};
+use crate::official::{self, Tools};
 use crate::sshd::{self, PASSPHRASE, PASSWORD, Sshd, USER};
 
 /// What the user does when the client shows the link.
@@ -340,15 +341,21 @@ async fn password_typed_on_the_page(kind: Kind, modern: bool) {
     );
     let answers = s.asker.answers.lock().unwrap().clone();
     assert!(answers[0].contains("Received"), "{answers:?}");
+    // Pushed as a request of its own up to 2025-11-25; inside an input-required result from
+    // 2026-07-28 on.
+    let pushed = s
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| serde_json::from_str::<Value>(m).unwrap()["method"] == "elicitation/create")
+        .count();
     let wire = s.messages.lock().unwrap().join("\n");
     if modern {
+        assert_eq!(pushed, 0);
         assert!(wire.contains("input_required") && wire.contains("requestState"));
-        assert!(
-            !wire.contains("elicitation/create\",\"id"),
-            "no request was pushed"
-        );
     } else {
-        assert!(wire.contains("\"method\":\"elicitation/create\""), "pushed");
+        assert_eq!(pushed, 1);
         // The completion notification names the elicitation the client was asked.
         assert_eq!(*s.asker.completed.lock().unwrap(), [elicitation_id.clone()]);
     }
@@ -478,4 +485,77 @@ async fn a_forged_post_to_a_live_page_should_be_refused() {
         "{answers:?}"
     );
     assert!(answers[2].contains("Received"), "{answers:?}");
+}
+
+/// The official Python SDK's client, answering through headless Chromium; the password is
+/// in no result (the script checks) and not in the server's trace log.
+async fn python_sdk_client(http: bool, mode: &str) {
+    let transport = if http { "http" } else { "stdio" };
+    let Some(tools) = Tools::get(&format!("python_sdk_client secrets {transport} {mode}")) else {
+        return;
+    };
+    if Browser::start().await.is_none() {
+        return;
+    }
+    let sshd = password_only_sshd();
+    let server = if http {
+        Some(
+            HttpServer::start(Opts {
+                env: vec![("RUST_LOG".into(), "trace".into())],
+                ..Default::default()
+            })
+            .await,
+        )
+    } else {
+        None
+    };
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(tools.python());
+    cmd.arg(official::spec_dir().join("secret_client.py"));
+    match &server {
+        Some(s) => cmd.args(["--http", &s.url]),
+        None => cmd.args(["--stdio", env!("CARGO_BIN_EXE_ssh-mcp-stdio")]),
+    };
+    cmd.args(["--mode", mode, "--address", &sshd.address()])
+        .args(["--user", USER, "--password", PASSWORD])
+        .env("HOME", home.path())
+        .env("USER", USER)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("SSH_AUTH_SOCK");
+    let (status, out, err) = official::run(cmd).await;
+    assert!(
+        status.success() && out.contains("all checks passed"),
+        "Python SDK client ({transport}, {mode}): {status}\n--- stdout ---\n{out}\n--- stderr ---\n{err}"
+    );
+    // Over stdio the server's log is the client's stderr (with the password on the command
+    // line of the script, which is not in it); over HTTP it is the server's own.
+    let log = match &server {
+        Some(s) => s.log(),
+        None => err,
+    };
+    assert!(log.contains("DEBUG"), "no verbose server log: {log}");
+    assert!(
+        !log.contains(PASSWORD),
+        "the password is in the server's log"
+    );
+}
+
+#[tokio::test]
+async fn python_sdk_client_should_type_a_password_on_the_page_over_stdio_at_2025_11_25() {
+    python_sdk_client(false, "legacy").await;
+}
+
+#[tokio::test]
+async fn python_sdk_client_should_type_a_password_on_the_page_over_stdio_at_2026_07_28() {
+    python_sdk_client(false, "auto").await;
+}
+
+#[tokio::test]
+async fn python_sdk_client_should_type_a_password_on_the_page_over_http_at_2025_11_25() {
+    python_sdk_client(true, "legacy").await;
+}
+
+#[tokio::test]
+async fn python_sdk_client_should_type_a_password_on_the_page_over_http_at_2026_07_28() {
+    python_sdk_client(true, "auto").await;
 }
