@@ -32,8 +32,9 @@ from mcp import Client, StdioServerParameters
 
 RUN_LIMIT = 100
 PROTOCOL = {"auto": "2026-07-28", "legacy": "2025-11-25"}
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM = "/usr/lib/chromium/chromium"
+# Debian's; SSH_MCP_CHROMEDRIVER and SSH_MCP_BROWSER name others.
+CHROMEDRIVER = os.environ.get("SSH_MCP_CHROMEDRIVER") or "/usr/bin/chromedriver"
+CHROMIUM = os.environ.get("SSH_MCP_BROWSER") or "/usr/lib/chromium/chromium"
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 
 

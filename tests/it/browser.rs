@@ -1,6 +1,8 @@
 //! A real browser for the tests: Debian's headless Chromium driven through `chromedriver`
 //! (package `chromium-driver`) by the W3C WebDriver protocol, the one Selenium speaks.
 //! Each [`Browser`] runs its own chromedriver in its own process group, killed on drop.
+//! `SSH_MCP_CHROMEDRIVER` and `SSH_MCP_BROWSER` name other ones (Google Chrome and its
+//! driver on GitHub's runners, whose Ubuntu ships Chromium as a snap).
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -11,6 +13,13 @@ use serde_json::{Value, json};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The browser itself (`/usr/bin/chromium` is a wrapper script).
 const CHROMIUM: &str = "/usr/lib/chromium/chromium";
+
+fn path_of(var: &str, default: &str) -> String {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
 /// The W3C id of an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -26,7 +35,10 @@ impl Browser {
     /// A fresh headless browser, or `None` (after saying so) where Chromium or chromedriver
     /// is missing; under `CI` that fails the test instead.
     pub async fn start() -> Option<Self> {
-        if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists()
+        let driver_bin = path_of("SSH_MCP_CHROMEDRIVER", CHROMEDRIVER);
+        let browser_bin = path_of("SSH_MCP_BROWSER", CHROMIUM);
+        if !std::path::Path::new(&driver_bin).exists()
+            || !std::path::Path::new(&browser_bin).exists()
         {
             let why = "headless Chromium and chromedriver are missing (apt install chromium chromium-driver; scripts/test does)";
             assert!(std::env::var_os("CI").is_none(), "{why}");
@@ -34,7 +46,7 @@ impl Browser {
             return None;
         }
         let port = crate::sshd::free_port();
-        let driver = Command::new(CHROMEDRIVER)
+        let driver = Command::new(&driver_bin)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -52,7 +64,7 @@ impl Browser {
         }
         let profile = tempfile::tempdir().unwrap();
         let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
-            "binary": CHROMIUM,
+            "binary": browser_bin,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      format!("--user-data-dir={}", profile.path().display())],
         }}}});

@@ -371,7 +371,24 @@ async fn password_typed_on_the_page(kind: Kind, modern: bool) {
         )
         .await;
     assert!(text(&who).contains(USER), "{}", text(&who));
-    s.assert_nowhere(PASSWORD, &[&r, &who]);
+    // The typed password stays with the session: a lost connection is reconnected with it,
+    // without asking again.
+    sshd.signal_connections("KILL");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let again = s
+        .call(
+            "ssh_execute",
+            json!({"session_id": session, "command": "whoami"}),
+        )
+        .await;
+    assert!(text(&again).contains(USER), "{}", text(&again));
+    assert_eq!(s.asker.asked.lock().unwrap().len(), 1, "asked again");
+    let list = s.call("ssh_list_sessions", json!({})).await;
+    assert_eq!(
+        list.structured_content.clone().unwrap()["sessions"][0]["reconnects"],
+        1
+    );
+    s.assert_nowhere(PASSWORD, &[&r, &who, &again, &list]);
 }
 
 #[tokio::test]
