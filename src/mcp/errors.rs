@@ -172,4 +172,39 @@ mod tests {
         assert!(s.contains("SHA256:new") && s.contains("SHA256:old") && s.contains("/k:3"));
         assert!(s.contains("ssh-keygen -R '[h]:2222' -f /k"));
     }
+
+    #[test]
+    fn a_missing_secret_should_keep_its_cause_and_name_the_page() {
+        let cause = Error::AuthFailed {
+            user: "u".into(),
+            host: "h:22".into(),
+            tried: "nothing".into(),
+            accepts: "password".into(),
+        };
+        let e = Error::SecretMissing {
+            secret: crate::error::MissingSecret::Password,
+            host_key: "SHA256:x".into(),
+            cause: Box::new(cause),
+        };
+        let s = tool_error("Failed to connect", &e);
+        assert!(s.contains("authentication failed for u@h:22"), "{s}");
+        assert!(
+            s.contains("pass password") && s.contains("URL elicitation"),
+            "{s}"
+        );
+        let refused = Error::SecretNotGiven {
+            what: "the SSH password".into(),
+            why: NotGiven::Declined,
+        };
+        let s = tool_error("Failed to connect", &refused);
+        assert!(
+            s.contains("the user declined") && s.contains("REFUSED by the user"),
+            "{s}"
+        );
+        let expired = Error::SecretNotGiven {
+            what: "the SSH password".into(),
+            why: NotGiven::Expired,
+        };
+        assert!(tool_error("x", &expired).contains("call the tool again"));
+    }
 }

@@ -357,7 +357,10 @@ async fn password_typed_on_the_page(kind: Kind, modern: bool) {
     } else {
         assert_eq!(pushed, 1);
         // The completion notification names the elicitation the client was asked.
-        assert_eq!(*s.asker.completed.lock().unwrap(), [elicitation_id.clone()]);
+        assert_eq!(
+            *s.asker.completed.lock().unwrap(),
+            std::slice::from_ref(elicitation_id)
+        );
     }
     // A used link shows and takes nothing more.
     s.asker.browser.open(url).await;
