@@ -37,6 +37,7 @@ mod quoting;
 mod reach;
 mod read_only;
 mod rogue;
+mod secret_client;
 mod secrets;
 mod security;
 mod sshconfig;
