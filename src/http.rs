@@ -30,7 +30,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// sends a request slowly or not at all would otherwise hold a socket and a task forever.
 /// hyper applies it to idle keep-alive connections too, which are closed after it, as
 /// nginx closes them after 75 s; 30 s is hyper's own default.
-pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub const REQUEST_READ_TIMEOUT: Duration = crate::serve_loop::HEADER_READ_TIMEOUT;
 
 /// MCP sessions (2025-11-25 and earlier, opened by `initialize`) kept at most by default.
 /// Each costs about 50 KB until it is closed or has been idle for 5 minutes.
@@ -371,59 +371,7 @@ pub async fn serve(
     }
     let app = router(manager.clone(), bound, &options, shutdown.clone());
     tracing::info!(url = %format!("http://{bound}/mcp"), "serving MCP over Streamable HTTP");
-    // Each connection task holds a receiver; `closed()` resolves when all have ended.
-    let (open_tx, open_rx) = tokio::sync::watch::channel(());
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
-                ) => continue,
-                Err(e) => {
-                    // Out of file descriptors, say: wait instead of spinning.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => break,
-        };
-        // Small responses (JSON, SSE events) go out at once, not after the client's ACK.
-        let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let stop = shutdown.clone();
-        let open = open_rx.clone();
-        tokio::spawn(async move {
-            // HTTP/1 only (the build has no HTTP/2): its header timer runs from the first
-            // byte awaited, so a connection that sends nothing is closed too.
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(REQUEST_READ_TIMEOUT);
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let conn = builder.serve_connection(io, service).with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                served = conn.as_mut() => {
-                    if let Err(e) = served {
-                        tracing::debug!(error = %e, "HTTP connection ended with an error");
-                    }
-                }
-                _ = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-            drop(open);
-        });
-    }
-    // New connections are refused from here on.
-    drop(listener);
-    drop(open_rx);
-    // Open streams end with the shutdown token (rmcp watches it); don't wait forever anyway.
-    let _ = tokio::time::timeout(Duration::from_secs(5), open_tx.closed()).await;
+    crate::serve_loop::serve(listener, app, shutdown).await;
     manager.shutdown().await;
     Ok(())
 }

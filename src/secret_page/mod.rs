@@ -266,14 +266,7 @@ impl Pages {
                     .map_err(|e| Error::io("starting the secret page listener", e))?;
                 let app = self.router();
                 let stop = self.shutdown.clone();
-                tokio::spawn(async move {
-                    let served = axum::serve(listener, app)
-                        .with_graceful_shutdown(stop.cancelled_owned())
-                        .await;
-                    if let Err(e) = served {
-                        tracing::warn!(error = %e, "the secret page listener stopped");
-                    }
-                });
+                tokio::spawn(crate::serve_loop::serve(listener, app, stop));
                 let base = format!("http://{addr}");
                 tracing::info!(%base, "serving secret pages");
                 *slot = Some(base.clone());

@@ -22,7 +22,11 @@ async fn serve(lifetime: Duration) -> (Arc<Pages>, String) {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let pages = Pages::with_lifetime(&base, lifetime);
     let app = pages.router();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(crate::serve_loop::serve(
+        listener,
+        app,
+        CancellationToken::new(),
+    ));
     (pages, base)
 }
 
