@@ -22,6 +22,8 @@ use crate::harness::{self, CALL_LIMIT, Opts, Transport as Kind};
 pub enum User {
     /// Opens the page and types this secret.
     Types(&'static str),
+    /// Agrees to open the page the first time without typing yet, types it when asked again.
+    TypesWhenAskedAgain(&'static str),
     Declines,
 }
 
@@ -67,13 +69,17 @@ impl ClientHandler for Asker {
         else {
             return Ok(ElicitResult::new(ElicitationAction::Decline));
         };
-        self.asked
-            .lock()
-            .unwrap()
-            .push((url.clone(), elicitation_id, message));
+        let times = {
+            let mut asked = self.asked.lock().unwrap();
+            asked.push((url.clone(), elicitation_id, message));
+            asked.len()
+        };
         match self.user {
             User::Declines => Ok(ElicitResult::new(ElicitationAction::Decline)),
-            User::Types(secret) => {
+            User::TypesWhenAskedAgain(_) if times == 1 => {
+                Ok(ElicitResult::new(ElicitationAction::Accept))
+            }
+            User::Types(secret) | User::TypesWhenAskedAgain(secret) => {
                 if self.forge.load(std::sync::atomic::Ordering::SeqCst) {
                     for status in forge(&url).await {
                         self.answers

@@ -152,26 +152,56 @@ async fn an_encrypted_keys_passphrase_typed_on_the_page_should_unlock_it() {
 
 #[tokio::test]
 async fn a_declined_page_should_end_the_call_with_a_refusal() {
+    let sshd = password_only_sshd();
+    for modern in [false, true] {
+        let Some(browser) = Browser::start().await else {
+            return;
+        };
+        let s = Setup::start(Kind::Stdio, modern, User::Declines, browser).await;
+        let r = s
+            .call(
+                "ssh_connect",
+                json!({"address": sshd.address(), "username": USER}),
+            )
+            .await;
+        assert_eq!(r.is_error, Some(true));
+        let t = text(&r);
+        assert!(
+            t.contains("REFUSED by the user") && t.contains("declined"),
+            "{t}"
+        );
+        // The link was withdrawn.
+        let url = s.asker.asked.lock().unwrap()[0].0.clone();
+        assert_eq!(reqwest::get(&url).await.unwrap().status(), 404);
+    }
+}
+
+/// On 2026-07-28 the client's answer can come before the user has typed: the call waits a
+/// while for the page, then asks again with the same link.
+#[tokio::test]
+async fn an_answer_before_the_page_is_sent_should_be_asked_again_with_the_same_link() {
     let Some(browser) = Browser::start().await else {
         return;
     };
     let sshd = password_only_sshd();
-    let s = Setup::start(Kind::Stdio, false, User::Declines, browser).await;
+    let s = Setup::start(
+        Kind::Stdio,
+        true,
+        User::TypesWhenAskedAgain(PASSWORD),
+        browser,
+    )
+    .await;
     let r = s
         .call(
             "ssh_connect",
             json!({"address": sshd.address(), "username": USER}),
         )
         .await;
-    assert_eq!(r.is_error, Some(true));
-    let t = text(&r);
-    assert!(
-        t.contains("REFUSED by the user") && t.contains("declined"),
-        "{t}"
-    );
-    // The link was withdrawn.
-    let url = s.asker.asked.lock().unwrap()[0].0.clone();
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 404);
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    let asked = s.asker.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert_eq!(asked[0].0, asked[1].0, "the same link");
+    s.assert_nowhere(PASSWORD, &[&r]);
 }
 
 #[tokio::test]
