@@ -143,7 +143,6 @@ impl Pages {
         let token = crate::ids::random_id(16)?;
         let mut slots = self.lock();
         let now = Instant::now();
-        slots.retain(|_, s| s.expires > now);
         if slots.len() >= MAX_OPEN {
             return Err(Error::Limit(format!(
                 "{MAX_OPEN} secret pages are open, the most this server keeps; wait for them to expire"
@@ -159,6 +158,16 @@ impl Pages {
                 arrived: Arc::new(Notify::new()),
             },
         );
+        drop(slots);
+        // A secret sent but never taken (the client did not come back) goes at expiry.
+        let weak = Arc::downgrade(self);
+        let lifetime = self.lifetime;
+        tokio::spawn(async move {
+            tokio::time::sleep(lifetime).await;
+            if let Some(pages) = weak.upgrade() {
+                drop(pages.lock());
+            }
+        });
         let url = format!("{base}/secrets/{id}");
         Ok(NewPage { id, url })
     }
@@ -275,8 +284,12 @@ impl Pages {
         }
     }
 
+    /// The open pages, expired ones (and the secrets they may hold) dropped first.
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        slots.retain(|_, s| s.expires > now);
+        slots
     }
 }
 
