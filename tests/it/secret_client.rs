@@ -161,17 +161,26 @@ pub struct Setup {
 
 impl Setup {
     pub async fn start(kind: Kind, modern: bool, user: User, browser: Browser) -> Self {
+        Self::start_with(kind, modern, user, browser, "").await
+    }
+
+    /// The same, with `config` added to the server's config file.
+    pub async fn start_with(
+        kind: Kind,
+        modern: bool,
+        user: User,
+        browser: Browser,
+        config: &str,
+    ) -> Self {
+        let extra = config;
         let home = tempfile::Builder::new()
             .prefix("ssh-mcp-home-")
             .tempdir()
             .unwrap();
         let config = home.path().join("config.toml");
         let audit = home.path().join("audit.jsonl");
-        std::fs::write(
-            &config,
-            format!("[audit]\nfile = \"{}\"\n", audit.display()),
-        )
-        .unwrap();
+        let text = format!("{extra}\n[audit]\nfile = \"{}\"\n", audit.display());
+        std::fs::write(&config, text).unwrap();
         let opts = Opts {
             env: vec![("RUST_LOG".into(), "trace".into())],
             args: vec!["--config".into(), config.display().to_string()],

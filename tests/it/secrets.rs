@@ -204,6 +204,35 @@ async fn an_answer_before_the_page_is_sent_should_be_asked_again_with_the_same_l
     s.assert_nowhere(PASSWORD, &[&r]);
 }
 
+/// Where the model may not pass credentials, the page is how a typed password gets in.
+#[tokio::test]
+async fn a_password_typed_on_the_page_should_work_where_arguments_may_not_carry_one() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let sshd = password_only_sshd();
+    let s = Setup::start_with(
+        Kind::Stdio,
+        false,
+        User::Types(PASSWORD),
+        browser,
+        "[security]\nallow_credentials_in_arguments = false",
+    )
+    .await;
+    let args = json!({"address": sshd.address(), "username": USER, "password": PASSWORD});
+    let refused = s.call("ssh_connect", args).await;
+    assert_eq!(refused.is_error, Some(true), "{}", text(&refused));
+    assert!(s.asker.asked.lock().unwrap().is_empty());
+    let r = s
+        .call(
+            "ssh_connect",
+            json!({"address": sshd.address(), "username": USER}),
+        )
+        .await;
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    assert_eq!(s.asker.asked.lock().unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn without_url_elicitation_the_error_should_name_the_page() {
     let sshd = password_only_sshd();
