@@ -22,6 +22,8 @@ use crate::harness::{self, CALL_LIMIT, Opts, Transport as Kind};
 pub enum User {
     /// Opens the page and types this secret.
     Types(&'static str),
+    /// Agrees to open the page (the client answers at once), then types it a moment later.
+    AcceptsThenTypes(&'static str),
     /// Agrees to open the page the first time without typing yet, types it when asked again.
     TypesWhenAskedAgain(&'static str),
     Declines,
@@ -76,6 +78,15 @@ impl ClientHandler for Asker {
         };
         match self.user {
             User::Declines => Ok(ElicitResult::new(ElicitationAction::Decline)),
+            User::AcceptsThenTypes(secret) => {
+                let (browser, answers) = (self.browser.clone(), self.answers.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    let page = browser.fill_secret_page(&url, secret).await;
+                    answers.lock().unwrap().push(page);
+                });
+                Ok(ElicitResult::new(ElicitationAction::Accept))
+            }
             User::TypesWhenAskedAgain(_) if times == 1 => {
                 Ok(ElicitResult::new(ElicitationAction::Accept))
             }

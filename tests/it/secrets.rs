@@ -176,6 +176,29 @@ async fn a_declined_page_should_end_the_call_with_a_refusal() {
     }
 }
 
+/// On 2025-11-25 `accept` means the user agreed to open the page: the call waits for the
+/// submission, then says the elicitation is complete.
+#[tokio::test]
+async fn an_accepted_link_should_be_waited_for_until_the_page_is_sent() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let sshd = password_only_sshd();
+    let s = Setup::start(Kind::Http, false, User::AcceptsThenTypes(PASSWORD), browser).await;
+    let r = s
+        .call(
+            "ssh_connect",
+            json!({"address": sshd.address(), "username": USER}),
+        )
+        .await;
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    let asked = s.asker.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(*s.asker.completed.lock().unwrap(), [asked[0].1.clone()]);
+    assert!(s.asker.answers.lock().unwrap()[0].contains("Received"));
+    s.assert_nowhere(PASSWORD, &[&r]);
+}
+
 /// On 2026-07-28 the client's answer can come before the user has typed: the call waits a
 /// while for the page, then asks again with the same link.
 #[tokio::test]
