@@ -15,6 +15,9 @@
 //! rmcp (3.11) gaps worked around here: it has no type for the completion notification
 //! (sent as a custom notification) and its URL elicitation type requires an
 //! `elicitationId`, which 2026-07-28 dropped (a random one is sent; clients ignore it).
+//! Its `Peer::elicit_url` needs the `elicitation` feature and the `url` crate and returns
+//! no handle to race against the submission, so the request is built and sent as the host
+//! key question's is.
 
 use std::time::Duration;
 

@@ -167,7 +167,6 @@ impl Drop for Browser {
     fn drop(&mut self) {
         // chromedriver and the browsers it started share its process group.
         let pgid = self.driver.id() as i32;
-        // SAFETY-free: a plain signal to our own child's group.
         let _ = Command::new("kill")
             .args(["-KILL", "--", &format!("-{pgid}")])
             .status();
