@@ -43,9 +43,12 @@ impl Decision {
     /// `Failed`.
     pub fn of_error(e: &crate::error::Error) -> Self {
         match e {
-            crate::error::Error::Policy(_) | crate::error::Error::HostKeyNotConfirmed { .. } => {
-                Decision::Refused
-            }
+            crate::error::Error::Policy(_)
+            | crate::error::Error::HostKeyNotConfirmed { .. }
+            | crate::error::Error::SecretNotGiven {
+                why: crate::error::NotGiven::Declined | crate::error::NotGiven::Cancelled,
+                ..
+            } => Decision::Refused,
             _ => Decision::Failed,
         }
     }

@@ -107,6 +107,21 @@ pub enum Error {
     #[error("private key {path}: {problem}")]
     KeyFile { path: PathBuf, problem: KeyProblem },
 
+    /// Authentication needs a secret nobody gave: the password of an account whose
+    /// server takes one, or the passphrase of an encrypted key. The user may type it on a
+    /// one-time page where the MCP client can show one; otherwise `cause` is the answer.
+    #[error("{cause}")]
+    SecretMissing {
+        secret: MissingSecret,
+        /// The fingerprint of the host key the server showed, for the page.
+        host_key: String,
+        cause: Box<Error>,
+    },
+
+    /// The user was asked to type a secret on a one-time page and did not.
+    #[error("{what} was not typed: {why}")]
+    SecretNotGiven { what: String, why: NotGiven },
+
     /// The SSH agent could not be used.
     #[error("ssh agent: {0}")]
     Agent(String),
@@ -210,6 +225,28 @@ pub enum KeyProblem {
     Encrypted,
     #[error("wrong passphrase")]
     WrongPassphrase,
+}
+
+/// Which secret authentication lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MissingSecret {
+    /// The account's password (password or keyboard-interactive authentication).
+    Password,
+    /// The passphrase of this encrypted key file.
+    Passphrase(PathBuf),
+}
+
+/// Why a secret asked for on a one-time page did not arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotGiven {
+    #[error("the user declined")]
+    Declined,
+    #[error("the user cancelled")]
+    Cancelled,
+    #[error("the link expired before the secret was typed")]
+    Expired,
+    #[error("the call was cancelled")]
+    CallCancelled,
 }
 
 impl From<russh::Error> for Error {

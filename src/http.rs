@@ -6,7 +6,8 @@
 //! capped, a request's headers and body must arrive within 30 s each, and with bearer
 //! tokens configured every request must carry one (401 otherwise).
 //! A non-loopback address is refused without tokens. SSH sessions belong to the token that
-//! opened them.
+//! opened them. The one-time secret pages (`/secrets/<id>`, see [`crate::secret_page`]) are
+//! served here too, outside the token check and the MCP body limits (they have their own).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::manager::SessionManager;
 use crate::mcp::{Caller, SshMcp};
 use crate::secret::Secret;
+use crate::secret_page::Pages;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -28,7 +30,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// sends a request slowly or not at all would otherwise hold a socket and a task forever.
 /// hyper applies it to idle keep-alive connections too, which are closed after it, as
 /// nginx closes them after 75 s; 30 s is hyper's own default.
-pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub const REQUEST_READ_TIMEOUT: Duration = crate::serve_loop::HEADER_READ_TIMEOUT;
 
 /// MCP sessions (2025-11-25 and earlier, opened by `initialize`) kept at most by default.
 /// Each costs about 50 KB until it is closed or has been idle for 5 minutes.
@@ -51,6 +53,9 @@ pub struct HttpOptions {
     /// MCP sessions kept at most; an `initialize` past it gets 503. 0: the default,
     /// [`DEFAULT_MAX_MCP_SESSIONS`].
     pub max_mcp_sessions: usize,
+    /// The base of the links to secret pages (`https://mcp.example.com` behind a TLS
+    /// proxy); `None`: `http://` and the bound address.
+    pub public_url: Option<String>,
 }
 
 /// The axum router serving MCP at `/mcp`.
@@ -79,8 +84,13 @@ pub fn router(
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_cancellation_token(shutdown.child_token());
     let sessions = Arc::new(LocalSessionManager::default());
+    let pages = Pages::fixed(&match &options.public_url {
+        Some(url) => url.clone(),
+        None => format!("http://{}", link_address(bound)),
+    });
+    let page_routes = pages.router();
     let service = StreamableHttpService::new(
-        move || Ok(SshMcp::new(manager.clone())),
+        move || Ok(SshMcp::with_pages(manager.clone(), pages.clone())),
         sessions.clone(),
         config,
     );
@@ -94,13 +104,29 @@ pub fn router(
             .layer(axum::middleware::from_fn(move |req, next| {
                 read_request(sessions.clone(), limit, req, next)
             }));
+    // The secret pages are opened by the user's browser, which has no bearer token: they
+    // are reached by their unguessable one-time link, past the token check.
     if options.tokens.is_empty() {
-        return router;
+        return router.merge(page_routes);
     }
     let tokens = Arc::new(options.tokens.clone());
-    router.layer(axum::middleware::from_fn(move |req, next| {
-        require_token(tokens.clone(), req, next)
-    }))
+    router
+        .layer(axum::middleware::from_fn(move |req, next| {
+            require_token(tokens.clone(), req, next)
+        }))
+        .merge(page_routes)
+}
+
+/// The address links name: the bound one, or loopback for an unspecified bind address.
+fn link_address(bound: SocketAddr) -> SocketAddr {
+    if !bound.ip().is_unspecified() {
+        return bound;
+    }
+    let ip = match bound.ip() {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+    };
+    SocketAddr::new(ip, bound.port())
 }
 
 /// Reads the request body within [`REQUEST_READ_TIMEOUT`] (408 otherwise) and at most
@@ -207,7 +233,7 @@ async fn require_token(
     let mut matched: Option<&str> = None;
     if let Some(p) = presented {
         for (name, token) in tokens.iter() {
-            if constant_time_eq(p.as_bytes(), token.expose().as_bytes()) {
+            if crate::secret::constant_time_eq(p.as_bytes(), token.expose().as_bytes()) {
                 matched = Some(name);
             }
         }
@@ -223,15 +249,6 @@ async fn require_token(
             .body(axum::body::Body::from("a valid bearer token is required\n"))
             .unwrap_or_default(),
     }
-}
-
-/// Equality whose running time depends only on the lengths.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for (i, x) in a.iter().enumerate() {
-        diff |= x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0);
-    }
-    diff == 0
 }
 
 /// Longest token name.
@@ -354,59 +371,7 @@ pub async fn serve(
     }
     let app = router(manager.clone(), bound, &options, shutdown.clone());
     tracing::info!(url = %format!("http://{bound}/mcp"), "serving MCP over Streamable HTTP");
-    // Each connection task holds a receiver; `closed()` resolves when all have ended.
-    let (open_tx, open_rx) = tokio::sync::watch::channel(());
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
-                ) => continue,
-                Err(e) => {
-                    // Out of file descriptors, say: wait instead of spinning.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => break,
-        };
-        // Small responses (JSON, SSE events) go out at once, not after the client's ACK.
-        let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let stop = shutdown.clone();
-        let open = open_rx.clone();
-        tokio::spawn(async move {
-            // HTTP/1 only (the build has no HTTP/2): its header timer runs from the first
-            // byte awaited, so a connection that sends nothing is closed too.
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(REQUEST_READ_TIMEOUT);
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let conn = builder.serve_connection(io, service).with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                served = conn.as_mut() => {
-                    if let Err(e) = served {
-                        tracing::debug!(error = %e, "HTTP connection ended with an error");
-                    }
-                }
-                _ = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-            drop(open);
-        });
-    }
-    // New connections are refused from here on.
-    drop(listener);
-    drop(open_rx);
-    // Open streams end with the shutdown token (rmcp watches it); don't wait forever anyway.
-    let _ = tokio::time::timeout(Duration::from_secs(5), open_tx.closed()).await;
+    crate::serve_loop::serve(listener, app, shutdown).await;
     manager.shutdown().await;
     Ok(())
 }

@@ -19,6 +19,8 @@
 //!   authentication, command execution with bounded output, SFTP, port forwarding.
 //! - [`config`]: what the operator decides: flags, the config file, settings, policy.
 //! - [`local_paths`]: where `local_path` arguments may point on this machine.
+//! - [`secret_page`]: the one-time pages where the user types a secret the model must not
+//!   see, and [`serve_loop`]: serving an axum app on a listener (HTTP/1, timeouts).
 //! - [`audit`]: the JSON Lines audit log.
 //! - [`logging`]: tracing to stderr with credential-bearing dumps suppressed.
 //! - [`error`]: the core [`Error`] type every layer below the tools returns.
@@ -40,6 +42,8 @@ pub mod manager;
 pub mod mcp;
 pub mod paths;
 pub mod secret;
+pub mod secret_page;
+pub mod serve_loop;
 pub mod ssh;
 pub mod wildcard;
 

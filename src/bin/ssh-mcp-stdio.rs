@@ -34,7 +34,9 @@ async fn main() -> anyhow::Result<()> {
     let manager = Arc::new(SessionManager::new(settings));
     let shutdown = shutdown_on_signals();
     manager.spawn_reaper(shutdown.clone());
-    let server = SshMcp::new(manager.clone())
+    // Secret pages get a loopback listener of their own on first need.
+    let pages = ssh_mcp::secret_page::Pages::on_demand(shutdown.clone());
+    let server = SshMcp::with_pages(manager.clone(), pages)
         .serve(rmcp::transport::stdio_pipes())
         .await
         .context("starting the MCP stdio server")?;

@@ -43,6 +43,11 @@ struct Cli {
     /// HTTP 503 until one ends or an idle one expires (after 5 minutes).
     #[arg(long, env = "SSH_MCP_MAX_MCP_SESSIONS", default_value_t = http::DEFAULT_MAX_MCP_SESSIONS)]
     max_mcp_sessions: usize,
+    /// Base of the links to the one-time pages where users type secrets, as their browser
+    /// reaches this server (e.g. https://mcp.example.com behind a TLS proxy; default
+    /// http:// and the bound address).
+    #[arg(long, env = "SSH_MCP_PUBLIC_URL")]
+    public_url: Option<String>,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -92,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         allowed_origins: cli.allowed_origins,
         allowed_hosts: cli.allowed_hosts,
         max_mcp_sessions: cli.max_mcp_sessions,
+        public_url: cli.public_url.or(file.http.public_url),
     };
     options.allowed_origins.extend(file.http.allowed_origins);
     options.allowed_hosts.extend(file.http.allowed_hosts);

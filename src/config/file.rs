@@ -147,6 +147,8 @@ pub struct HttpConfig {
     /// Extra `Host` header values to accept.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Base of the links to secret pages, e.g. `https://mcp.example.com` behind a proxy.
+    pub public_url: Option<String>,
 }
 
 /// `[hosts.<name>]`.

@@ -6,13 +6,8 @@
 //!   client asks the user and calls again with the answer and our `requestState`.
 //!
 //! A fingerprint is not a secret, so form mode is allowed. The `requestState` names the
-//! host, the user, the fingerprint and an expiry, with an HMAC under a key made at start:
-//! the client echoes it, so it is checked, not trusted.
+//! host, the user and the fingerprint, sealed by [`request_state`].
 
-use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use hmac::{KeyInit, Mac};
 use rmcp::RoleServer;
 use rmcp::model::{
     ClientResult, ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationAction,
@@ -21,8 +16,10 @@ use rmcp::model::{
 };
 use rmcp::service::{PeerRequestOptions, RequestContext};
 use serde_json::json;
+use std::time::Duration;
 
 use crate::error::Error;
+use crate::mcp::request_state;
 
 /// How long the user has to answer a pushed question.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
@@ -30,6 +27,8 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 const STATE_LIFETIME: Duration = Duration::from_secs(600);
 /// The key of our question in `inputRequests` / `inputResponses`.
 const QUESTION: &str = "host_key";
+/// The kind of our `requestState` (see [`request_state`]).
+const STATE_KIND: &str = "host_key";
 
 /// How this call can ask the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,18 +153,17 @@ pub fn input_required(
         QUESTION.into(),
         InputRequest::Elicitation(ElicitRequest::new(question(host, fingerprint)?)),
     );
-    let expires = now_secs() + STATE_LIFETIME.as_secs();
-    let body = format!(
-        "v1|{expires}|{fingerprint}|{target}|{}",
-        owner.unwrap_or("")
-    );
-    let tag = mac(&body)
-        .map(|m| crate::hex::encode(&m.finalize().into_bytes()))
-        .ok_or_else(|| Error::InvalidArgument("no randomness to protect requestState".into()))?;
-    Ok(InputRequiredResult::new(
-        Some(requests),
-        Some(format!("{body}|{tag}")),
-    ))
+    let state = request_state::seal(
+        STATE_KIND,
+        &[fingerprint, target, owner.unwrap_or("")],
+        STATE_LIFETIME,
+    )?;
+    Ok(InputRequiredResult::new(Some(requests), Some(state)))
+}
+
+/// Whether `state` is one [`input_required`] issued (expired or not).
+pub fn is_host_key_state(state: &str) -> bool {
+    request_state::kind_of(state).as_deref() == Some(STATE_KIND)
 }
 
 /// The fingerprint the user trusted, from a call that answers [`input_required`].
@@ -180,22 +178,11 @@ pub fn answered(
             "requestState is not one this server issued for this connection, or it expired; call ssh_connect again without it".into(),
         )
     };
-    let (body, mac) = state.rsplit_once('|').ok_or_else(invalid)?;
-    if !verify(body, mac) {
-        return Err(invalid());
-    }
-    let mut parts = body.splitn(5, '|');
-    let (Some("v1"), Some(expires), Some(fingerprint), Some(t), Some(o)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let fields = request_state::open(STATE_KIND, state).ok_or_else(invalid)?;
+    let [fingerprint, t, o] = fields.as_slice() else {
         return Err(invalid());
     };
-    let fresh = expires.parse::<u64>().is_ok_and(|e| e >= now_secs());
-    if !fresh || t != target || o != owner.unwrap_or("") {
+    if t != target || o != owner.unwrap_or("") {
         return Err(invalid());
     }
     let answer = responses
@@ -213,39 +200,6 @@ pub fn answered(
             "inputResponses lacks the answer to {QUESTION:?}"
         ))),
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
-
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
-
-/// The per-process key for `requestState`; `None` without system randomness, and then
-/// no state is issued.
-fn key() -> Option<&'static [u8; 32]> {
-    static KEY: OnceLock<Option<[u8; 32]>> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let mut k = [0u8; 32];
-        getrandom::fill(&mut k).ok().map(|()| k)
-    })
-    .as_ref()
-}
-
-fn mac(body: &str) -> Option<HmacSha256> {
-    let mut m = <HmacSha256 as KeyInit>::new_from_slice(key()?).ok()?;
-    m.update(body.as_bytes());
-    Some(m)
-}
-
-fn verify(body: &str, tag_hex: &str) -> bool {
-    let Some(bytes) = crate::hex::decode(tag_hex) else {
-        return false;
-    };
-    mac(body).is_some_and(|m| m.verify_slice(&bytes).is_ok())
 }
 
 #[cfg(test)]
@@ -285,6 +239,14 @@ mod tests {
         assert!(answered(&state, &accept(true), "u@h:22", Some("x")).is_err());
         let forged = state.replace("SHA256:abc", "SHA256:evil");
         assert!(answered(&forged, &accept(true), "u@h:22", None).is_err());
-        assert!(answered("v1|9999999999|a|b|c|00", &accept(true), "b", None).is_err());
+        assert!(
+            answered(
+                "[\"host_key\",\"9999999999\",\"a\",\"b\",\"\"]|00",
+                &accept(true),
+                "b",
+                None
+            )
+            .is_err()
+        );
     }
 }

@@ -12,8 +12,10 @@ use crate::address::Address;
 use crate::config::host_key_policy::HostKeyPolicy;
 use crate::config::ssh_config::ClientConfig;
 use crate::error::Error;
+use crate::error::MissingSecret;
 use crate::manager::Entry;
 use crate::mcp::SshMcp;
+use crate::mcp::ask_secret::{AskOutcome, Purpose, SecretRequest};
 use crate::mcp::confirm::{self, Answer, Asking};
 use crate::mcp::types::ConnectParams;
 use crate::paths::expand_tilde;
@@ -24,12 +26,78 @@ impl SshMcp {
     /// Connects. Where the host-key policy is `accept-new` or `ask` and the client can ask
     /// the user (see [`confirm`]), an unknown host's key is shown to the user first, and
     /// recorded only if they trust it; `state` and `responses` carry their answer on
-    /// protocol 2026-07-28.
+    /// protocol 2026-07-28 (for either question).
+    ///
+    /// A secret authentication lacks (a password, a key's passphrase) is asked from the
+    /// user on a one-time page where the client supports URL elicitation (see
+    /// [`ask_secret`](crate::mcp::ask_secret)); it is then kept with the session, for
+    /// reconnects.
     pub(crate) async fn connect_confirming(
+        &self,
+        req: ConnectRequest,
+        state: Option<String>,
+        responses: Option<rmcp::model::InputResponses>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Connected, Error> {
+        let responses = responses.unwrap_or_default();
+        let (key_state, secret_state) = match state {
+            Some(s) if confirm::is_host_key_state(&s) => (Some(s), None),
+            other => (None, other),
+        };
+        let first = self
+            .connect_checking_host_key(req.clone(), key_state, &responses, ctx)
+            .await;
+        let Err(Error::SecretMissing {
+            secret,
+            host_key,
+            cause,
+        }) = first
+        else {
+            return first;
+        };
+        let ask = SecretRequest {
+            purpose: match secret {
+                MissingSecret::Password => Purpose::Password,
+                MissingSecret::Passphrase(_) => Purpose::Passphrase,
+            },
+            host: req.address.host.clone(),
+            port: req.address.port,
+            user: req.username.clone(),
+            fingerprint: Some(host_key.clone()).filter(|f| !f.is_empty()),
+            binding: String::new(),
+        };
+        let answer = secret_state.as_deref().map(|s| (s, &responses));
+        let typed = match self.ask_secret(ctx, answer, &ask).await? {
+            AskOutcome::Given(typed) => typed,
+            AskOutcome::AskFirst(question) => return Ok(Connected::AskFirst(question)),
+            AskOutcome::CannotAsk => {
+                return Err(Error::SecretMissing {
+                    secret,
+                    host_key,
+                    cause,
+                });
+            }
+        };
+        // The host key, if the user had to confirm it, was recorded by the first attempt.
+        let mut req = req;
+        match secret {
+            MissingSecret::Password => req.credentials.password = Some(typed),
+            MissingSecret::Passphrase(_) => req.credentials.passphrase = Some(typed),
+        }
+        let owner = Self::owner(ctx);
+        self.manager
+            .connect(&req, owner.as_deref())
+            .await
+            .map(|entry| Connected::Open(entry, req))
+    }
+
+    /// Connects, asking the user about an unknown host key where the policy and the client
+    /// allow; `state` and `responses` carry their answer on protocol 2026-07-28.
+    async fn connect_checking_host_key(
         &self,
         mut req: ConnectRequest,
         state: Option<String>,
-        responses: Option<rmcp::model::InputResponses>,
+        responses: &rmcp::model::InputResponses,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<Connected, Error> {
         let owner = Self::owner(ctx);
@@ -44,12 +112,7 @@ impl SshMcp {
         // An answer counts only where the policy asks: it never overrides `strict`.
         let may_confirm = matches!(policy, HostKeyPolicy::AcceptNew | HostKeyPolicy::Ask);
         if let Some(state) = state.filter(|_| may_confirm) {
-            let fingerprint = confirm::answered(
-                &state,
-                &responses.unwrap_or_default(),
-                &target,
-                owner.as_deref(),
-            )?;
+            let fingerprint = confirm::answered(&state, responses, &target, owner.as_deref())?;
             req.host_key_policy = Some(HostKeyPolicy::Ask);
             req.confirmed_host_key = Some(fingerprint);
         } else if asking != Asking::No {

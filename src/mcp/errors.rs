@@ -6,7 +6,7 @@
 
 use std::io::ErrorKind;
 
-use crate::error::{Error, KeyProblem};
+use crate::error::{Error, KeyProblem, NotGiven};
 
 /// The text of a tool error: `"{op}: {what happened} — {what to do}"`.
 pub fn tool_error(op: &str, e: &Error) -> String {
@@ -23,6 +23,16 @@ fn describe(e: &Error) -> (String, String) {
         // The hop's own failure decides the advice.
         let (_, advice) = describe(source);
         return (e.chain(), advice);
+    }
+    if let Error::SecretMissing { cause, .. } = e {
+        let (what, advice) = describe(cause);
+        return (
+            what,
+            format!(
+                "{advice}; or, with an MCP client that supports URL elicitation, the user types it \
+                 on a one-time local page of this server"
+            ),
+        );
     }
     let advice: String = match e {
         Error::InvalidAddress { .. } => {
@@ -76,6 +86,16 @@ fn describe(e: &Error) -> (String, String) {
             KeyProblem::Encrypted => "pass the key's passphrase in `passphrase`".into(),
             KeyProblem::WrongPassphrase => "check `passphrase`".into(),
         },
+        Error::SecretNotGiven {
+            why: NotGiven::Declined | NotGiven::Cancelled,
+            ..
+        } => "REFUSED by the user: do not try to work around it (no other credentials or \
+              accounts); ask the user how to proceed"
+            .into(),
+        Error::SecretNotGiven { .. } => {
+            "call the tool again for a new link if the user still wants to type it".into()
+        }
+        Error::SecretMissing { .. } => String::new(),
         Error::Agent(_) => "check that ssh-agent runs and SSH_AUTH_SOCK points at it".into(),
         Error::Ssh(_) => "the connection failed; try again, or ssh_connect anew".into(),
         Error::SessionNotFound(_) => {
@@ -151,5 +171,40 @@ mod tests {
         let s = tool_error("Failed to connect", &e);
         assert!(s.contains("SHA256:new") && s.contains("SHA256:old") && s.contains("/k:3"));
         assert!(s.contains("ssh-keygen -R '[h]:2222' -f /k"));
+    }
+
+    #[test]
+    fn a_missing_secret_should_keep_its_cause_and_name_the_page() {
+        let cause = Error::AuthFailed {
+            user: "u".into(),
+            host: "h:22".into(),
+            tried: "nothing".into(),
+            accepts: "password".into(),
+        };
+        let e = Error::SecretMissing {
+            secret: crate::error::MissingSecret::Password,
+            host_key: "SHA256:x".into(),
+            cause: Box::new(cause),
+        };
+        let s = tool_error("Failed to connect", &e);
+        assert!(s.contains("authentication failed for u@h:22"), "{s}");
+        assert!(
+            s.contains("pass password") && s.contains("URL elicitation"),
+            "{s}"
+        );
+        let refused = Error::SecretNotGiven {
+            what: "the SSH password".into(),
+            why: NotGiven::Declined,
+        };
+        let s = tool_error("Failed to connect", &refused);
+        assert!(
+            s.contains("the user declined") && s.contains("REFUSED by the user"),
+            "{s}"
+        );
+        let expired = Error::SecretNotGiven {
+            what: "the SSH password".into(),
+            why: NotGiven::Expired,
+        };
+        assert!(tool_error("x", &expired).contains("call the tool again"));
     }
 }

@@ -4,6 +4,8 @@
 //! - [`sessions`]: `ssh_connect`, `ssh_disconnect`, `ssh_list_sessions`.
 //! - [`connect`]: what `ssh_connect` does before a session exists (named hosts, the ssh
 //!   client config, policy), and [`confirm`]: asking the user about an unknown host key.
+//! - [`ask_secret`]: asking the user for a password or passphrase on a one-time page (URL
+//!   elicitation), and [`request_state`]: the sealed `requestState` of such questions.
 //! - [`execute`]: `ssh_execute` (a command the call waits for, up to `yield_after_secs`, or
 //!   a background job) and `ssh_job`.
 //! - [`files`]: `ssh_upload`, `ssh_download`, `ssh_list_dir` (SFTP).
@@ -12,6 +14,7 @@
 //! - [`errors`]: the one mapping from core errors to tool errors.
 //! - [`schema`]: the tools' JSON Schemas, compacted.
 
+pub mod ask_secret;
 pub mod confirm;
 pub mod connect;
 pub mod errors;
@@ -20,6 +23,7 @@ pub mod files;
 #[cfg(feature = "port_forward")]
 pub mod forward;
 pub mod progress;
+pub mod request_state;
 pub mod schema;
 pub mod sessions;
 pub mod types;
@@ -32,6 +36,8 @@ use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool_handler};
 
 use crate::audit::Event;
+use crate::secret_page::Pages;
+use tokio_util::sync::CancellationToken;
 
 use crate::manager::SessionManager;
 
@@ -69,13 +75,23 @@ pub struct SshMcp {
     /// The roots the client declared, fetched on first need and forgotten when the client
     /// says they changed (used over stdio only; see [`files`]).
     client_roots: Arc<tokio::sync::Mutex<Option<Vec<std::path::PathBuf>>>>,
+    /// The one-time pages where the user types secrets (see [`ask_secret`]).
+    pages: Arc<Pages>,
 }
 
 impl SshMcp {
+    /// A server whose secret pages get a loopback listener of their own on first need
+    /// (stdio, which has no HTTP listener).
     pub fn new(manager: Arc<SessionManager>) -> Self {
+        Self::with_pages(manager, Pages::on_demand(CancellationToken::new()))
+    }
+
+    /// A server whose secret pages are `pages` (shared by every handler of one process).
+    pub fn with_pages(manager: Arc<SessionManager>, pages: Arc<Pages>) -> Self {
         Self {
             manager,
             client_roots: Arc::default(),
+            pages,
         }
     }
 

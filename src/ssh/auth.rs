@@ -11,7 +11,7 @@ use russh::keys::agent::client::AgentClient;
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg};
 use russh::{MethodKind, MethodSet};
 
-use crate::error::{Error, KeyProblem, Result};
+use crate::error::{Error, KeyProblem, MissingSecret, Result};
 use crate::paths::home_dir;
 use crate::secret::Secret;
 use crate::ssh::handler::ClientHandler;
@@ -163,6 +163,17 @@ pub async fn authenticate(
             return Ok(m);
         }
     }
+    if accepts.is_empty() {
+        // Nothing was offered: ask which methods the server takes (the "none" method), so
+        // that the error can say, and a password can be asked for where one would do.
+        match handle.authenticate_none(user).await {
+            Ok(AuthResult::Success) => return Ok("none".into()),
+            Ok(AuthResult::Failure {
+                remaining_methods, ..
+            }) => accepts = remaining_methods,
+            Err(e) => tracing::debug!(error = %e, "asking for the authentication methods failed"),
+        }
+    }
     Err(Error::AuthFailed {
         user: user.to_string(),
         host: host.to_string(),
@@ -173,6 +184,29 @@ pub async fn authenticate(
         },
         accepts: method_names(&accepts),
     })
+}
+
+/// The secret whose absence made `err`, a failed authentication with `creds`, when the
+/// user could type it: the password, where the server takes one and neither a password nor
+/// a key file was given (the agent and the default keys failed); the passphrase of the
+/// given key file, when it is encrypted and none was given.
+pub fn missing_secret(creds: &Credentials, err: &Error) -> Option<MissingSecret> {
+    match err {
+        Error::AuthFailed { accepts, .. }
+            if creds.password.is_none()
+                && creds.key_path.is_none()
+                && (accepts.contains("password") || accepts.contains("keyboard-interactive")) =>
+        {
+            Some(MissingSecret::Password)
+        }
+        Error::KeyFile {
+            path,
+            problem: KeyProblem::Encrypted,
+        } if creds.passphrase.is_none() && creds.key_path.as_ref() == Some(path) => {
+            Some(MissingSecret::Passphrase(path.clone()))
+        }
+        _ => None,
+    }
 }
 
 async fn try_key(

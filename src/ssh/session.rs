@@ -213,18 +213,31 @@ impl Session {
                  commands on this session run one at a time"
             );
         }
-        let auth_method = auth::authenticate(
+        let authenticated = auth::authenticate(
             &mut handle,
             &req.username,
             &req.address.to_string(),
             &req.credentials,
         )
-        .await?;
+        .await;
         let host_key = outcome
             .lock()
             .ok()
             .and_then(|slot| slot.clone())
             .unwrap_or_default();
+        let auth_method = match authenticated {
+            Ok(m) => m,
+            Err(e) => {
+                return Err(match auth::missing_secret(&req.credentials, &e) {
+                    Some(secret) => Error::SecretMissing {
+                        secret,
+                        host_key: host_key.fingerprint,
+                        cause: Box::new(e),
+                    },
+                    None => e,
+                });
+            }
+        };
         let session = Arc::new(Self {
             info: SessionInfo {
                 address: req.address.clone(),

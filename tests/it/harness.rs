@@ -295,7 +295,12 @@ impl Server {
 
 /// The command line of a server under test: `home` as `$HOME`, the test user as `$USER`, no
 /// agent, debug logs to `stderr`, any free port, then the options' flags and variables.
-fn server_command(bin: &str, home: &Path, stderr: &Path, opts: &Opts) -> tokio::process::Command {
+pub fn server_command(
+    bin: &str,
+    home: &Path,
+    stderr: &Path,
+    opts: &Opts,
+) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(bin);
     cmd.env("HOME", home)
         .env("USER", sshd::USER)
@@ -382,7 +387,7 @@ pub fn text(r: &CallToolResult) -> String {
         .join("\n")
 }
 
-async fn wait_for_url(log: &PathBuf) -> String {
+pub async fn wait_for_url(log: &PathBuf) -> String {
     for _ in 0..500 {
         let s = std::fs::read_to_string(log).unwrap_or_default();
         if let Some(i) = s.find("url=http://") {

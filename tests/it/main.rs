@@ -3,7 +3,8 @@
 //!
 //! Needs `/usr/sbin/sshd`, `ssh-keygen`, `ssh-agent`, `/usr/sbin/dropbear`,
 //! `/usr/sbin/tinysshd` and root (a test user with a password is created), and for
-//! `quoting` the login shells dash, zsh and fish (one user each). `.ci/run` installs what
+//! `quoting` the login shells dash, zsh and fish (one user each), and for `secrets`
+//! headless Chromium and chromedriver. `.ci/run` installs what
 //! is missing. The tests with the official MCP tools (`official`) and the
 //! AsyncSSH server (`asyncssh`) need `SSH_MCP_INTEROP_DIR`, which `scripts/test` sets.
 
@@ -15,6 +16,7 @@ mod agent;
 mod asyncssh;
 mod attacks;
 mod attacks2;
+mod browser;
 mod confinement;
 mod connect;
 mod execute;
@@ -36,6 +38,8 @@ mod quoting;
 mod reach;
 mod read_only;
 mod rogue;
+mod secret_client;
+mod secrets;
 mod security;
 mod sshconfig;
 mod sshd;

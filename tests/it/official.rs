@@ -327,7 +327,7 @@ impl Tools {
 
 /// Runs `cmd` in its own process group for at most [`TOOL_LIMIT`]; returns its exit status,
 /// stdout and stderr. On time-out the whole group is killed and the test fails with the output.
-async fn run(mut cmd: tokio::process::Command) -> (ExitStatus, String, String) {
+pub(crate) async fn run(mut cmd: tokio::process::Command) -> (ExitStatus, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
     cmd.stdin(Stdio::null())
