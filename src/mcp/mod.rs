@@ -6,6 +6,7 @@
 //!   client config, policy), and [`confirm`]: asking the user about an unknown host key.
 //! - [`execute`]: `ssh_execute` (a command the call waits for, up to `yield_after_secs`, or
 //!   a background job) and `ssh_job`.
+//! - [`fanout`]: `ssh_fanout` (one command on many hosts, results grouped).
 //! - [`files`]: `ssh_upload`, `ssh_download`, `ssh_list_dir` (SFTP).
 //! - [`forward`]: `ssh_forward`, `ssh_forward_close` (cargo feature `port_forward`).
 //! - [`progress`]: progress notifications for commands and transfers.
@@ -16,6 +17,7 @@ pub mod confirm;
 pub mod connect;
 pub mod errors;
 pub mod execute;
+pub mod fanout;
 pub mod files;
 #[cfg(feature = "port_forward")]
 pub mod forward;
@@ -46,7 +48,8 @@ fn instructions() -> String {
         "SSH access to remote hosts. ssh_connect opens a session; its session_id serves \
          ssh_execute, ssh_upload, ssh_download, ssh_list_dir{} and ssh_disconnect. Long \
          commands continue as jobs followed with ssh_job; ssh_list_sessions shows what is \
-         open.{} A non-zero exit code is a normal result.",
+         open.{} ssh_fanout runs one command on many named hosts (web*, @group) or sessions \
+         at once. A non-zero exit code is a normal result.",
         forward.0, forward.1
     )
 }
@@ -124,7 +127,10 @@ impl SshMcp {
         static TOOLS: OnceLock<ToolRouter<SshMcp>> = OnceLock::new();
         TOOLS.get_or_init(|| {
             #[allow(unused_mut)]
-            let mut router = Self::session_router() + Self::exec_router() + Self::files_router();
+            let mut router = Self::session_router()
+                + Self::exec_router()
+                + Self::fanout_router()
+                + Self::files_router();
             #[cfg(feature = "port_forward")]
             {
                 router += Self::forward_router();
