@@ -18,6 +18,7 @@ mod attacks2;
 mod confinement;
 mod connect;
 mod execute;
+mod fanout;
 mod files;
 #[cfg(feature = "port_forward")]
 mod forward;
