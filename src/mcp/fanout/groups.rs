@@ -45,6 +45,9 @@ impl Outcome {
     }
 }
 
+/// What makes two hosts' results the same: exit code, signal, timed out, stdout, stderr.
+type Key = (Option<i64>, Option<String>, bool, String, String);
+
 /// The result of a call from each host's outcome, in target order, kept under `limit`
 /// bytes of JSON.
 pub fn fold(outcomes: Vec<(String, Outcome)>, duration_ms: u64, limit: usize) -> FanoutResult {
@@ -53,8 +56,7 @@ pub fn fold(outcomes: Vec<(String, Outcome)>, duration_ms: u64, limit: usize) ->
         ..Default::default()
     };
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<(Option<i64>, Option<String>, bool, String, String), usize> =
-        HashMap::new();
+    let mut index: HashMap<Key, usize> = HashMap::new();
     let mut errors = Vec::new();
     for (host, outcome) in outcomes {
         match outcome {
