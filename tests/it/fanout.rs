@@ -201,8 +201,11 @@ async fn exit_codes_should_group_and_unreachable_hosts_land_in_errors() {
     let key = sshd::user().key.display().to_string();
     let stranger = sshd::user().stranger_key.display().to_string();
     let changed = fleet.sshds[0].address();
+    let audit = tempfile::tempdir().unwrap();
+    let audit_file = audit.path().join("audit.jsonl");
     let cfg = format!(
-        "{}{}{}{}",
+        "[audit]\nfile = \"{}\"\n{}{}{}{}",
+        audit_file.display(),
         fleet.config(),
         named("closed", &format!("127.0.0.1:{}", free_port()), &key),
         named("wrongkey", &other.address(), &stranger),
@@ -264,6 +267,25 @@ async fn exit_codes_should_group_and_unreachable_hosts_land_in_errors() {
             ("changed".into(), "host_key".into())
         ],
         "{v}"
+    );
+    // One audit line per host, refusals and failures included.
+    let lines = std::fs::read_to_string(&audit_file).unwrap();
+    let fanout: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["tool"] == "ssh_fanout")
+        .collect();
+    assert_eq!(fanout.len(), 12, "{lines}");
+    let failed: Vec<&str> = fanout
+        .iter()
+        .filter(|e| e["decision"] == "failed")
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed.len(), 3, "{lines}");
+    assert!(
+        fanout
+            .iter()
+            .any(|e| e["target"] == "h01" && e["exit_code"] == 1)
     );
 }
 
