@@ -1,72 +1,14 @@
-//! `ssh_fanout` against a fleet of real hosts: a few sshd processes, each listening on up
-//! to 15 loopback addresses (sshd listens on at most 16 sockets), named in a config file.
+//! `ssh_fanout` against a fleet of real hosts (see [`crate::fleet`]).
 
 use std::time::{Duration, Instant};
 
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
+use crate::fleet::{Fleet, named};
 use crate::harness::{self, Opts, Server, Transport, http_client};
 use crate::reach::config;
-use crate::sshd::{self, Sshd, USER, free_port};
-
-/// Named hosts `h01`…, each a loopback address of one of a few sshds.
-struct Fleet {
-    sshds: Vec<Sshd>,
-    /// (name, address) in name order.
-    hosts: Vec<(String, String)>,
-}
-
-/// Loopback addresses one sshd serves besides its own 127.0.0.1.
-const PER_SSHD: usize = 14;
-
-impl Fleet {
-    fn start(n: usize) -> Self {
-        let mut sshds = Vec::new();
-        let mut hosts = Vec::new();
-        while hosts.len() < n {
-            let count = PER_SSHD.min(n - hosts.len());
-            let net = 10 + sshds.len();
-            let addrs: Vec<String> = (1..=count).map(|j| format!("127.0.{net}.{j}")).collect();
-            let mut b = Sshd::builder();
-            for a in &addrs {
-                b = b.config(format!("ListenAddress {a}"));
-            }
-            let sshd = b.start();
-            for a in addrs {
-                hosts.push((
-                    format!("h{:02}", hosts.len() + 1),
-                    format!("{a}:{}", sshd.port),
-                ));
-            }
-            sshds.push(sshd);
-        }
-        Fleet { sshds, hosts }
-    }
-
-    /// `[hosts.*]` for every host of the fleet.
-    fn config(&self) -> String {
-        let key = sshd::user().key.display().to_string();
-        self.hosts
-            .iter()
-            .map(|(name, addr)| named(name, addr, &key))
-            .collect()
-    }
-
-    /// Connections the sshds accepted so far.
-    fn accepted(&self) -> usize {
-        self.sshds
-            .iter()
-            .map(|s| s.log().matches("Accepted publickey").count())
-            .sum()
-    }
-}
-
-fn named(name: &str, address: &str, key: &str) -> String {
-    format!(
-        "[hosts.{name}]\naddress = \"{address}\"\nuser = \"{USER}\"\nidentity_file = \"{key}\"\n"
-    )
-}
+use crate::sshd::{self, Sshd, free_port};
 
 /// A stdio server with this config text and extra flags.
 async fn server(cfg: &str, flags: &[&str]) -> (tempfile::TempDir, Server) {

@@ -20,6 +20,7 @@ mod connect;
 mod execute;
 mod fanout;
 mod files;
+mod fleet;
 #[cfg(feature = "port_forward")]
 mod forward;
 #[cfg(feature = "port_forward")]
