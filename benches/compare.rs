@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+#[path = "compare/fanout.rs"]
 mod fanout;
 #[path = "../tests/it/fleet.rs"]
 mod fleet;

@@ -287,7 +287,9 @@ async fn fail_fast_timeouts_and_cancels_should_leave_no_process() {
         !still_running("[s]leep 3303").await,
         "a cancelled command survived"
     );
-    // The sessions still work.
+    // The sessions still work, and dead ones reconnect.
+    fleet.sshds[0].signal_connections("KILL");
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let v = srv
         .ok(
             "ssh_fanout",
