@@ -57,7 +57,7 @@ impl SshMcp {
         name = "ssh_fanout",
         input_schema = schema::input::<FanoutParams>(),
         output_schema = schema::output::<FanoutResult>(),
-        description = "Run one command on many hosts in parallel. Hosts with identical exit status and output form one group; hosts where it could not run are in errors. Named hosts connect with their own credentials and stay connected for the next call.",
+        description = "Run one command on many hosts in parallel. Hosts with identical exit status and output form one group; hosts where it could not run are in errors. Named hosts connect with their own credentials and stay connected.",
         annotations(
             title = "Run a command on many hosts",
             read_only_hint = false,

@@ -57,6 +57,8 @@ fn instructions() -> String {
 /// The longest list of named hosts the instructions carry; past it they point to
 /// `ssh_list_sessions`, so the instructions stay under 1 KiB.
 const NAMED_HOSTS_TEXT: usize = 500;
+/// The longest the instructions grow with the list of host groups.
+const INSTRUCTIONS_TEXT: usize = 1024;
 
 /// Who calls a tool: the name of the HTTP bearer token the request came with. The HTTP
 /// front end puts it in the request's extensions; SSH sessions and jobs belong to it.
@@ -189,6 +191,19 @@ impl ServerHandler for SshMcp {
                 instructions.push_str(&format!(
                     " {} named hosts are configured: ssh_list_sessions lists them.",
                     names.len()
+                ));
+            }
+        }
+        let groups = &self.manager.settings().groups;
+        if !groups.is_empty() {
+            let list: Vec<String> = groups.keys().map(|g| format!("@{g}")).collect();
+            let text = format!(" Host groups for ssh_fanout: {}.", list.join(", "));
+            if instructions.len() + text.len() < INSTRUCTIONS_TEXT {
+                instructions.push_str(&text);
+            } else {
+                instructions.push_str(&format!(
+                    " {} host groups (@name) are configured for ssh_fanout.",
+                    list.len()
                 ));
             }
         }

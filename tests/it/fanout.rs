@@ -82,6 +82,13 @@ async fn outputs_should_fold_into_groups_and_sessions_serve_the_next_call() {
         &[],
     )
     .await;
+    // The model learns the groups from the instructions.
+    let info = srv.client.peer_info().unwrap();
+    let instructions = info.instructions.as_deref().unwrap_or_default();
+    assert!(
+        instructions.contains("Host groups for ssh_fanout: @all, @low."),
+        "{instructions}"
+    );
     let started = Instant::now();
     let v = srv
         .ok("ssh_fanout", json!({"targets": ["@all"], "command": WHERE}))

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 /// Parameters of `ssh_fanout`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FanoutParams {
-    /// Named hosts, globs over their names (`web*`), `@group`s, session ids.
+    /// Named hosts, `web*` globs over them, `@group`s, session ids.
     pub targets: Vec<String>,
-    /// Run on each host as by ssh_execute.
+    /// As for ssh_execute.
     pub command: String,
     /// Per host (default 60).
     #[serde(default)]
@@ -19,16 +19,19 @@ pub struct FanoutParams {
     /// Hosts at once (default 16, at most 64).
     #[serde(default)]
     pub concurrency: Option<u64>,
-    /// Kept per host and stream (default 4096).
+    /// Per host and stream (default 4096).
     #[serde(default)]
     pub max_output_bytes: Option<usize>,
-    /// Start no more hosts after the first that fails, times out or errs.
+    /// Start no more hosts after a failure.
     #[serde(default)]
     pub fail_fast: Option<bool>,
+    /// Sent to stdin.
     #[serde(default)]
     pub stdin: Option<String>,
+    /// Directory.
     #[serde(default)]
     pub cwd: Option<String>,
+    /// Variables.
     #[serde(default)]
     pub env: Option<BTreeMap<String, String>>,
     // SUDO: the `sudo` parameter goes here, as `ssh_execute`'s (see `run::request`).
