@@ -414,3 +414,23 @@ async fn session_ids_should_serve_only_their_owner() {
     assert_eq!(r.is_error, Some(true));
     assert!(harness::text(&r).contains("unknown target"), "{r:?}");
 }
+
+/// Under `ask`, an unknown host is that host's error, never trusted: the model is told to
+/// connect to it once with ssh_connect.
+#[tokio::test]
+async fn unknown_host_keys_should_be_errors_that_point_to_ssh_connect() {
+    let fleet = Fleet::start(2);
+    let (_d, srv) = server(&fleet.config(), &["--host-key-policy", "ask"]).await;
+    let v = srv
+        .ok("ssh_fanout", json!({"targets": ["h*"], "command": "true"}))
+        .await;
+    assert_eq!(v["summary"]["errors"], 2, "{v}");
+    for e in v["errors"].as_array().unwrap() {
+        assert_eq!(e["stage"], "host_key", "{v}");
+        let text = e["error"].as_str().unwrap();
+        assert!(text.contains("ssh_connect"), "{text}");
+    }
+    let known = std::fs::read_to_string(srv.known_hosts()).unwrap_or_default();
+    assert!(known.is_empty(), "a host key was recorded: {known}");
+    assert_eq!(fleet.accepted(), 0);
+}
