@@ -19,6 +19,7 @@ mod confinement;
 mod connect;
 mod execute;
 mod fanout;
+mod fanout_access;
 mod files;
 mod fleet;
 #[cfg(feature = "port_forward")]
