@@ -9,6 +9,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+#[path = "compare/fanout.rs"]
+mod fanout;
+#[path = "../tests/it/fleet.rs"]
+mod fleet;
 #[path = "../tests/it/harness.rs"]
 mod harness;
 #[path = "../tests/it/sshd.rs"]
@@ -278,8 +282,8 @@ fn selected(name: &str) -> bool {
     }
 }
 
-const SECTIONS: [&str; 8] = [
-    "exec", "original", "connect", "memory", "forward", "sftp", "load", "size",
+const SECTIONS: [&str; 9] = [
+    "exec", "original", "connect", "memory", "forward", "sftp", "load", "fanout", "size",
 ];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -340,6 +344,9 @@ async fn main() {
     }
     if selected("load") {
         b.load().await;
+    }
+    if selected("fanout") {
+        fanout::rows(&mut b.report, b.quick, &b.cipher).await;
     }
     if selected("size") {
         b.sizes();

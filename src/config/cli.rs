@@ -67,6 +67,9 @@ pub struct SettingsArgs {
     /// Open sessions at most [default: 64].
     #[arg(long, env = "SSH_MCP_MAX_SESSIONS")]
     pub max_sessions: Option<usize>,
+    /// Hosts one ssh_fanout call may reach at most [default: 256].
+    #[arg(long, env = "SSH_MCP_MAX_FANOUT")]
+    pub max_fanout: Option<usize>,
     /// Commands running or queued per session at most; past it calls are refused
     /// [default: 64].
     #[arg(long, env = "SSH_MCP_MAX_COMMANDS")]
@@ -154,6 +157,15 @@ impl SettingsArgs {
                 .max(Duration::from_secs(1)),
             policy: Arc::new(Policy::from_config(&file.security)?),
             hosts: Arc::new(file.hosts.clone()),
+            groups: Arc::new(
+                crate::config::groups::flatten(&file.groups, &file.hosts)
+                    .map_err(Error::InvalidArgument)?,
+            ),
+            max_fanout: self
+                .max_fanout
+                .or(d.max_fanout)
+                .unwrap_or(base.max_fanout)
+                .max(1),
             audit,
             local_roots: match &self.local_roots {
                 Some(list) => list

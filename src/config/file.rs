@@ -36,6 +36,9 @@ pub struct FileConfig {
     /// Named hosts: `ssh_connect {address: "<name>"}` uses these.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostEntry>,
+    /// Groups of named hosts for `ssh_fanout` (`@name`); members are named hosts or groups.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
 }
 
 /// `[defaults]`: each field has a flag of the same name (`--connect-timeout`, …).
@@ -48,6 +51,7 @@ pub struct Defaults {
     pub max_output_bytes: Option<usize>,
     pub idle_timeout: Option<u64>,
     pub max_sessions: Option<usize>,
+    pub max_fanout: Option<usize>,
     pub max_commands: Option<usize>,
     pub max_channels: Option<usize>,
     pub keepalive: Option<u64>,
@@ -249,6 +253,7 @@ impl FileConfig {
                 ));
             }
         }
+        crate::config::groups::flatten(&cfg.groups, &cfg.hosts)?;
         Ok(cfg)
     }
 }

@@ -45,6 +45,10 @@ pub struct Settings {
     pub policy: Arc<Policy>,
     /// Named hosts of the config file.
     pub hosts: Arc<BTreeMap<String, HostEntry>>,
+    /// `[groups]`, each flattened to the named hosts it stands for.
+    pub groups: Arc<BTreeMap<String, Vec<String>>>,
+    /// Hosts one `ssh_fanout` call may reach at most.
+    pub max_fanout: usize,
     /// The audit log, when configured.
     pub audit: Option<Arc<AuditLog>>,
     /// Local directories `local_path` arguments may lie in (`[files] local_roots`,
@@ -81,6 +85,8 @@ impl Default for Settings {
             keepalive_interval: Duration::from_secs(15),
             policy: Arc::new(Policy::open()),
             hosts: Arc::new(BTreeMap::new()),
+            groups: Arc::new(BTreeMap::new()),
+            max_fanout: 256,
             audit: None,
             ssh_config: None,
             local_roots: Vec::new(),

@@ -125,6 +125,13 @@ impl SessionManager {
             .ok_or_else(|| Error::SessionNotFound(id.to_string()))
     }
 
+    /// The oldest session `owner` opened to the named host `name`, if any.
+    pub fn named_session(&self, name: &str, owner: Option<&str>) -> Option<Arc<Entry>> {
+        self.list(owner)
+            .into_iter()
+            .find(|e| e.request.named_host && e.name() == Some(name))
+    }
+
     /// Closes and forgets a session, with its channels, forwards and jobs.
     pub async fn disconnect(&self, id: &str, owner: Option<&str>) -> Result<()> {
         self.get(id, owner)?;

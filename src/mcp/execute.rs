@@ -344,7 +344,7 @@ fn job_result(job: &Job, from_start: bool) -> (JobStatus, JobResult) {
 
 /// The timeout of a call: `timeout_secs`, or the default (foreground) or the maximum
 /// (background); `0` means none, which only an operator without a maximum allows.
-fn effective_timeout(
+pub(crate) fn effective_timeout(
     asked: Option<u64>,
     background: bool,
     settings: &crate::config::settings::Settings,

@@ -8,6 +8,7 @@
 //!   elicitation), and [`request_state`]: the sealed `requestState` of such questions.
 //! - [`execute`]: `ssh_execute` (a command the call waits for, up to `yield_after_secs`, or
 //!   a background job) and `ssh_job`.
+//! - [`fanout`]: `ssh_fanout` (one command on many hosts, results grouped).
 //! - [`files`]: `ssh_upload`, `ssh_download`, `ssh_list_dir` (SFTP).
 //! - [`forward`]: `ssh_forward`, `ssh_forward_close` (cargo feature `port_forward`).
 //! - [`progress`]: progress notifications for commands and transfers.
@@ -19,6 +20,7 @@ pub mod confirm;
 pub mod connect;
 pub mod errors;
 pub mod execute;
+pub mod fanout;
 pub mod files;
 #[cfg(feature = "port_forward")]
 pub mod forward;
@@ -52,7 +54,8 @@ fn instructions() -> String {
         "SSH access to remote hosts. ssh_connect opens a session; its session_id serves \
          ssh_execute, ssh_upload, ssh_download, ssh_list_dir{} and ssh_disconnect. Long \
          commands continue as jobs followed with ssh_job; ssh_list_sessions shows what is \
-         open.{} A non-zero exit code is a normal result.",
+         open.{} ssh_fanout runs one command on many named hosts (web*, @group) or sessions \
+         at once. A non-zero exit code is a normal result.",
         forward.0, forward.1
     )
 }
@@ -60,6 +63,8 @@ fn instructions() -> String {
 /// The longest list of named hosts the instructions carry; past it they point to
 /// `ssh_list_sessions`, so the instructions stay under 1 KiB.
 const NAMED_HOSTS_TEXT: usize = 500;
+/// The longest the instructions grow with the list of host groups.
+const INSTRUCTIONS_TEXT: usize = 1024;
 
 /// Who calls a tool: the name of the HTTP bearer token the request came with. The HTTP
 /// front end puts it in the request's extensions; SSH sessions and jobs belong to it.
@@ -140,7 +145,10 @@ impl SshMcp {
         static TOOLS: OnceLock<ToolRouter<SshMcp>> = OnceLock::new();
         TOOLS.get_or_init(|| {
             #[allow(unused_mut)]
-            let mut router = Self::session_router() + Self::exec_router() + Self::files_router();
+            let mut router = Self::session_router()
+                + Self::exec_router()
+                + Self::fanout_router()
+                + Self::files_router();
             #[cfg(feature = "port_forward")]
             {
                 router += Self::forward_router();
@@ -199,6 +207,19 @@ impl ServerHandler for SshMcp {
                 instructions.push_str(&format!(
                     " {} named hosts are configured: ssh_list_sessions lists them.",
                     names.len()
+                ));
+            }
+        }
+        let groups = &self.manager.settings().groups;
+        if !groups.is_empty() {
+            let list: Vec<String> = groups.keys().map(|g| format!("@{g}")).collect();
+            let text = format!(" Host groups for ssh_fanout: {}.", list.join(", "));
+            if instructions.len() + text.len() < INSTRUCTIONS_TEXT {
+                instructions.push_str(&text);
+            } else {
+                instructions.push_str(&format!(
+                    " {} host groups (@name) are configured for ssh_fanout.",
+                    list.len()
                 ));
             }
         }

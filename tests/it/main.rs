@@ -20,7 +20,10 @@ mod browser;
 mod confinement;
 mod connect;
 mod execute;
+mod fanout;
+mod fanout_access;
 mod files;
+mod fleet;
 #[cfg(feature = "port_forward")]
 mod forward;
 #[cfg(feature = "port_forward")]

@@ -1,0 +1,273 @@
+//! One host of a fan-out: which session it runs on, and what became of it.
+//!
+//! A session id runs on that session; a named host on the caller's open session to it, or
+//! on a new one opened with the host's configured credentials and kept (listed, subject to
+//! the idle timeout) while the server is under `--max-sessions`; beyond it the connection
+//! is closed after the command. Registered sessions run the command through
+//! [`SessionManager::with_session`](crate::manager::SessionManager::with_session) with
+//! `ssh_execute`'s [`RunCommand`], so dead sessions reconnect and timeouts and cancels get
+//! the same stop sequence.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::groups::{Outcome, Ran};
+use super::targets::Target;
+use super::types::Stage;
+use crate::audit::{Decision, Event};
+use crate::config::host_key_policy::HostKeyPolicy;
+use crate::error::Error;
+use crate::manager::RunCommand;
+use crate::mcp::SshMcp;
+use crate::mcp::errors::tool_error;
+use crate::mcp::execute::millis;
+use crate::mcp::types::ConnectParams;
+use crate::ssh::exec::{self, ExecRequest, Exit, OutputSink};
+use crate::ssh::output::Capture;
+use crate::ssh::session::Session;
+
+/// What every host of one call shares.
+pub(super) struct HostRun {
+    pub mcp: SshMcp,
+    pub owner: Option<String>,
+    pub req: ExecRequest,
+    /// Bytes kept per stream.
+    pub limit: usize,
+    /// Cancelled when the call is: running commands get their stop sequence, connects
+    /// under way are dropped.
+    pub cancel: CancellationToken,
+    /// The client could confirm an unknown host key to `ssh_connect`: under `accept-new`
+    /// such a host is then refused here (never learned without the user), as under `ask`.
+    pub confirmable: bool,
+}
+
+/// What became of one host: its outcome, and its audit line.
+pub(super) struct HostReport {
+    pub outcome: Outcome,
+    pub event: Option<Event>,
+}
+
+/// The bounded output of one host's command.
+struct Sink {
+    stdout: Capture,
+    stderr: Capture,
+}
+
+impl OutputSink for Sink {
+    fn stdout(&mut self, data: &[u8]) {
+        self.stdout.push(data);
+    }
+    fn stderr(&mut self, data: &[u8]) {
+        self.stderr.push(data);
+    }
+}
+
+/// A command that ran: how it ended, where, and on which registered session.
+struct Done {
+    exit: Exit,
+    session: Arc<Session>,
+    session_id: Option<String>,
+}
+
+impl HostRun {
+    /// Runs the command on one host; a cancel before the command starts leaves it skipped.
+    pub async fn run(&self, target: &Target) -> HostReport {
+        let started = Instant::now();
+        let mut sink = Sink {
+            stdout: Capture::new(self.limit),
+            stderr: Capture::new(self.limit),
+        };
+        let done = match target {
+            Target::Session(id) => self.on_session(id, &mut sink).await.map(Some),
+            Target::Host(name) => self.on_named(name, &mut sink).await,
+        };
+        let mut event = Event {
+            tool: "ssh_fanout",
+            target: Some(target.label().to_string()),
+            command: Some(self.req.command.clone()),
+            duration_ms: Some(millis(started.elapsed())),
+            ..Default::default()
+        };
+        let outcome = match done {
+            Ok(None) => {
+                return HostReport {
+                    outcome: Outcome::Skipped,
+                    event: None,
+                };
+            }
+            Ok(Some(d)) => {
+                event.session_id = d.session_id;
+                event.host = Some(d.session.info.address.to_string());
+                event.user = Some(d.session.info.username.clone());
+                event.exit_code = d.exit.exit_code.map(i64::from);
+                event.exit_signal = d.exit.exit_signal.clone();
+                event.timed_out = Some(d.exit.timed_out);
+                event.stdout_bytes = Some(sink.stdout.total());
+                event.stderr_bytes = Some(sink.stderr.total());
+                Outcome::Ran(Ran {
+                    exit_code: d.exit.exit_code.map(i64::from),
+                    exit_signal: d.exit.exit_signal,
+                    timed_out: d.exit.timed_out,
+                    stdout: sink.stdout.render(),
+                    stderr: sink.stderr.render(),
+                    truncated: sink.stdout.truncated() || sink.stderr.truncated(),
+                })
+            }
+            Err(e) => {
+                event.decision = Decision::of_error(&e);
+                event.error = Some(e.to_string());
+                let (stage, error) = host_error(target.label(), &e);
+                Outcome::Error { stage, error }
+            }
+        };
+        HostReport {
+            outcome,
+            event: Some(event),
+        }
+    }
+
+    /// Runs the command on the caller's registered session `id`.
+    async fn on_session(&self, id: &str, sink: &mut Sink) -> Result<Done, Error> {
+        // SUDO: wrap `self.req` the way `ssh_execute {sudo: true}` does, here and in
+        // `on_named`'s transient connection.
+        let mut op = RunCommand {
+            req: self.req.clone(),
+            sink,
+            cancel: &self.cancel,
+            slot: None,
+        };
+        let used = self
+            .mcp
+            .manager()
+            .with_session(id, self.owner.as_deref(), &mut op)
+            .await?;
+        Ok(Done {
+            exit: used.value,
+            session: used.session,
+            session_id: Some(id.to_string()),
+        })
+    }
+
+    /// Runs the command on the named host `name`; `None` when cancelled before it started.
+    async fn on_named(&self, name: &str, sink: &mut Sink) -> Result<Option<Done>, Error> {
+        let manager = self.mcp.manager();
+        let owner = self.owner.as_deref();
+        if let Some(entry) = manager.named_session(name, owner) {
+            match self.on_session(&entry.id, sink).await {
+                // Disconnected since it was found: connect anew.
+                Err(Error::SessionNotFound(_)) => {}
+                other => return other.map(Some),
+            }
+        }
+        let mut req = self.mcp.connect_request(ConnectParams {
+            address: name.to_string(),
+            username: None,
+            password: None,
+            key_path: None,
+            passphrase: None,
+        })?;
+        let policy = req
+            .host_key_policy
+            .unwrap_or(manager.settings().host_key_policy);
+        if self.confirmable && policy == HostKeyPolicy::AcceptNew {
+            req.host_key_policy = Some(HostKeyPolicy::Ask);
+        }
+        let connected = tokio::select! {
+            r = manager.connect(&req, owner) => r,
+            _ = self.cancel.cancelled() => return Ok(None),
+        };
+        match connected {
+            Ok(entry) => self.on_session(&entry.id, sink).await.map(Some),
+            // No room for one more session: this connection lasts for the command only.
+            Err(Error::Limit(_)) => {
+                let session = tokio::select! {
+                    r = Session::connect(&req, manager.settings()) => r?,
+                    _ = self.cancel.cancelled() => return Ok(None),
+                };
+                let exit = exec::run(&session, self.req.clone(), sink, &self.cancel).await;
+                session.close().await;
+                Ok(Some(Done {
+                    exit: exit?,
+                    session,
+                    session_id: None,
+                }))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Longest error text of one host.
+const ERROR_TEXT: usize = 400;
+
+/// The stage at which a host's attempt stopped, and what the model should read.
+fn host_error(host: &str, e: &Error) -> (Stage, String) {
+    let stage = match e {
+        Error::AuthFailed { .. } | Error::KeyFile { .. } | Error::Agent(_) => Stage::Auth,
+        Error::HostKeyMismatch { .. }
+        | Error::HostKeyUnknown { .. }
+        | Error::HostKeyNotConfirmed { .. }
+        | Error::HostCertificate { .. }
+        | Error::HostKeyRevoked { .. }
+        | Error::KnownHostsFile { .. } => Stage::HostKey,
+        Error::Limit(_) | Error::ChannelOpen(_) => Stage::Limit,
+        Error::Jump { source, .. } => return host_error(host, source),
+        _ => Stage::Connect,
+    };
+    let text = match e {
+        Error::HostKeyUnknown { .. } => format!(
+            "{} — connect to {host} once with ssh_connect to confirm its key, then run ssh_fanout again",
+            e.chain()
+        ),
+        _ if stage == Stage::Auth => format!(
+            "{} — the host's configured credentials were refused; ask the operator to check them",
+            e.chain()
+        ),
+        _ => tool_error("failed", e)
+            .trim_start_matches("failed: ")
+            .to_string(),
+    };
+    let text = if text.chars().count() > ERROR_TEXT {
+        text.chars().take(ERROR_TEXT).collect::<String>() + "…"
+    } else {
+        text
+    };
+    (stage, text)
+}
+
+/// How long a cancelled call waits for its hosts' stop sequences.
+pub(super) const CANCEL_WAIT: Duration = Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_should_land_in_their_stage() {
+        let refused = Error::Connect {
+            addr: "h:22".into(),
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        };
+        assert_eq!(host_error("h", &refused).0, Stage::Connect);
+        let unknown = Error::HostKeyUnknown {
+            host: "h".into(),
+            offered: "SHA256:x".into(),
+        };
+        let (stage, text) = host_error("web1", &unknown);
+        assert_eq!(stage, Stage::HostKey);
+        assert!(
+            text.contains("ssh_connect") && text.contains("web1"),
+            "{text}"
+        );
+        let auth = Error::AuthFailed {
+            user: "u".into(),
+            host: "h".into(),
+            tried: "publickey".into(),
+            accepts: "publickey".into(),
+        };
+        assert_eq!(host_error("h", &auth).0, Stage::Auth);
+        assert_eq!(host_error("h", &Error::Limit("x".into())).0, Stage::Limit);
+    }
+}

@@ -1,0 +1,146 @@
+//! What the `targets` of `ssh_fanout` stand for: named hosts, globs over their names,
+//! `@group`s and the caller's session ids, expanded in the order given, each host once.
+//! Anything that names nothing is an error before any host is reached.
+
+use std::collections::BTreeMap;
+
+use crate::error::Error;
+use crate::wildcard::wildcard_match;
+
+/// One host to run on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A named host of the config file.
+    Host(String),
+    /// A session the caller opened.
+    Session(String),
+}
+
+impl Target {
+    /// The name the result shows: the named host, or the session id given.
+    pub fn label(&self) -> &str {
+        match self {
+            Target::Host(h) | Target::Session(h) => h,
+        }
+    }
+}
+
+/// Expands `targets` against the named hosts, the flattened `groups` and the caller's
+/// sessions (`is_session`); at most `max` hosts.
+pub fn expand<V>(
+    targets: &[String],
+    hosts: &BTreeMap<String, V>,
+    groups: &BTreeMap<String, Vec<String>>,
+    is_session: impl Fn(&str) -> bool,
+    max: usize,
+) -> Result<Vec<Target>, Error> {
+    let bad = |msg: String| Error::InvalidArgument(msg);
+    if targets.is_empty() {
+        return Err(bad(
+            "targets is empty; name hosts, web* patterns or @groups".into(),
+        ));
+    }
+    let mut out: Vec<Target> = Vec::new();
+    let add = |t: Target, out: &mut Vec<Target>| {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    };
+    for raw in targets {
+        let t = raw.trim();
+        if t.is_empty() {
+            return Err(bad("a target is empty".into()));
+        }
+        if let Some(g) = t.strip_prefix('@') {
+            let members = groups.get(g).ok_or_else(|| {
+                let known: Vec<&str> = groups.keys().map(String::as_str).collect();
+                bad(format!(
+                    "there is no group {g:?}; the groups are: {}",
+                    if known.is_empty() {
+                        "(none)".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })?;
+            for m in members {
+                add(Target::Host(m.clone()), &mut out);
+            }
+        } else if t.contains(['*', '?']) {
+            let mut matched = false;
+            for name in hosts.keys().filter(|n| wildcard_match(t, n)) {
+                matched = true;
+                add(Target::Host(name.clone()), &mut out);
+            }
+            if !matched {
+                return Err(bad(format!("the pattern {t:?} matches no named host")));
+            }
+        } else if hosts.contains_key(t) {
+            add(Target::Host(t.to_string()), &mut out);
+        } else if is_session(t) {
+            add(Target::Session(t.to_string()), &mut out);
+        } else {
+            return Err(bad(format!(
+                "unknown target {t:?}: not a named host, @group, pattern or session id of yours (ssh_list_sessions lists them)"
+            )));
+        }
+        if out.len() > max {
+            return Err(Error::Limit(format!(
+                "the targets name more than {max} hosts, the most one call may reach; split them"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts() -> BTreeMap<String, ()> {
+        ["web01", "web02", "web10", "db1"]
+            .iter()
+            .map(|h| (h.to_string(), ()))
+            .collect()
+    }
+
+    fn groups() -> BTreeMap<String, Vec<String>> {
+        BTreeMap::from([("db".to_string(), vec!["db1".to_string()])])
+    }
+
+    fn run(targets: &[&str], max: usize) -> Result<Vec<Target>, Error> {
+        let t: Vec<String> = targets.iter().map(|s| s.to_string()).collect();
+        expand(&t, &hosts(), &groups(), |s| s == "abc123", max)
+    }
+
+    fn labels(t: &[Target]) -> Vec<&str> {
+        t.iter().map(Target::label).collect()
+    }
+
+    #[test]
+    fn targets_should_expand_in_order_each_host_once() {
+        let t = run(&["@db", "web0*", "web01", "abc123", "db1"], 256).unwrap();
+        assert_eq!(labels(&t), ["db1", "web01", "web02", "abc123"]);
+        assert_eq!(t[3], Target::Session("abc123".into()));
+        assert_eq!(t[0], Target::Host("db1".into()));
+    }
+
+    #[test]
+    fn names_that_name_nothing_should_be_errors() {
+        for bad in [&["nope"][..], &["@nope"], &["x*"], &[""], &[]] {
+            let e = run(bad, 256).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{bad:?}: {e}");
+        }
+        let e = run(&["@nope"], 256).unwrap_err().to_string();
+        assert!(e.contains("db"), "the known groups are listed: {e}");
+        // A session id another caller owns is unknown here.
+        assert!(run(&["def456"], 256).is_err());
+    }
+
+    #[test]
+    fn more_hosts_than_the_maximum_should_be_refused() {
+        assert_eq!(run(&["web*"], 3).unwrap().len(), 3);
+        let e = run(&["web*", "db1"], 3).unwrap_err();
+        assert!(matches!(e, Error::Limit(_)), "{e}");
+    }
+}
