@@ -138,7 +138,7 @@ impl SshMcp {
         if let Some((state, responses)) = answer {
             return self.answered(ctx, state, responses, req, &owner).await;
         }
-        let page = self.pages.open(page_info(req)).await?;
+        let page = self.pages.open(page_info(req), &owner).await?;
         let elicitation_id = crate::ids::random_id(16)?;
         let params = ElicitRequestParams::UrlElicitationParams {
             meta: None,

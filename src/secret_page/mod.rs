@@ -26,8 +26,13 @@ use crate::secret::Secret;
 /// How long a link works.
 pub const LIFETIME: Duration = Duration::from_secs(300);
 
-/// Pages open at most at once; past it new requests are refused.
-const MAX_OPEN: usize = 64;
+/// Pages one MCP client (one bearer token, or the stdio client) keeps open at most: a new
+/// page past it withdraws that client's oldest, so pages left open by a model's repeated
+/// calls never stop the next question, nor another client's.
+const MAX_OPEN_PER_OWNER: usize = 16;
+
+/// Pages open at most at once, over all clients; past it new requests are refused.
+const MAX_OPEN: usize = 1024;
 
 /// What a page shows about the secret it asks for. All of it is HTML-escaped.
 #[derive(Debug, Clone)]
@@ -67,6 +72,8 @@ enum State {
 
 struct Slot {
     info: PageInfo,
+    /// The MCP client the page was made for (its token's name; empty over stdio).
+    owner: String,
     /// Anti-forgery token of the page's form.
     token: String,
     expires: Instant,
@@ -136,13 +143,22 @@ impl Pages {
         self.lifetime
     }
 
-    /// Opens a page asking for a secret; starts the on-demand listener if need be.
-    pub async fn open(self: &Arc<Self>, info: PageInfo) -> Result<NewPage> {
+    /// Opens a page asking for a secret for `owner` (the MCP client: its token's name, or
+    /// empty); starts the on-demand listener if need be.
+    pub async fn open(self: &Arc<Self>, info: PageInfo, owner: &str) -> Result<NewPage> {
         let base = self.base_url().await?;
         let id = crate::ids::random_id(16)?;
         let token = crate::ids::random_id(16)?;
         let mut slots = self.lock();
         let now = Instant::now();
+        let mine = slots.iter().filter(|(_, s)| s.owner == owner);
+        if mine.clone().count() >= MAX_OPEN_PER_OWNER
+            && let Some(oldest) = mine
+                .min_by_key(|(_, s)| s.expires)
+                .map(|(id, _)| id.clone())
+        {
+            slots.remove(&oldest);
+        }
         if slots.len() >= MAX_OPEN {
             return Err(Error::Limit(format!(
                 "{MAX_OPEN} secret pages are open, the most this server keeps; wait for them to expire"
@@ -152,6 +168,7 @@ impl Pages {
             id.clone(),
             Slot {
                 info,
+                owner: owner.to_string(),
                 token,
                 expires: now + self.lifetime,
                 state: State::Waiting,
