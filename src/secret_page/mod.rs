@@ -34,6 +34,10 @@ const MAX_OPEN_PER_OWNER: usize = 16;
 /// Pages open at most at once, over all clients; past it new requests are refused.
 const MAX_OPEN: usize = 1024;
 
+/// Connections the on-demand listener keeps open at most: other users of the machine can
+/// reach it, and must not exhaust this process's file descriptors.
+const MAX_CONNECTIONS: usize = 64;
+
 /// What a page shows about the secret it asks for. All of it is HTML-escaped.
 #[derive(Debug, Clone)]
 pub struct PageInfo {
@@ -292,7 +296,12 @@ impl Pages {
                     .map_err(|e| Error::io("starting the secret page listener", e))?;
                 let app = self.router();
                 let stop = self.shutdown.clone();
-                tokio::spawn(crate::serve_loop::serve(listener, app, stop));
+                tokio::spawn(crate::serve_loop::serve_at_most(
+                    listener,
+                    app,
+                    stop,
+                    Some(MAX_CONNECTIONS),
+                ));
                 let base = format!("http://{addr}");
                 tracing::info!(%base, "serving secret pages");
                 *slot = Some(base.clone());

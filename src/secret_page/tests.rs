@@ -199,3 +199,38 @@ async fn pages_left_open_should_stop_neither_a_new_one_nor_another_clients() {
     }
     assert!(pages.is_open(&theirs.id), "another client's page stays");
 }
+
+#[tokio::test]
+async fn the_on_demand_listener_should_hold_a_bounded_number_of_connections() {
+    let pages = Pages::on_demand(CancellationToken::new());
+    let page = pages.open(info(), "").await.unwrap();
+    let addr = page.url["http://".len()..page.url.find("/secrets/").unwrap()].to_string();
+    // Idle connections, as another local user could open by the thousand.
+    let mut held = Vec::new();
+    for _ in 0..MAX_CONNECTIONS {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut extra, &mut buf),
+    )
+    .await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "a connection past the cap is closed at once"
+    );
+    drop(held);
+    let shown = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(r) = reqwest::get(&page.url).await {
+                return r.status();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(shown, 200);
+}
