@@ -161,7 +161,10 @@ impl Pages {
                 .min_by_key(|(_, s)| s.expires)
                 .map(|(id, _)| id.clone())
         {
-            slots.remove(&oldest);
+            // A call waiting for it learns at once that it is gone.
+            if let Some(gone) = slots.remove(&oldest) {
+                gone.arrived.notify_one();
+            }
         }
         if slots.len() >= MAX_OPEN {
             return Err(Error::Limit(format!(

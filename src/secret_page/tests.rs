@@ -192,6 +192,20 @@ async fn pages_left_open_should_stop_neither_a_new_one_nor_another_clients() {
             .all(|id| pages.is_open(id))
     );
     assert!(!pages.is_open(&opened[0]));
+    // A call waiting for a withdrawn page hears of it at once.
+    let oldest = opened[opened.len() - MAX_OPEN_PER_OWNER].clone();
+    let waiting = {
+        let pages = pages.clone();
+        tokio::spawn(async move {
+            pages
+                .wait(&oldest, Duration::from_secs(60), &CancellationToken::new())
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    pages.open(info(), "a").await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+    assert_eq!(waited.unwrap().unwrap().unwrap_err(), NoSecret::Expired);
     let theirs = pages.open(info(), "b").await.unwrap();
     assert!(pages.is_open(&theirs.id));
     for _ in 0..100 {
