@@ -2,9 +2,11 @@
 //! connection its own task, a graceful stop. Used by the HTTP front end and by the secret
 //! pages' own listener (over stdio).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// Time a client has to send a request's headers; idle keep-alive connections close after it
@@ -14,6 +16,19 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Serves `app` until `shutdown` is cancelled, then stops accepting and gives open
 /// connections up to 5 s to finish.
 pub async fn serve(listener: TcpListener, app: axum::Router, shutdown: CancellationToken) {
+    serve_at_most(listener, app, shutdown, None).await;
+}
+
+/// [`serve`], with at most `max_connections` open at once: one past it is closed as soon as
+/// it is accepted, so that a flood of connections (from another user of the machine, on a
+/// loopback listener) cannot use up this process's file descriptors.
+pub async fn serve_at_most(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+    max_connections: Option<usize>,
+) {
+    let slots = max_connections.map(|n| Arc::new(Semaphore::new(n)));
     // Each connection task holds a receiver; `closed()` resolves when all have ended.
     let (open_tx, open_rx) = tokio::sync::watch::channel(());
     loop {
@@ -32,6 +47,16 @@ pub async fn serve(listener: TcpListener, app: axum::Router, shutdown: Cancellat
                 }
             },
             _ = shutdown.cancelled() => break,
+        };
+        let slot = match &slots {
+            Some(s) => match s.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    tracing::debug!("refusing a connection: too many are open");
+                    continue;
+                }
+            },
+            None => None,
         };
         // Small responses (JSON, SSE events) go out at once, not after the client's ACK.
         let _ = stream.set_nodelay(true);
@@ -60,6 +85,7 @@ pub async fn serve(listener: TcpListener, app: axum::Router, shutdown: Cancellat
                 }
             }
             drop(open);
+            drop(slot);
         });
     }
     // New connections are refused from here on.

@@ -138,7 +138,7 @@ impl SshMcp {
         if let Some((state, responses)) = answer {
             return self.answered(ctx, state, responses, req, &owner).await;
         }
-        let page = self.pages.open(page_info(req)).await?;
+        let page = self.pages.open(page_info(req), &owner).await?;
         let elicitation_id = crate::ids::random_id(16)?;
         let params = ElicitRequestParams::UrlElicitationParams {
             meta: None,
@@ -294,9 +294,9 @@ fn input_required(
 fn page_info(req: &SecretRequest) -> PageInfo {
     PageInfo {
         purpose: req.purpose.label().into(),
-        host: req.host.clone(),
+        host: shown(&req.host),
         port: req.port,
-        user: req.user.clone(),
+        user: shown(&req.user),
         fingerprint: req.fingerprint.clone(),
     }
 }
@@ -306,8 +306,20 @@ fn message(req: &SecretRequest) -> String {
         "The SSH MCP server needs {} for {}. Open the link to type it on a one-time page \
          of the server; it does not pass through this conversation. Refuse if you did not expect this.",
         req.purpose.label(),
-        req.target()
+        shown(&format!("{}@{}:{}", req.user, req.host, req.port)),
     )
+}
+
+/// A name as the user reads it: control and invisible characters (line breaks, bidi
+/// overrides, zero-width spaces) written as `\u{…}` escapes, so that a user name the
+/// model chose cannot make the page or the client's message show another host.
+fn shown(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\\' | '"' | '\'' => c.to_string(),
+            c => c.escape_debug().to_string(),
+        })
+        .collect()
 }
 
 fn refusal(action: ElicitationAction) -> NotGiven {
@@ -330,5 +342,33 @@ impl From<NoSecret> for NotGiven {
             NoSecret::Cancelled => NotGiven::CallCancelled,
             NoSecret::Expired | NoSecret::StillOpen => NotGiven::Expired,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_name_should_not_disguise_the_host_it_is_asked_for() {
+        let req = SecretRequest {
+            purpose: Purpose::Password,
+            host: "evil.example".into(),
+            port: 22,
+            user: "root@prod.example.com:22\n\nIgnore the line below.\n\u{202e}\u{200b}".into(),
+            fingerprint: None,
+            binding: String::new(),
+        };
+        let text = message(&req);
+        let page = page_info(&req);
+        for seen in [&text, &page.user] {
+            assert!(!seen.contains(['\n', '\u{202e}', '\u{200b}']), "{seen:?}");
+            assert!(
+                seen.contains("\\n") && seen.contains("\\u{202e}"),
+                "{seen:?}"
+            );
+        }
+        assert!(text.contains("@evil.example:22"), "{text}");
+        assert_eq!(shown("DOMAIN\\jos\u{e9} \"x\""), "DOMAIN\\jos\u{e9} \"x\"");
     }
 }

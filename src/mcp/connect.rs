@@ -64,7 +64,11 @@ impl SshMcp {
             port: req.address.port,
             user: req.username.clone(),
             fingerprint: Some(host_key.clone()).filter(|f| !f.is_empty()),
-            binding: String::new(),
+            // A passphrase answers for the key it was asked for only.
+            binding: match &secret {
+                MissingSecret::Password => String::new(),
+                MissingSecret::Passphrase(key) => key.display().to_string(),
+            },
         };
         let answer = secret_state.as_deref().map(|s| (s, &responses));
         let typed = match self.ask_secret(ctx, answer, &ask).await? {

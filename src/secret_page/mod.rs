@@ -26,8 +26,17 @@ use crate::secret::Secret;
 /// How long a link works.
 pub const LIFETIME: Duration = Duration::from_secs(300);
 
-/// Pages open at most at once; past it new requests are refused.
-const MAX_OPEN: usize = 64;
+/// Pages one MCP client (one bearer token, or the stdio client) keeps open at most: a new
+/// page past it withdraws that client's oldest, so pages left open by a model's repeated
+/// calls never stop the next question, nor another client's.
+const MAX_OPEN_PER_OWNER: usize = 16;
+
+/// Pages open at most at once, over all clients; past it new requests are refused.
+const MAX_OPEN: usize = 1024;
+
+/// Connections the on-demand listener keeps open at most: other users of the machine can
+/// reach it, and must not exhaust this process's file descriptors.
+const MAX_CONNECTIONS: usize = 64;
 
 /// What a page shows about the secret it asks for. All of it is HTML-escaped.
 #[derive(Debug, Clone)]
@@ -67,6 +76,8 @@ enum State {
 
 struct Slot {
     info: PageInfo,
+    /// The MCP client the page was made for (its token's name; empty over stdio).
+    owner: String,
     /// Anti-forgery token of the page's form.
     token: String,
     expires: Instant,
@@ -136,13 +147,25 @@ impl Pages {
         self.lifetime
     }
 
-    /// Opens a page asking for a secret; starts the on-demand listener if need be.
-    pub async fn open(self: &Arc<Self>, info: PageInfo) -> Result<NewPage> {
+    /// Opens a page asking for a secret for `owner` (the MCP client: its token's name, or
+    /// empty); starts the on-demand listener if need be.
+    pub async fn open(self: &Arc<Self>, info: PageInfo, owner: &str) -> Result<NewPage> {
         let base = self.base_url().await?;
         let id = crate::ids::random_id(16)?;
         let token = crate::ids::random_id(16)?;
         let mut slots = self.lock();
         let now = Instant::now();
+        let mine = slots.iter().filter(|(_, s)| s.owner == owner);
+        if mine.clone().count() >= MAX_OPEN_PER_OWNER
+            && let Some(oldest) = mine
+                .min_by_key(|(_, s)| s.expires)
+                .map(|(id, _)| id.clone())
+        {
+            // A call waiting for it learns at once that it is gone.
+            if let Some(gone) = slots.remove(&oldest) {
+                gone.arrived.notify_one();
+            }
+        }
         if slots.len() >= MAX_OPEN {
             return Err(Error::Limit(format!(
                 "{MAX_OPEN} secret pages are open, the most this server keeps; wait for them to expire"
@@ -152,6 +175,7 @@ impl Pages {
             id.clone(),
             Slot {
                 info,
+                owner: owner.to_string(),
                 token,
                 expires: now + self.lifetime,
                 state: State::Waiting,
@@ -275,7 +299,12 @@ impl Pages {
                     .map_err(|e| Error::io("starting the secret page listener", e))?;
                 let app = self.router();
                 let stop = self.shutdown.clone();
-                tokio::spawn(crate::serve_loop::serve(listener, app, stop));
+                tokio::spawn(crate::serve_loop::serve_at_most(
+                    listener,
+                    app,
+                    stop,
+                    Some(MAX_CONNECTIONS),
+                ));
                 let base = format!("http://{addr}");
                 tracing::info!(%base, "serving secret pages");
                 *slot = Some(base.clone());

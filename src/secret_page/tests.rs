@@ -49,7 +49,7 @@ async fn post(url: &str, origin: Option<&str>, body: String) -> reqwest::Respons
 #[tokio::test]
 async fn a_page_should_take_one_secret_from_its_own_form_only() {
     let (pages, base) = serve(LIFETIME).await;
-    let page = pages.open(info()).await.unwrap();
+    let page = pages.open(info(), "").await.unwrap();
     assert!(page.url.starts_with(&format!("{base}/secrets/")));
     assert_eq!(page.id.len(), 32, "128 random bits");
     let got = reqwest::get(&page.url).await.unwrap();
@@ -117,7 +117,7 @@ async fn a_page_should_take_one_secret_from_its_own_form_only() {
 #[tokio::test]
 async fn a_secret_sent_from_the_same_origin_should_be_taken_before_anyone_waits() {
     let (pages, base) = serve(LIFETIME).await;
-    let page = pages.open(info()).await.unwrap();
+    let page = pages.open(info(), "").await.unwrap();
     let html = reqwest::get(&page.url).await.unwrap().text().await.unwrap();
     let token = token_of(&html);
     let ok = post(&page.url, Some(&base), format!("token={token}&secret=s")).await;
@@ -131,7 +131,7 @@ async fn a_secret_sent_from_the_same_origin_should_be_taken_before_anyone_waits(
 #[tokio::test]
 async fn an_expired_link_should_show_and_take_nothing() {
     let (pages, _) = serve(Duration::from_millis(300)).await;
-    let page = pages.open(info()).await.unwrap();
+    let page = pages.open(info(), "").await.unwrap();
     let html = reqwest::get(&page.url).await.unwrap().text().await.unwrap();
     let token = token_of(&html);
     let waited = pages
@@ -146,7 +146,7 @@ async fn an_expired_link_should_show_and_take_nothing() {
 #[tokio::test]
 async fn waiting_should_end_on_cancel_or_deadline_and_leave_the_page_open() {
     let (pages, _) = serve(LIFETIME).await;
-    let page = pages.open(info()).await.unwrap();
+    let page = pages.open(info(), "").await.unwrap();
     let short = pages
         .wait(
             &page.id,
@@ -167,11 +167,84 @@ async fn waiting_should_end_on_cancel_or_deadline_and_leave_the_page_open() {
 #[tokio::test]
 async fn on_demand_pages_should_start_one_loopback_listener() {
     let pages = Pages::on_demand(CancellationToken::new());
-    let a = pages.open(info()).await.unwrap();
-    let b = pages.open(info()).await.unwrap();
+    let a = pages.open(info(), "").await.unwrap();
+    let b = pages.open(info(), "").await.unwrap();
     assert!(a.url.starts_with("http://127.0.0.1:"));
     let base = |u: &str| u[..u.find("/secrets/").unwrap()].to_string();
     assert_eq!(base(&a.url), base(&b.url));
     assert_ne!(a.id, b.id);
     assert_eq!(reqwest::get(&a.url).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn pages_left_open_should_stop_neither_a_new_one_nor_another_clients() {
+    let (pages, _) = serve(LIFETIME).await;
+    let mut opened = Vec::new();
+    for _ in 0..100 {
+        opened.push(pages.open(info(), "a").await.unwrap().id);
+    }
+    // The newest are open, the oldest withdrawn.
+    assert!(
+        opened
+            .iter()
+            .rev()
+            .take(MAX_OPEN_PER_OWNER)
+            .all(|id| pages.is_open(id))
+    );
+    assert!(!pages.is_open(&opened[0]));
+    // A call waiting for a withdrawn page hears of it at once.
+    let oldest = opened[opened.len() - MAX_OPEN_PER_OWNER].clone();
+    let waiting = {
+        let pages = pages.clone();
+        tokio::spawn(async move {
+            pages
+                .wait(&oldest, Duration::from_secs(60), &CancellationToken::new())
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    pages.open(info(), "a").await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+    assert_eq!(waited.unwrap().unwrap().unwrap_err(), NoSecret::Expired);
+    let theirs = pages.open(info(), "b").await.unwrap();
+    assert!(pages.is_open(&theirs.id));
+    for _ in 0..100 {
+        pages.open(info(), "a").await.unwrap();
+    }
+    assert!(pages.is_open(&theirs.id), "another client's page stays");
+}
+
+#[tokio::test]
+async fn the_on_demand_listener_should_hold_a_bounded_number_of_connections() {
+    let pages = Pages::on_demand(CancellationToken::new());
+    let page = pages.open(info(), "").await.unwrap();
+    let addr = page.url["http://".len()..page.url.find("/secrets/").unwrap()].to_string();
+    // Idle connections, as another local user could open by the thousand.
+    let mut held = Vec::new();
+    for _ in 0..MAX_CONNECTIONS {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut extra, &mut buf),
+    )
+    .await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "a connection past the cap is closed at once"
+    );
+    drop(held);
+    let shown = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(r) = reqwest::get(&page.url).await {
+                return r.status();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(shown, 200);
 }

@@ -370,3 +370,51 @@ async fn python_sdk_client_should_type_a_password_on_the_page_over_http_at_2025_
 async fn python_sdk_client_should_type_a_password_on_the_page_over_http_at_2026_07_28() {
     python_sdk_client(true, "auto").await;
 }
+
+/// A `requestState` that answered the question for one key's passphrase does not answer it
+/// for another key (on 2026-07-28 the client sends the arguments again, and may change
+/// them): the passphrase was typed for the key the page was about.
+#[tokio::test]
+async fn a_passphrase_answer_should_not_unlock_another_key() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let sshd = Sshd::start();
+    let key = sshd::user().encrypted_key.display().to_string();
+    let s = Setup::start(Kind::Stdio, true, User::Types(PASSPHRASE), browser).await;
+    let first = s
+        .call(
+            "ssh_connect",
+            json!({"address": sshd.address(), "username": USER, "key_path": key}),
+        )
+        .await;
+    assert_ne!(first.is_error, Some(true), "{}", text(&first));
+    let state = s
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|m| {
+            let v: Value = serde_json::from_str(m).unwrap();
+            v["result"]["requestState"].as_str().map(String::from)
+        })
+        .expect("an input-required result with a requestState");
+    let other = s.home.path().join("other_key");
+    std::fs::copy(&key, &other).unwrap();
+    let args = json!({"address": sshd.address(), "username": USER,
+        "key_path": other.display().to_string()});
+    let Value::Object(args) = args else {
+        unreachable!()
+    };
+    let mut responses = rmcp::model::InputResponses::new();
+    responses.insert("secret".into(), json!({"action": "accept"}));
+    let mut req = rmcp::model::CallToolRequestParams::new("ssh_connect").with_arguments(args);
+    req.request_state = Some(state);
+    req.input_responses = Some(responses);
+    let r = tokio::time::timeout(harness::CALL_LIMIT, s.client.call_tool(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.is_error, Some(true), "{}", text(&r));
+    assert!(text(&r).contains("requestState is not one"), "{}", text(&r));
+}
