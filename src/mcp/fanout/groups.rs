@@ -32,6 +32,8 @@ pub struct Ran {
     pub stdout: String,
     pub stderr: String,
     pub truncated: bool,
+    /// SHA-256 of all of both streams, kept or not.
+    pub digest: [u8; 32],
 }
 
 impl Outcome {
@@ -45,8 +47,9 @@ impl Outcome {
     }
 }
 
-/// What makes two hosts' results the same: exit code, signal, timed out, stdout, stderr.
-type Key = (Option<i64>, Option<String>, bool, String, String);
+/// What makes two hosts' results the same: exit code, signal, timed out, stdout, stderr
+/// (as shown, and all of it as sent).
+type Key = (Option<i64>, Option<String>, bool, String, String, [u8; 32]);
 
 /// The result of a call from each host's outcome, in target order, kept under `limit`
 /// bytes of JSON.
@@ -72,6 +75,7 @@ pub fn fold(outcomes: Vec<(String, Outcome)>, duration_ms: u64, limit: usize) ->
                     r.timed_out,
                     r.stdout,
                     r.stderr,
+                    r.digest,
                 );
                 match index.get(&key) {
                     Some(&i) => {
