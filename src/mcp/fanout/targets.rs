@@ -93,6 +93,32 @@ pub fn expand<V>(
     Ok(out)
 }
 
+/// Drops a target that would run on the same session as an earlier one: a named host
+/// whose open session (`session_of`) is also named by its id runs once, not twice.
+pub fn once_per_session(
+    targets: Vec<Target>,
+    session_of: impl Fn(&str) -> Option<String>,
+) -> Vec<Target> {
+    let mut seen: Vec<String> = Vec::new();
+    targets
+        .into_iter()
+        .filter(|t| {
+            let session = match t {
+                Target::Session(id) => Some(id.clone()),
+                Target::Host(name) => session_of(name),
+            };
+            match session {
+                Some(s) if seen.contains(&s) => false,
+                Some(s) => {
+                    seen.push(s);
+                    true
+                }
+                None => true,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +161,18 @@ mod tests {
         assert!(e.contains("db"), "the known groups are listed: {e}");
         // A session id another caller owns is unknown here.
         assert!(run(&["def456"], 256).is_err());
+    }
+
+    #[test]
+    fn a_host_and_its_session_id_should_run_once() {
+        let session_of = |h: &str| (h == "db1").then(|| "abc123".to_string());
+        let t = run(&["db1", "web01", "abc123"], 256).unwrap();
+        assert_eq!(labels(&once_per_session(t, session_of)), ["db1", "web01"]);
+        let t = run(&["abc123", "@db", "web02"], 256).unwrap();
+        assert_eq!(
+            labels(&once_per_session(t, session_of)),
+            ["abc123", "web02"]
+        );
     }
 
     #[test]
