@@ -143,14 +143,21 @@ fn bound(result: &mut FanoutResult, limit: usize) {
         size = size.saturating_sub(before - json_len(g).min(before));
         summarised += 1;
     }
+    // Shorter and shorter, down to nothing: a text's JSON may take 6 bytes a character.
     let mut shortened = false;
-    if size > limit {
+    let mut keep = SHORT_ERROR;
+    while size > limit && !result.errors.is_empty() {
         for e in &mut result.errors {
-            if e.error.chars().count() > SHORT_ERROR {
-                e.error = e.error.chars().take(SHORT_ERROR).collect::<String>() + "…";
+            if e.error.chars().count() > keep {
+                e.error = e.error.chars().take(keep).collect::<String>() + "…";
                 shortened = true;
             }
         }
+        size = json_len(result);
+        if keep == 0 {
+            break;
+        }
+        keep /= 2;
     }
     let mut notes = Vec::new();
     if summarised > 0 {
@@ -269,5 +276,17 @@ mod tests {
         );
         assert!(serde_json::to_vec(&r).unwrap().len() <= RESULT_LIMIT);
         assert!(r.note.unwrap().contains("shortened"));
+        // Even when each character of them takes 6 bytes of JSON.
+        let control = "\u{1}".repeat(1000);
+        let r = fold(
+            hosts(256, |_| Outcome::Error {
+                stage: Stage::Connect,
+                error: control.clone(),
+            }),
+            5,
+            RESULT_LIMIT,
+        );
+        let size = serde_json::to_vec(&r).unwrap().len();
+        assert!(size <= RESULT_LIMIT, "{size}");
     }
 }

@@ -87,7 +87,10 @@ impl Sink {
         both.update(self.stderr_hash.finalize());
         Ran {
             exit_code: exit.exit_code.map(i64::from),
-            exit_signal: exit.exit_signal,
+            // The server names the signal: a name past any real one's length is cut.
+            exit_signal: exit
+                .exit_signal
+                .map(|s| s.chars().take(SIGNAL_NAME).collect()),
             timed_out: exit.timed_out,
             stdout: self.stdout.render(),
             stderr: self.stderr.render(),
@@ -222,6 +225,9 @@ impl HostRun {
     }
 }
 
+/// Longest signal name kept.
+const SIGNAL_NAME: usize = 32;
+
 /// Longest error text of one host.
 const ERROR_TEXT: usize = 400;
 
@@ -278,6 +284,22 @@ mod tests {
             ..Default::default()
         };
         ("h".into(), Outcome::Ran(sink.ran(exit)))
+    }
+
+    #[test]
+    fn signal_names_from_the_server_should_not_break_the_size_bound() {
+        let hosts = (0..256)
+            .map(|i| {
+                let exit = Exit {
+                    exit_signal: Some(format!("{i}{}", "X".repeat(10_000))),
+                    ..Default::default()
+                };
+                (format!("h{i}"), Outcome::Ran(Sink::new(16).ran(exit)))
+            })
+            .collect();
+        let r = fold(hosts, 1, RESULT_LIMIT);
+        let size = serde_json::to_vec(&r).unwrap().len();
+        assert!(size <= RESULT_LIMIT, "{size}");
     }
 
     #[test]
