@@ -2,7 +2,7 @@
 //! `@group`s and the caller's session ids, expanded in the order given, each host once.
 //! Anything that names nothing is an error before any host is reached.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::error::Error;
 use crate::wildcard::wildcard_match;
@@ -25,6 +25,9 @@ impl Target {
     }
 }
 
+/// Longest target: longer names no host, pattern or session id.
+const MAX_TARGET: usize = 255;
+
 /// Expands `targets` against the named hosts, the flattened `groups` and the caller's
 /// sessions (`is_session`); at most `max` hosts.
 pub fn expand<V>(
@@ -46,10 +49,26 @@ pub fn expand<V>(
             out.push(t);
         }
     };
+    // Each distinct target is looked at once, and there may be no more of them than
+    // hosts: a list of a million patterns must not hold up the server.
+    let mut seen: HashSet<&str> = HashSet::new();
     for raw in targets {
         let t = raw.trim();
         if t.is_empty() {
             return Err(bad("a target is empty".into()));
+        }
+        if t.chars().count() > MAX_TARGET {
+            return Err(bad(format!(
+                "a target is longer than {MAX_TARGET} characters; name hosts, web* patterns or @groups"
+            )));
+        }
+        if !seen.insert(t) {
+            continue;
+        }
+        if seen.len() > max {
+            return Err(bad(format!(
+                "more than {max} distinct targets; web* patterns and @groups stand for many hosts"
+            )));
         }
         if let Some(g) = t.strip_prefix('@') {
             let members = groups.get(g).ok_or_else(|| {
@@ -173,6 +192,20 @@ mod tests {
             labels(&once_per_session(t, session_of)),
             ["abc123", "web02"]
         );
+    }
+
+    #[test]
+    fn huge_target_lists_should_be_cheap_or_refused() {
+        // Repeats are looked at once.
+        let t = run(&vec!["web*"; 100_000], 3).unwrap();
+        assert_eq!(labels(&t), ["web01", "web02", "web10"]);
+        // More distinct targets than hosts allowed, even when they overlap.
+        let e = run(&["web*", "web0*", "web01", "web02"], 3).unwrap_err();
+        assert!(e.to_string().contains("distinct"), "{e}");
+        // A long target is refused without being repeated back.
+        let long = format!("web*{}", "x".repeat(100_000));
+        let e = run(&[&long], 256).unwrap_err().to_string();
+        assert!(e.len() < 300 && e.contains("longer"), "{}", &e[..300]);
     }
 
     #[test]
