@@ -34,6 +34,8 @@ pub struct Ran {
     pub truncated: bool,
     /// SHA-256 of all of both streams, kept or not.
     pub digest: [u8; 32],
+    /// The output alone was larger than any result may be: it is left out.
+    pub left_out: bool,
 }
 
 impl Outcome {
@@ -61,6 +63,7 @@ pub fn fold(outcomes: Vec<(String, Outcome)>, duration_ms: u64, limit: usize) ->
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<Key, usize> = HashMap::new();
     let mut errors = Vec::new();
+    let mut left_out = 0;
     for (host, outcome) in outcomes {
         match outcome {
             Outcome::Ran(r) => {
@@ -85,6 +88,7 @@ pub fn fold(outcomes: Vec<(String, Outcome)>, duration_ms: u64, limit: usize) ->
                         }
                     }
                     None => {
+                        left_out += usize::from(r.left_out);
                         groups.push(Group {
                             hosts: vec![host],
                             exit_code: key.0,
@@ -115,11 +119,36 @@ pub fn fold(outcomes: Vec<(String, Outcome)>, duration_ms: u64, limit: usize) ->
         note: None,
     };
     bound(&mut result, limit);
+    if left_out > 0 {
+        let too_large = format!(
+            "the output of {left_out} group(s) is too large for any result and is left out; filter it with head, tail or grep"
+        );
+        result.note = Some(match result.note.take() {
+            Some(n) => format!("{too_large}; {n}"),
+            None => too_large,
+        });
+    }
     result
 }
 
-fn json_len<T: serde::Serialize>(v: &T) -> usize {
-    serde_json::to_vec(v).map(|v| v.len()).unwrap_or(0)
+/// Counts the bytes written to it.
+struct Count(usize);
+
+impl std::io::Write for Count {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Bytes of `v` as JSON, counted without holding them.
+pub fn json_len<T: serde::Serialize + ?Sized>(v: &T) -> usize {
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
 }
 
 /// Keeps the result under `limit` bytes: the smallest groups lose their output (hosts and

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::groups::{Outcome, Ran};
+use super::groups::{Outcome, RESULT_LIMIT, Ran, json_len};
 use super::targets::Target;
 use super::types::Stage;
 use crate::audit::{Decision, Event};
@@ -85,6 +85,13 @@ impl Sink {
         let mut both = Sha256::new();
         both.update(self.stdout_hash.finalize());
         both.update(self.stderr_hash.finalize());
+        let (mut stdout, mut stderr) = (self.stdout.render(), self.stderr.render());
+        let mut truncated = self.stdout.truncated() || self.stderr.truncated();
+        // What no result could show is not kept either (256 hosts of it would be a lot).
+        let left_out = json_len(&stdout) + json_len(&stderr) > RESULT_LIMIT;
+        if left_out {
+            (stdout, stderr, truncated) = (String::new(), String::new(), true);
+        }
         Ran {
             exit_code: exit.exit_code.map(i64::from),
             // The server names the signal: a name past any real one's length is cut.
@@ -92,10 +99,11 @@ impl Sink {
                 .exit_signal
                 .map(|s| s.chars().take(SIGNAL_NAME).collect()),
             timed_out: exit.timed_out,
-            stdout: self.stdout.render(),
-            stderr: self.stderr.render(),
-            truncated: self.stdout.truncated() || self.stderr.truncated(),
+            stdout,
+            stderr,
+            truncated,
             digest: both.finalize().into(),
+            left_out,
         }
     }
 }
@@ -272,7 +280,7 @@ pub(super) const CANCEL_WAIT: Duration = Duration::from_secs(30);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mcp::fanout::groups::{RESULT_LIMIT, fold};
+    use crate::mcp::fanout::groups::fold;
 
     fn ran(limit: usize, stdout: &[&[u8]]) -> (String, Outcome) {
         let mut sink = Sink::new(limit);
@@ -284,6 +292,28 @@ mod tests {
             ..Default::default()
         };
         ("h".into(), Outcome::Ran(sink.ran(exit)))
+    }
+
+    #[test]
+    fn output_no_result_could_show_should_not_be_kept() {
+        // Control bytes take 6 bytes of JSON each: 16 KiB of them cannot be shown.
+        let big = vec![1u8; 16 * 1024];
+        let small = b"fits".to_vec();
+        let r = fold(
+            vec![
+                ran(64 * 1024, &[&big]),
+                ran(64 * 1024, &[&big]),
+                ran(64 * 1024, &[&small]),
+            ],
+            1,
+            RESULT_LIMIT,
+        );
+        assert_eq!(r.groups.len(), 2, "{:?}", r.summary);
+        assert_eq!(r.groups[0].hosts.len(), 2);
+        assert!(r.groups[0].stdout.is_empty() && r.groups[0].truncated);
+        assert_eq!(r.groups[1].stdout, "fits");
+        let note = r.note.unwrap_or_default();
+        assert!(note.contains("too large"), "{note}");
     }
 
     #[test]
