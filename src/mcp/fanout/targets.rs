@@ -104,7 +104,7 @@ pub fn expand<V>(
             )));
         }
         if out.len() > max {
-            return Err(Error::Limit(format!(
+            return Err(bad(format!(
                 "the targets name more than {max} hosts, the most one call may reach; split them"
             )));
         }
@@ -212,6 +212,11 @@ mod tests {
     fn more_hosts_than_the_maximum_should_be_refused() {
         assert_eq!(run(&["web*"], 3).unwrap().len(), 3);
         let e = run(&["web*", "db1"], 3).unwrap_err();
-        assert!(matches!(e, Error::Limit(_)), "{e}");
+        // An argument to fix, not a wait for running work.
+        let text = crate::mcp::errors::tool_error("Failed to fan out", &e);
+        assert!(
+            text.contains("split them") && text.contains("fix the argument"),
+            "{text}"
+        );
     }
 }
