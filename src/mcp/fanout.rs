@@ -132,6 +132,11 @@ impl SshMcp {
             |id| self.manager.get(id, owner.as_deref()).is_ok(),
             settings.max_fanout,
         )?;
+        let targets = targets::once_per_session(targets, |name| {
+            self.manager
+                .named_session(name, owner.as_deref())
+                .map(|e| e.id.clone())
+        });
         let runner = Arc::new(HostRun {
             mcp: self.clone(),
             owner,

@@ -43,6 +43,14 @@ async fn session_ids_should_serve_only_their_owner() {
         )
         .await;
     assert_eq!(groups(&v), vec![vec![s.clone(), "h02".to_string()]]);
+    // A named host and the id of the session to it are one host: the command runs once.
+    let v = srv
+        .ok(
+            "ssh_fanout",
+            json!({"targets": ["h01", s], "command": "echo hi"}),
+        )
+        .await;
+    assert_eq!(groups(&v), vec![vec!["h01".to_string()]]);
     let other = http_client(srv.url.as_ref().unwrap(), Some(bob)).await;
     let r = other
         .call_tool(

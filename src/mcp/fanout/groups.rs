@@ -32,6 +32,10 @@ pub struct Ran {
     pub stdout: String,
     pub stderr: String,
     pub truncated: bool,
+    /// SHA-256 of all of both streams, kept or not.
+    pub digest: [u8; 32],
+    /// The output alone was larger than any result may be: it is left out.
+    pub left_out: bool,
 }
 
 impl Outcome {
@@ -45,8 +49,9 @@ impl Outcome {
     }
 }
 
-/// What makes two hosts' results the same: exit code, signal, timed out, stdout, stderr.
-type Key = (Option<i64>, Option<String>, bool, String, String);
+/// What makes two hosts' results the same: exit code, signal, timed out, stdout, stderr
+/// (as shown, and all of it as sent).
+type Key = (Option<i64>, Option<String>, bool, String, String, [u8; 32]);
 
 /// The result of a call from each host's outcome, in target order, kept under `limit`
 /// bytes of JSON.
@@ -58,6 +63,7 @@ pub fn fold(outcomes: Vec<(String, Outcome)>, duration_ms: u64, limit: usize) ->
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<Key, usize> = HashMap::new();
     let mut errors = Vec::new();
+    let mut left_out = 0;
     for (host, outcome) in outcomes {
         match outcome {
             Outcome::Ran(r) => {
@@ -72,6 +78,7 @@ pub fn fold(outcomes: Vec<(String, Outcome)>, duration_ms: u64, limit: usize) ->
                     r.timed_out,
                     r.stdout,
                     r.stderr,
+                    r.digest,
                 );
                 match index.get(&key) {
                     Some(&i) => {
@@ -81,6 +88,7 @@ pub fn fold(outcomes: Vec<(String, Outcome)>, duration_ms: u64, limit: usize) ->
                         }
                     }
                     None => {
+                        left_out += usize::from(r.left_out);
                         groups.push(Group {
                             hosts: vec![host],
                             exit_code: key.0,
@@ -111,11 +119,36 @@ pub fn fold(outcomes: Vec<(String, Outcome)>, duration_ms: u64, limit: usize) ->
         note: None,
     };
     bound(&mut result, limit);
+    if left_out > 0 {
+        let too_large = format!(
+            "the output of {left_out} group(s) is too large for any result and is left out; filter it with head, tail or grep"
+        );
+        result.note = Some(match result.note.take() {
+            Some(n) => format!("{too_large}; {n}"),
+            None => too_large,
+        });
+    }
     result
 }
 
-fn json_len<T: serde::Serialize>(v: &T) -> usize {
-    serde_json::to_vec(v).map(|v| v.len()).unwrap_or(0)
+/// Counts the bytes written to it.
+struct Count(usize);
+
+impl std::io::Write for Count {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Bytes of `v` as JSON, counted without holding them.
+pub fn json_len<T: serde::Serialize + ?Sized>(v: &T) -> usize {
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
 }
 
 /// Keeps the result under `limit` bytes: the smallest groups lose their output (hosts and
@@ -139,14 +172,21 @@ fn bound(result: &mut FanoutResult, limit: usize) {
         size = size.saturating_sub(before - json_len(g).min(before));
         summarised += 1;
     }
+    // Shorter and shorter, down to nothing: a text's JSON may take 6 bytes a character.
     let mut shortened = false;
-    if size > limit {
+    let mut keep = SHORT_ERROR;
+    while size > limit && !result.errors.is_empty() {
         for e in &mut result.errors {
-            if e.error.chars().count() > SHORT_ERROR {
-                e.error = e.error.chars().take(SHORT_ERROR).collect::<String>() + "…";
+            if e.error.chars().count() > keep {
+                e.error = e.error.chars().take(keep).collect::<String>() + "…";
                 shortened = true;
             }
         }
+        size = json_len(result);
+        if keep == 0 {
+            break;
+        }
+        keep /= 2;
     }
     let mut notes = Vec::new();
     if summarised > 0 {
@@ -265,5 +305,17 @@ mod tests {
         );
         assert!(serde_json::to_vec(&r).unwrap().len() <= RESULT_LIMIT);
         assert!(r.note.unwrap().contains("shortened"));
+        // Even when each character of them takes 6 bytes of JSON.
+        let control = "\u{1}".repeat(1000);
+        let r = fold(
+            hosts(256, |_| Outcome::Error {
+                stage: Stage::Connect,
+                error: control.clone(),
+            }),
+            5,
+            RESULT_LIMIT,
+        );
+        let size = serde_json::to_vec(&r).unwrap().len();
+        assert!(size <= RESULT_LIMIT, "{size}");
     }
 }

@@ -11,9 +11,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::groups::{Outcome, Ran};
+use super::groups::{Outcome, RESULT_LIMIT, Ran, json_len};
 use super::targets::Target;
 use super::types::Stage;
 use crate::audit::{Decision, Event};
@@ -49,18 +50,61 @@ pub(super) struct HostReport {
     pub event: Option<Event>,
 }
 
-/// The bounded output of one host's command.
+/// The bounded output of one host's command, with a digest of all of it: hosts whose
+/// output differs only in bytes left out, or in bytes that are not UTF-8, must not group.
 struct Sink {
     stdout: Capture,
     stderr: Capture,
+    stdout_hash: Sha256,
+    stderr_hash: Sha256,
 }
 
 impl OutputSink for Sink {
     fn stdout(&mut self, data: &[u8]) {
+        self.stdout_hash.update(data);
         self.stdout.push(data);
     }
     fn stderr(&mut self, data: &[u8]) {
+        self.stderr_hash.update(data);
         self.stderr.push(data);
+    }
+}
+
+impl Sink {
+    fn new(limit: usize) -> Self {
+        Self {
+            stdout: Capture::new(limit),
+            stderr: Capture::new(limit),
+            stdout_hash: Sha256::new(),
+            stderr_hash: Sha256::new(),
+        }
+    }
+
+    /// What the command left, once it ended with `exit`.
+    fn ran(self, exit: Exit) -> Ran {
+        let mut both = Sha256::new();
+        both.update(self.stdout_hash.finalize());
+        both.update(self.stderr_hash.finalize());
+        let (mut stdout, mut stderr) = (self.stdout.render(), self.stderr.render());
+        let mut truncated = self.stdout.truncated() || self.stderr.truncated();
+        // What no result could show is not kept either (256 hosts of it would be a lot).
+        let left_out = json_len(&stdout) + json_len(&stderr) > RESULT_LIMIT;
+        if left_out {
+            (stdout, stderr, truncated) = (String::new(), String::new(), true);
+        }
+        Ran {
+            exit_code: exit.exit_code.map(i64::from),
+            // The server names the signal: a name past any real one's length is cut.
+            exit_signal: exit
+                .exit_signal
+                .map(|s| s.chars().take(SIGNAL_NAME).collect()),
+            timed_out: exit.timed_out,
+            stdout,
+            stderr,
+            truncated,
+            digest: both.finalize().into(),
+            left_out,
+        }
     }
 }
 
@@ -75,10 +119,7 @@ impl HostRun {
     /// Runs the command on one host; a cancel before the command starts leaves it skipped.
     pub async fn run(&self, target: &Target) -> HostReport {
         let started = Instant::now();
-        let mut sink = Sink {
-            stdout: Capture::new(self.limit),
-            stderr: Capture::new(self.limit),
-        };
+        let mut sink = Sink::new(self.limit);
         let done = match target {
             Target::Session(id) => self.on_session(id, &mut sink).await.map(Some),
             Target::Host(name) => self.on_named(name, &mut sink).await,
@@ -106,14 +147,7 @@ impl HostRun {
                 event.timed_out = Some(d.exit.timed_out);
                 event.stdout_bytes = Some(sink.stdout.total());
                 event.stderr_bytes = Some(sink.stderr.total());
-                Outcome::Ran(Ran {
-                    exit_code: d.exit.exit_code.map(i64::from),
-                    exit_signal: d.exit.exit_signal,
-                    timed_out: d.exit.timed_out,
-                    stdout: sink.stdout.render(),
-                    stderr: sink.stderr.render(),
-                    truncated: sink.stdout.truncated() || sink.stderr.truncated(),
-                })
+                Outcome::Ran(sink.ran(d.exit))
             }
             Err(e) => {
                 event.decision = Decision::of_error(&e);
@@ -199,6 +233,9 @@ impl HostRun {
     }
 }
 
+/// Longest signal name kept.
+const SIGNAL_NAME: usize = 32;
+
 /// Longest error text of one host.
 const ERROR_TEXT: usize = 400;
 
@@ -243,6 +280,88 @@ pub(super) const CANCEL_WAIT: Duration = Duration::from_secs(30);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mcp::fanout::groups::fold;
+
+    fn ran(limit: usize, stdout: &[&[u8]]) -> (String, Outcome) {
+        let mut sink = Sink::new(limit);
+        for chunk in stdout {
+            sink.stdout(chunk);
+        }
+        let exit = Exit {
+            exit_code: Some(0),
+            ..Default::default()
+        };
+        ("h".into(), Outcome::Ran(sink.ran(exit)))
+    }
+
+    #[test]
+    fn output_no_result_could_show_should_not_be_kept() {
+        // Control bytes take 6 bytes of JSON each: 16 KiB of them cannot be shown.
+        let big = vec![1u8; 16 * 1024];
+        let small = b"fits".to_vec();
+        let r = fold(
+            vec![
+                ran(64 * 1024, &[&big]),
+                ran(64 * 1024, &[&big]),
+                ran(64 * 1024, &[&small]),
+            ],
+            1,
+            RESULT_LIMIT,
+        );
+        assert_eq!(r.groups.len(), 2, "{:?}", r.summary);
+        assert_eq!(r.groups[0].hosts.len(), 2);
+        assert!(r.groups[0].stdout.is_empty() && r.groups[0].truncated);
+        assert_eq!(r.groups[1].stdout, "fits");
+        let note = r.note.unwrap_or_default();
+        assert!(note.contains("too large"), "{note}");
+    }
+
+    #[test]
+    fn signal_names_from_the_server_should_not_break_the_size_bound() {
+        let hosts = (0..256)
+            .map(|i| {
+                let exit = Exit {
+                    exit_signal: Some(format!("{i}{}", "X".repeat(10_000))),
+                    ..Default::default()
+                };
+                (format!("h{i}"), Outcome::Ran(Sink::new(16).ran(exit)))
+            })
+            .collect();
+        let r = fold(hosts, 1, RESULT_LIMIT);
+        let size = serde_json::to_vec(&r).unwrap().len();
+        assert!(size <= RESULT_LIMIT, "{size}");
+    }
+
+    #[test]
+    fn outputs_that_differ_only_where_they_are_not_shown_should_not_group() {
+        // Cut to the same head and tail, different in the middle.
+        let cut = fold(
+            vec![
+                ran(8, &[b"head", b"AAAA", b"tail"]),
+                ran(8, &[b"head", b"BBBB", b"tail"]),
+            ],
+            1,
+            RESULT_LIMIT,
+        );
+        assert_eq!(cut.groups.len(), 2, "{:?}", cut.groups);
+        // Different bytes that are not UTF-8 render the same (U+FFFD).
+        let binary = fold(
+            vec![ran(64, &[b"\xff"]), ran(64, &[b"\xfe"])],
+            1,
+            RESULT_LIMIT,
+        );
+        assert_eq!(binary.groups.len(), 2, "{:?}", binary.groups);
+        // The same bytes, in other chunks, still group.
+        let same = fold(
+            vec![
+                ran(8, &[b"headAA", b"AAtail"]),
+                ran(8, &[b"head", b"AAAAtail"]),
+            ],
+            1,
+            RESULT_LIMIT,
+        );
+        assert_eq!(same.groups.len(), 1, "{:?}", same.groups);
+    }
 
     #[test]
     fn errors_should_land_in_their_stage() {

@@ -2,7 +2,7 @@
 //! `@group`s and the caller's session ids, expanded in the order given, each host once.
 //! Anything that names nothing is an error before any host is reached.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::error::Error;
 use crate::wildcard::wildcard_match;
@@ -25,6 +25,9 @@ impl Target {
     }
 }
 
+/// Longest target: longer names no host, pattern or session id.
+const MAX_TARGET: usize = 255;
+
 /// Expands `targets` against the named hosts, the flattened `groups` and the caller's
 /// sessions (`is_session`); at most `max` hosts.
 pub fn expand<V>(
@@ -46,10 +49,26 @@ pub fn expand<V>(
             out.push(t);
         }
     };
+    // Each distinct target is looked at once, and there may be no more of them than
+    // hosts: a list of a million patterns must not hold up the server.
+    let mut seen: HashSet<&str> = HashSet::new();
     for raw in targets {
         let t = raw.trim();
         if t.is_empty() {
             return Err(bad("a target is empty".into()));
+        }
+        if t.chars().count() > MAX_TARGET {
+            return Err(bad(format!(
+                "a target is longer than {MAX_TARGET} characters; name hosts, web* patterns or @groups"
+            )));
+        }
+        if !seen.insert(t) {
+            continue;
+        }
+        if seen.len() > max {
+            return Err(bad(format!(
+                "more than {max} distinct targets; web* patterns and @groups stand for many hosts"
+            )));
         }
         if let Some(g) = t.strip_prefix('@') {
             let members = groups.get(g).ok_or_else(|| {
@@ -85,12 +104,38 @@ pub fn expand<V>(
             )));
         }
         if out.len() > max {
-            return Err(Error::Limit(format!(
+            return Err(bad(format!(
                 "the targets name more than {max} hosts, the most one call may reach; split them"
             )));
         }
     }
     Ok(out)
+}
+
+/// Drops a target that would run on the same session as an earlier one: a named host
+/// whose open session (`session_of`) is also named by its id runs once, not twice.
+pub fn once_per_session(
+    targets: Vec<Target>,
+    session_of: impl Fn(&str) -> Option<String>,
+) -> Vec<Target> {
+    let mut seen: Vec<String> = Vec::new();
+    targets
+        .into_iter()
+        .filter(|t| {
+            let session = match t {
+                Target::Session(id) => Some(id.clone()),
+                Target::Host(name) => session_of(name),
+            };
+            match session {
+                Some(s) if seen.contains(&s) => false,
+                Some(s) => {
+                    seen.push(s);
+                    true
+                }
+                None => true,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -138,9 +183,40 @@ mod tests {
     }
 
     #[test]
+    fn a_host_and_its_session_id_should_run_once() {
+        let session_of = |h: &str| (h == "db1").then(|| "abc123".to_string());
+        let t = run(&["db1", "web01", "abc123"], 256).unwrap();
+        assert_eq!(labels(&once_per_session(t, session_of)), ["db1", "web01"]);
+        let t = run(&["abc123", "@db", "web02"], 256).unwrap();
+        assert_eq!(
+            labels(&once_per_session(t, session_of)),
+            ["abc123", "web02"]
+        );
+    }
+
+    #[test]
+    fn huge_target_lists_should_be_cheap_or_refused() {
+        // Repeats are looked at once.
+        let t = run(&vec!["web*"; 100_000], 3).unwrap();
+        assert_eq!(labels(&t), ["web01", "web02", "web10"]);
+        // More distinct targets than hosts allowed, even when they overlap.
+        let e = run(&["web*", "web0*", "web01", "web02"], 3).unwrap_err();
+        assert!(e.to_string().contains("distinct"), "{e}");
+        // A long target is refused without being repeated back.
+        let long = format!("web*{}", "x".repeat(100_000));
+        let e = run(&[&long], 256).unwrap_err().to_string();
+        assert!(e.len() < 300 && e.contains("longer"), "{}", &e[..300]);
+    }
+
+    #[test]
     fn more_hosts_than_the_maximum_should_be_refused() {
         assert_eq!(run(&["web*"], 3).unwrap().len(), 3);
         let e = run(&["web*", "db1"], 3).unwrap_err();
-        assert!(matches!(e, Error::Limit(_)), "{e}");
+        // An argument to fix, not a wait for running work.
+        let text = crate::mcp::errors::tool_error("Failed to fan out", &e);
+        assert!(
+            text.contains("split them") && text.contains("fix the argument"),
+            "{text}"
+        );
     }
 }
