@@ -149,7 +149,9 @@ impl SshMcp {
             },
             limit,
             cancel: CancellationToken::new(),
-            confirmable: confirm::how_to_ask(ctx) != Asking::No,
+            confirmable: confirm::how_to_ask(ctx) != Asking::No
+                && self.manager.settings().host_key_policy
+                    != crate::config::host_key_policy::HostKeyPolicy::Strict,
         });
         let outcomes = self
             .run_all(

@@ -152,7 +152,7 @@ impl HostRun {
             Err(e) => {
                 event.decision = Decision::of_error(&e);
                 event.error = Some(e.to_string());
-                let (stage, error) = host_error(target.label(), &e);
+                let (stage, error) = host_error(target.label(), &e, self.confirmable);
                 Outcome::Error { stage, error }
             }
         };
@@ -240,7 +240,8 @@ const SIGNAL_NAME: usize = 32;
 const ERROR_TEXT: usize = 400;
 
 /// The stage at which a host's attempt stopped, and what the model should read.
-fn host_error(host: &str, e: &Error) -> (Stage, String) {
+/// `confirmable`: `ssh_connect` could ask the user about an unknown key, so it is the way on.
+fn host_error(host: &str, e: &Error, confirmable: bool) -> (Stage, String) {
     let stage = match e {
         Error::AuthFailed { .. } | Error::KeyFile { .. } | Error::Agent(_) => Stage::Auth,
         Error::HostKeyMismatch { .. }
@@ -250,11 +251,11 @@ fn host_error(host: &str, e: &Error) -> (Stage, String) {
         | Error::HostKeyRevoked { .. }
         | Error::KnownHostsFile { .. } => Stage::HostKey,
         Error::Limit(_) | Error::ChannelOpen(_) => Stage::Limit,
-        Error::Jump { source, .. } => return host_error(host, source),
+        Error::Jump { source, .. } => return host_error(host, source, confirmable),
         _ => Stage::Connect,
     };
     let text = match e {
-        Error::HostKeyUnknown { .. } => format!(
+        Error::HostKeyUnknown { .. } if confirmable => format!(
             "{} — connect to {host} once with ssh_connect to confirm its key, then run ssh_fanout again",
             e.chain()
         ),
@@ -369,24 +370,31 @@ mod tests {
             addr: "h:22".into(),
             source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
         };
-        assert_eq!(host_error("h", &refused).0, Stage::Connect);
+        assert_eq!(host_error("h", &refused, true).0, Stage::Connect);
         let unknown = Error::HostKeyUnknown {
             host: "h".into(),
             offered: "SHA256:x".into(),
         };
-        let (stage, text) = host_error("web1", &unknown);
+        let (stage, text) = host_error("web1", &unknown, true);
         assert_eq!(stage, Stage::HostKey);
         assert!(
             text.contains("ssh_connect") && text.contains("web1"),
             "{text}"
         );
+        // A client that cannot confirm keys gets the error's own advice instead.
+        let (stage, text) = host_error("web1", &unknown, false);
+        assert_eq!(stage, Stage::HostKey);
+        assert!(!text.contains("then run ssh_fanout again"), "{text}");
         let auth = Error::AuthFailed {
             user: "u".into(),
             host: "h".into(),
             tried: "publickey".into(),
             accepts: "publickey".into(),
         };
-        assert_eq!(host_error("h", &auth).0, Stage::Auth);
-        assert_eq!(host_error("h", &Error::Limit("x".into())).0, Stage::Limit);
+        assert_eq!(host_error("h", &auth, true).0, Stage::Auth);
+        assert_eq!(
+            host_error("h", &Error::Limit("x".into()), true).0,
+            Stage::Limit
+        );
     }
 }
