@@ -6,6 +6,8 @@
 //!   client config, policy), and [`confirm`]: asking the user about an unknown host key.
 //! - [`execute`]: `ssh_execute` (a command the call waits for, up to `yield_after_secs`, or
 //!   a background job) and `ssh_job`.
+//! - [`shell`]: `ssh_shell_open`, `ssh_shell_send`, `ssh_shell_read`, `ssh_shell_close`
+//!   (interactive shells on a PTY), with [`shell_types`].
 //! - [`files`]: `ssh_upload`, `ssh_download`, `ssh_list_dir` (SFTP).
 //! - [`forward`]: `ssh_forward`, `ssh_forward_close` (cargo feature `port_forward`).
 //! - [`progress`]: progress notifications for commands and transfers.
@@ -22,6 +24,8 @@ pub mod forward;
 pub mod progress;
 pub mod schema;
 pub mod sessions;
+pub mod shell;
+pub mod shell_types;
 pub mod types;
 
 use std::sync::{Arc, OnceLock};
@@ -44,9 +48,10 @@ fn instructions() -> String {
     };
     format!(
         "SSH access to remote hosts. ssh_connect opens a session; its session_id serves \
-         ssh_execute, ssh_upload, ssh_download, ssh_list_dir{} and ssh_disconnect. Long \
-         commands continue as jobs followed with ssh_job; ssh_list_sessions shows what is \
-         open.{} A non-zero exit code is a normal result.",
+         ssh_execute, ssh_shell_open, ssh_upload, ssh_download, ssh_list_dir{} and \
+         ssh_disconnect. Long commands continue as jobs followed with ssh_job; a shell_id \
+         serves ssh_shell_send, ssh_shell_read and ssh_shell_close; ssh_list_sessions shows \
+         what is open.{} A non-zero exit code is a normal result.",
         forward.0, forward.1
     )
 }
@@ -124,7 +129,10 @@ impl SshMcp {
         static TOOLS: OnceLock<ToolRouter<SshMcp>> = OnceLock::new();
         TOOLS.get_or_init(|| {
             #[allow(unused_mut)]
-            let mut router = Self::session_router() + Self::exec_router() + Self::files_router();
+            let mut router = Self::session_router()
+                + Self::exec_router()
+                + Self::shell_router()
+                + Self::files_router();
             #[cfg(feature = "port_forward")]
             {
                 router += Self::forward_router();

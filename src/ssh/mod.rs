@@ -28,8 +28,12 @@ pub mod ident;
 pub mod known_hosts;
 pub mod local_io;
 pub mod output;
+pub mod plain_text;
+pub mod pty;
 pub mod remote_hash;
+pub mod keys;
 pub mod resolve;
+pub mod scrub;
 pub mod session;
 pub mod sftp;
 pub mod sftp_channel;
@@ -38,6 +42,8 @@ pub mod socket;
 #[cfg(feature = "port_forward")]
 pub mod socks;
 pub mod stop;
+pub mod sudo;
+pub mod terminal;
 #[cfg(feature = "port_forward")]
 pub mod tunnel;
 
