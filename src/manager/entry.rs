@@ -84,10 +84,21 @@ impl Entry {
     /// neither is known. The one place this is decided (shells, `sudo: true` and whatever
     /// else types it ask here).
     pub fn sudo_secret(&self) -> Result<Option<Secret>> {
-        if let Some(pw) = self.host.as_ref().map(HostEntry::sudo_password).transpose()?.flatten() {
+        if let Some(pw) = self
+            .host
+            .as_ref()
+            .map(HostEntry::sudo_password)
+            .transpose()?
+            .flatten()
+        {
             return Ok(Some(pw));
         }
-        Ok(self.request.credentials.password.clone().filter(|p| !p.is_empty()))
+        Ok(self
+            .request
+            .credentials
+            .password
+            .clone()
+            .filter(|p| !p.is_empty()))
     }
 
     /// [`Self::sudo_secret`], where none known is an error saying how to configure one.

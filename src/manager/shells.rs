@@ -39,7 +39,10 @@ impl Shell {
     }
 
     fn idle_for(&self) -> Duration {
-        self.last_used.lock().map(|t| t.elapsed()).unwrap_or_default()
+        self.last_used
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
     }
 }
 
@@ -134,10 +137,7 @@ impl SessionManager {
         owner: Option<&str>,
         req: PtyRequest,
     ) -> Result<Used<Arc<Shell>>> {
-        let mut op = OpenShell {
-            manager: self,
-            req,
-        };
+        let mut op = OpenShell { manager: self, req };
         self.with_session(id, owner, &mut op).await
     }
 

@@ -13,8 +13,8 @@ use crate::mcp::errors::tool_error;
 use crate::mcp::progress::Reporter;
 use crate::mcp::types::{ExecuteParams, ExecuteResult, JobParams, JobResult};
 use crate::mcp::{SshMcp, schema};
-use crate::ssh::{command_line, sudo};
 use crate::ssh::exec::{self, ExecRequest};
+use crate::ssh::{command_line, sudo};
 use tokio_util::sync::CancellationToken;
 
 /// Largest `max_output_bytes` a call may ask for (per stream).

@@ -101,10 +101,14 @@ impl SshMcp {
             ..Default::default()
         };
         let outcome = async {
-            let shell = self.manager.shell(&p.shell_id, Self::owner(&ctx).as_deref())?;
+            let shell = self
+                .manager
+                .shell(&p.shell_id, Self::owner(&ctx).as_deref())?;
             event.session_id = Some(shell.session_id.clone());
             let wait = Wait::from_params(&p.wait)?;
-            wait.run(&shell.pty, &ctx.ct).await.map(|w| result(&shell, &p.wait, w))
+            wait.run(&shell.pty, &ctx.ct)
+                .await
+                .map(|w| result(&shell, &p.wait, w))
         }
         .await;
         self.finish("Failed to read shell", &ctx, event, outcome)
@@ -131,7 +135,11 @@ impl SshMcp {
         let outcome = async {
             let shell = self.manager.shell(&p.shell_id, owner.as_deref())?;
             event.session_id = Some(shell.session_id.clone());
-            let exit = self.manager.shells.close(&shell.id, owner.as_deref()).await?;
+            let exit = self
+                .manager
+                .shells
+                .close(&shell.id, owner.as_deref())
+                .await?;
             let exit = exit.unwrap_or_default();
             Ok(ShellCloseResult {
                 shell_id: shell.id.clone(),
@@ -158,7 +166,8 @@ impl SshMcp {
         let settings = self.manager.settings();
         if settings.policy.read_only() {
             return Err(Error::Policy(
-                "the read_only command policy does not allow interactive shells; use ssh_execute".into(),
+                "the read_only command policy does not allow interactive shells; use ssh_execute"
+                    .into(),
             ));
         }
         let env: Vec<(String, String)> = p.env.unwrap_or_default().into_iter().collect();
@@ -176,7 +185,14 @@ impl SshMcp {
             ));
         }
         let (rows, cols) = size(p.rows.unwrap_or(40), p.cols.unwrap_or(120))?;
-        let req = PtyRequest { command, rows, cols, term, cwd, env };
+        let req = PtyRequest {
+            command,
+            rows,
+            cols,
+            term,
+            cwd,
+            env,
+        };
         let used = self
             .manager
             .open_shell(&p.session_id, Self::owner(ctx).as_deref(), req)
@@ -204,7 +220,10 @@ impl SshMcp {
             (None, None) => None,
             (r, c) => {
                 let (now_rows, now_cols) = shell.pty.terminal().size();
-                Some(size(r.unwrap_or(now_rows.into()), c.unwrap_or(now_cols.into()))?)
+                Some(size(
+                    r.unwrap_or(now_rows.into()),
+                    c.unwrap_or(now_cols.into()),
+                )?)
             }
         };
         let app_cursor = shell.pty.terminal().app_cursor();
@@ -220,7 +239,12 @@ impl SshMcp {
             }
             None => None,
         };
-        check_typed(&self.manager.settings().policy, &shell, p.text.as_deref(), &keys)?;
+        check_typed(
+            &self.manager.settings().policy,
+            &shell,
+            p.text.as_deref(),
+            &keys,
+        )?;
         if let Some((rows, cols)) = resize {
             shell.pty.resize(rows, cols).await;
         }
@@ -330,7 +354,9 @@ impl Wait {
                 RegexBuilder::new(w)
                     .size_limit(PATTERN_MEMORY)
                     .build()
-                    .map_err(|e| Error::InvalidArgument(format!("wait_for is not a valid regex: {e}")))?,
+                    .map_err(|e| {
+                        Error::InvalidArgument(format!("wait_for is not a valid regex: {e}"))
+                    })?,
             ),
             None => None,
         };
@@ -338,8 +364,15 @@ impl Wait {
             .timeout_ms
             .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
             .min(MAX_TIMEOUT);
-        let idle = p.idle_ms.map_or(DEFAULT_IDLE, Duration::from_millis).min(timeout);
-        Ok(Self { pattern, idle, timeout })
+        let idle = p
+            .idle_ms
+            .map_or(DEFAULT_IDLE, Duration::from_millis)
+            .min(timeout);
+        Ok(Self {
+            pattern,
+            idle,
+            timeout,
+        })
     }
 
     /// Waits until the pattern matches the new text (or, without one, until the output
@@ -353,20 +386,36 @@ impl Wait {
             if let Some(re) = &self.pattern
                 && re.is_match(&pty.terminal().new_text())
             {
-                return Ok(Waited { matched: true, idle: false });
+                return Ok(Waited {
+                    matched: true,
+                    idle: false,
+                });
             }
             if pty.exit().is_some() {
-                return Ok(Waited { matched: false, idle: false });
+                return Ok(Waited {
+                    matched: false,
+                    idle: false,
+                });
             }
             let now = Instant::now();
             let idle_at = pty.last_output().max(start) + self.idle;
             if self.pattern.is_none() && now >= idle_at {
-                return Ok(Waited { matched: false, idle: true });
+                return Ok(Waited {
+                    matched: false,
+                    idle: true,
+                });
             }
             if now >= deadline {
-                return Ok(Waited { matched: false, idle: false });
+                return Ok(Waited {
+                    matched: false,
+                    idle: false,
+                });
             }
-            let wake = if self.pattern.is_none() { idle_at.min(deadline) } else { deadline };
+            let wake = if self.pattern.is_none() {
+                idle_at.min(deadline)
+            } else {
+                deadline
+            };
             tokio::select! {
                 r = changes.changed() => if r.is_err() {
                     // The shell's task is gone: its exit is recorded.
@@ -381,7 +430,10 @@ impl Wait {
 
 /// The result of a read of `shell` with `p`'s view and limit.
 fn result(shell: &Shell, p: &WaitParams, waited: Waited) -> ShellResult {
-    let max = p.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT).min(UNREAD_LIMIT);
+    let max = p
+        .max_output_bytes
+        .unwrap_or(DEFAULT_MAX_OUTPUT)
+        .min(UNREAD_LIMIT);
     let exit = shell.pty.exit();
     let mut terminal = shell.pty.terminal();
     let view = match p.view {
@@ -409,7 +461,10 @@ fn result(shell: &Shell, p: &WaitParams, waited: Waited) -> ShellResult {
         exit_signal: exit_fields.exit_signal,
         rows: s.rows,
         cols: s.cols,
-        cursor: Cursor { row: s.cursor.0, col: s.cursor.1 },
+        cursor: Cursor {
+            row: s.cursor.0,
+            col: s.cursor.1,
+        },
         alt_screen: s.alt_screen,
         truncated: s.truncated,
         output_bytes: s.output_bytes,

@@ -69,11 +69,7 @@ fn put(line: &mut Vec<char>, col: &mut usize, c: char) {
 fn escape_len(s: &[u8]) -> Option<(usize, bool)> {
     match s.get(1)? {
         b'[' => {
-            let end = s
-                .iter()
-                .skip(2)
-                .position(|b| (0x40..=0x7e).contains(b))?
-                + 2;
+            let end = s.iter().skip(2).position(|b| (0x40..=0x7e).contains(b))? + 2;
             let params = s.get(2..end).unwrap_or_default();
             let erase = s.get(end) == Some(&b'K') && matches!(params, b"" | b"0");
             Some((end + 1, erase))
@@ -111,7 +107,10 @@ fn char_at(s: &[u8]) -> Option<(char, usize)> {
             _ => None,
         };
     };
-    match std::str::from_utf8(bytes).ok().and_then(|t| t.chars().next()) {
+    match std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|t| t.chars().next())
+    {
         Some(c) => Some((c, len)),
         None => Some(('\u{fffd}', 1)),
     }

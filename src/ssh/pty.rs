@@ -175,7 +175,12 @@ impl Pty {
     /// Resizes the terminal (`window-change`).
     pub async fn resize(&self, rows: u16, cols: u16) {
         let (tx, rx) = oneshot::channel();
-        if self.requests.send(Request::Resize(rows, cols, tx)).await.is_ok() {
+        if self
+            .requests
+            .send(Request::Resize(rows, cols, tx))
+            .await
+            .is_ok()
+        {
             let _ = rx.await;
         }
     }
@@ -213,7 +218,11 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, mut channel: russh::Channel<russh::client::Msg>, mut rx: mpsc::Receiver<Request>) {
+    async fn run(
+        mut self,
+        mut channel: russh::Channel<russh::client::Msg>,
+        mut rx: mpsc::Receiver<Request>,
+    ) {
         let dead = self.session.dead_token();
         let stopping = self.session.stopping_token();
         let mut exit = Exit::default();

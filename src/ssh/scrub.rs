@@ -94,7 +94,10 @@ mod tests {
 
     #[test]
     fn a_secret_should_be_redacted_whole_or_split() {
-        assert_eq!(scrub(&["say hunter2 twice hunter2\n"]), "say <redacted> twice <redacted>\n");
+        assert_eq!(
+            scrub(&["say hunter2 twice hunter2\n"]),
+            "say <redacted> twice <redacted>\n"
+        );
         assert_eq!(scrub(&["say hun", "ter2!"]), "say <redacted>!");
         assert_eq!(scrub(&["h", "u", "n", "t", "e", "r", "2"]), "<redacted>");
         assert_eq!(scrub(&["hunt", "ing hunte"]), "hunting hunte");

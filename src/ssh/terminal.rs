@@ -187,7 +187,11 @@ fn bounded_tail(text: String, max: usize) -> (String, bool, u64) {
     while !text.is_char_boundary(start) {
         start += 1;
     }
-    (text.get(start..).unwrap_or_default().to_string(), true, len as u64)
+    (
+        text.get(start..).unwrap_or_default().to_string(),
+        true,
+        len as u64,
+    )
 }
 
 /// Appends `data`, dropping the oldest bytes past `limit` and counting them in `dropped`.
@@ -233,7 +237,11 @@ mod tests {
         }
         let n = t.read(View::New, 100);
         assert!(n.truncated);
-        assert!(n.output.starts_with("[... 524290 bytes dropped"), "{}", &n.output[..80]);
+        assert!(
+            n.output.starts_with("[... 524290 bytes dropped"),
+            "{}",
+            &n.output[..80]
+        );
         assert!(n.output.len() < 400);
         assert_eq!(t.unread.len(), 0);
     }
@@ -246,7 +254,10 @@ mod tests {
         t.push(b"r3t-pw\r\n");
         for v in [View::Screen, View::Scrollback, View::New] {
             let out = t.read(v, 1000).output;
-            assert!(out.contains("echo: <redacted>") && !out.contains("s3c"), "{out}");
+            assert!(
+                out.contains("echo: <redacted>") && !out.contains("s3c"),
+                "{out}"
+            );
         }
     }
 }

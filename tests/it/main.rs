@@ -36,6 +36,8 @@ mod reach;
 mod read_only;
 mod rogue;
 mod security;
+mod shell;
+mod shell_sudo;
 mod sshconfig;
 mod sshd;
 mod tinyssh;
