@@ -63,7 +63,7 @@ impl SshMcp {
         name = "ssh_shell_send",
         input_schema = schema::input::<ShellSendParams>(),
         output_schema = schema::output::<ShellResult>(),
-        description = "Type into a shell: resize, then text, keys, secret; then wait and return as ssh_shell_read. secret \"sudo\" types the sudo password the operator configured (never shown).",
+        description = "Type into a shell (resize, then text, keys, secret), then wait and return as ssh_shell_read.",
         annotations(title = "Type into a shell", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = true)
     )]
     pub async fn ssh_shell_send(
@@ -76,7 +76,7 @@ impl SshMcp {
             shell_id: Some(p.shell_id.trim().to_string()),
             command: p.text.clone(),
             target: p.keys.as_ref().map(|k| k.join(" ")),
-            secret: p.secret.map(|_| "sudo"),
+            secret: p.secret.as_ref().map(|_| "sudo"),
             ..Default::default()
         };
         let outcome = self.send_shell(p, &ctx, &mut event).await;
@@ -87,7 +87,7 @@ impl SshMcp {
         name = "ssh_shell_read",
         input_schema = schema::input::<ShellReadParams>(),
         output_schema = schema::output::<ShellResult>(),
-        description = "Wait for a shell (until wait_for matches, else idle_ms of quiet; or exit, or timeout_ms), then return its output: new text, the screen, or scrollback.",
+        description = "Wait until wait_for matches (else idle_ms of quiet), the shell exits or timeout_ms passes; return the text since the last read (default; the screen while a full-screen program runs), the screen, or scrollback.",
         annotations(title = "Read a shell", read_only_hint = true, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
     pub async fn ssh_shell_read(
@@ -106,9 +106,9 @@ impl SshMcp {
                 .shell(&p.shell_id, Self::owner(&ctx).as_deref())?;
             event.session_id = Some(shell.session_id.clone());
             let wait = Wait::from_params(&p.wait)?;
-            wait.run(&shell.pty, &ctx.ct)
-                .await
-                .map(|w| result(&shell, &p.wait, w))
+            view_of(&p.wait)?;
+            let waited = wait.run(&shell.pty, &ctx.ct).await?;
+            result(&shell, &p.wait, waited)
         }
         .await;
         self.finish("Failed to read shell", &ctx, event, outcome)
@@ -203,7 +203,7 @@ impl SshMcp {
         event.shell_id = Some(shell.id.clone());
         let params = WaitParams::default();
         let waited = Wait::from_params(&params)?.run(&shell.pty, &ctx.ct).await?;
-        Ok(result(&shell, &params, waited))
+        result(&shell, &params, waited)
     }
 
     async fn send_shell(
@@ -216,6 +216,7 @@ impl SshMcp {
         let shell = self.manager.shell(&p.shell_id, owner.as_deref())?;
         event.session_id = Some(shell.session_id.clone());
         let wait = Wait::from_params(&p.wait)?;
+        view_of(&p.wait)?;
         let resize = match (p.rows, p.cols) {
             (None, None) => None,
             (r, c) => {
@@ -232,10 +233,15 @@ impl SshMcp {
         for k in &keys {
             typed.extend(key_bytes(k, app_cursor)?);
         }
-        let secret = match p.secret {
-            Some(SecretName::Sudo) => {
+        let secret = match p.secret.as_deref().map(str::trim) {
+            Some("sudo") => {
                 let entry = self.manager.get(&shell.session_id, owner.as_deref())?;
                 Some(entry.require_sudo_secret()?)
+            }
+            Some(_) => {
+                return Err(Error::InvalidArgument(
+                    "unknown secret; the one stored secret is \"sudo\"".into(),
+                ));
             }
             None => None,
         };
@@ -258,7 +264,7 @@ impl SshMcp {
             sent?;
         }
         let waited = wait.run(&shell.pty, &ctx.ct).await?;
-        Ok(result(&shell, &p.wait, waited))
+        result(&shell, &p.wait, waited)
     }
 
     /// Records the call's audit line and maps its outcome to the tool's answer.
@@ -429,24 +435,22 @@ impl Wait {
 }
 
 /// The result of a read of `shell` with `p`'s view and limit.
-fn result(shell: &Shell, p: &WaitParams, waited: Waited) -> ShellResult {
+fn result(shell: &Shell, p: &WaitParams, waited: Waited) -> Result<ShellResult> {
     let max = p
         .max_output_bytes
         .unwrap_or(DEFAULT_MAX_OUTPUT)
         .min(UNREAD_LIMIT);
     let exit = shell.pty.exit();
     let mut terminal = shell.pty.terminal();
-    let view = match p.view {
-        Some(ViewName::New) => View::New,
-        Some(ViewName::Screen) => View::Screen,
-        Some(ViewName::Scrollback) => View::Scrollback,
+    let view = match view_of(p)? {
+        Some(v) => v,
         None if terminal.alt_screen() => View::Screen,
         None => View::New,
     };
     let s = terminal.read(view, max);
     drop(terminal);
     let exit_fields = exit.clone().unwrap_or_default();
-    ShellResult {
+    Ok(ShellResult {
         shell_id: shell.id.clone(),
         output: s.output,
         view: match s.view {
@@ -468,5 +472,20 @@ fn result(shell: &Shell, p: &WaitParams, waited: Waited) -> ShellResult {
         alt_screen: s.alt_screen,
         truncated: s.truncated,
         output_bytes: s.output_bytes,
-    }
+    })
+}
+
+/// The view `p` names, if any.
+fn view_of(p: &WaitParams) -> Result<Option<View>> {
+    Ok(match p.view.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some("new") => Some(View::New),
+        Some("screen") => Some(View::Screen),
+        Some("scrollback") => Some(View::Scrollback),
+        Some(other) => {
+            return Err(Error::InvalidArgument(format!(
+                "unknown view {other:?}; use new, screen or scrollback"
+            )));
+        }
+    })
 }

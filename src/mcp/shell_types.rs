@@ -27,8 +27,8 @@ pub struct ShellOpenParams {
     pub env: Option<BTreeMap<String, String>>,
 }
 
-/// How a read looks at the shell.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+/// How a read looked at the shell.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ViewName {
     New,
@@ -39,9 +39,9 @@ pub enum ViewName {
 /// When a read returns and what it shows (shared by `ssh_shell_read` and `ssh_shell_send`).
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct WaitParams {
-    /// new: text since last read (default; screen while a full-screen program runs).
+    /// new, screen or scrollback.
     #[serde(default)]
-    pub view: Option<ViewName>,
+    pub view: Option<String>,
     /// Regex: return once the new text matches.
     #[serde(default)]
     pub wait_for: Option<String>,
@@ -64,13 +64,6 @@ pub struct ShellReadParams {
     pub wait: WaitParams,
 }
 
-/// A stored secret the server types.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum SecretName {
-    Sudo,
-}
-
 /// Parameters of `ssh_shell_send`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ShellSendParams {
@@ -78,12 +71,12 @@ pub struct ShellSendParams {
     /// Typed as is (no newline added).
     #[serde(default)]
     pub text: Option<String>,
-    /// Pressed after text: enter, tab, esc, backspace, up, ctrl+c, f1, …
+    /// Pressed after text: enter, tab, esc, up, ctrl+c, f1, …
     #[serde(default)]
     pub keys: Option<Vec<String>>,
-    /// Typed by the server, then enter.
+    /// sudo: the server types the sudo password, then Enter.
     #[serde(default)]
-    pub secret: Option<SecretName>,
+    pub secret: Option<String>,
     /// Resize first (with cols).
     #[serde(default)]
     pub rows: Option<u32>,

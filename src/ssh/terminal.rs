@@ -238,7 +238,7 @@ mod tests {
         let n = t.read(View::New, 100);
         assert!(n.truncated);
         assert!(
-            n.output.starts_with("[... 524290 bytes dropped"),
+            n.output.starts_with("[... 524291 bytes dropped"),
             "{}",
             &n.output[..80]
         );
