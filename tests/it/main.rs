@@ -3,8 +3,9 @@
 //!
 //! Needs `/usr/sbin/sshd`, `ssh-keygen`, `ssh-agent`, `/usr/sbin/dropbear`,
 //! `/usr/sbin/tinysshd` and root (a test user with a password is created), and for
-//! `quoting` the login shells dash, zsh and fish (one user each). `.ci/run` installs what
-//! is missing. The tests with the official MCP tools (`official`) and the
+//! `quoting` the login shells dash, zsh and fish (one user each), and for `shell` and
+//! `shell_sudo` sudo, python3 and less (the test user gets a sudoers entry). `.ci/run`
+//! installs what is missing. The tests with the official MCP tools (`official`) and the
 //! AsyncSSH server (`asyncssh`) need `SSH_MCP_INTEROP_DIR`, which `scripts/test` sets.
 
 // The servers these tests start (OpenSSH, Dropbear, tinysshd) run on Unix.
