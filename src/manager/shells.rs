@@ -168,8 +168,14 @@ impl SessionOp for OpenShell<'_> {
     ) -> BoxFuture<'a, Result<Arc<Shell>>> {
         Box::pin(async move {
             let max = self.manager.settings().max_shells_per_session;
-            let open = || self.manager.shells.of_session(&entry.id).len();
-            if open() >= max {
+            let open = self
+                .manager
+                .shells
+                .of_session(&entry.id)
+                .iter()
+                .filter(|s| s.pty.exit().is_none())
+                .count();
+            if open >= max {
                 return Err(Error::Limit(format!(
                     "{max} shells are open on this session, the most this server allows; ssh_shell_close one first"
                 )));
@@ -191,7 +197,11 @@ impl SessionOp for OpenShell<'_> {
             });
             let registered = {
                 let mut all = self.manager.shells.write();
-                let room = all.values().filter(|s| s.session_id == entry.id).count() < max;
+                let room = all
+                    .values()
+                    .filter(|s| s.session_id == entry.id && s.pty.exit().is_none())
+                    .count()
+                    < max;
                 if room {
                     all.insert(shell.id.clone(), shell.clone());
                 }

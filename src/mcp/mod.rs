@@ -7,7 +7,7 @@
 //! - [`execute`]: `ssh_execute` (a command the call waits for, up to `yield_after_secs`, or
 //!   a background job) and `ssh_job`.
 //! - [`shell`]: `ssh_shell_open`, `ssh_shell_send`, `ssh_shell_read`, `ssh_shell_close`
-//!   (interactive shells on a PTY), with [`shell_types`].
+//!   (interactive shells on a PTY), with [`shell_types`] and [`shell_wait`].
 //! - [`files`]: `ssh_upload`, `ssh_download`, `ssh_list_dir` (SFTP).
 //! - [`forward`]: `ssh_forward`, `ssh_forward_close` (cargo feature `port_forward`).
 //! - [`progress`]: progress notifications for commands and transfers.
@@ -26,6 +26,7 @@ pub mod schema;
 pub mod sessions;
 pub mod shell;
 pub mod shell_types;
+pub mod shell_wait;
 pub mod types;
 
 use std::sync::{Arc, OnceLock};

@@ -6,14 +6,9 @@
 //! with Enter. It is best effort: what a line means depends on the program reading it,
 //! which the server cannot know, so under `read_only` shells are refused altogether.
 
-use std::time::Duration;
-
-use regex_lite::{Regex, RegexBuilder};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::audit::{Decision, Event};
 use crate::config::policy::Policy;
@@ -21,19 +16,12 @@ use crate::error::{Error, Result};
 use crate::manager::shells::Shell;
 use crate::mcp::errors::tool_error;
 use crate::mcp::shell_types::*;
+use crate::mcp::shell_wait::{Wait, result, view_of};
 use crate::mcp::{SshMcp, schema};
 use crate::ssh::command_line::check_request;
 use crate::ssh::keys::key_bytes;
-use crate::ssh::pty::{Pty, PtyRequest};
-use crate::ssh::terminal::{MAX_SIZE, UNREAD_LIMIT, View};
-
-const DEFAULT_IDLE: Duration = Duration::from_millis(300);
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_TIMEOUT: Duration = Duration::from_secs(60);
-const DEFAULT_MAX_OUTPUT: usize = 16 * 1024;
-/// Longest `wait_for` pattern, and the most memory its compiled form may take.
-const MAX_PATTERN: usize = 1000;
-const PATTERN_MEMORY: usize = 1 << 20;
+use crate::ssh::pty::PtyRequest;
+use crate::ssh::terminal::MAX_SIZE;
 
 #[tool_router(router = shell_router, vis = "pub(crate)")]
 impl SshMcp {
@@ -333,159 +321,4 @@ fn check_typed(policy: &Policy, shell: &Shell, text: Option<&str>, keys: &[Strin
         *l = line;
     }
     Ok(())
-}
-
-/// How a call waits on a shell.
-struct Wait {
-    pattern: Option<Regex>,
-    idle: Duration,
-    timeout: Duration,
-}
-
-/// How the wait ended.
-struct Waited {
-    matched: bool,
-    idle: bool,
-}
-
-impl Wait {
-    fn from_params(p: &WaitParams) -> Result<Self> {
-        let pattern = match p.wait_for.as_deref().filter(|w| !w.is_empty()) {
-            Some(w) if w.len() > MAX_PATTERN => {
-                return Err(Error::InvalidArgument(format!(
-                    "wait_for is longer than {MAX_PATTERN} bytes"
-                )));
-            }
-            Some(w) => Some(
-                RegexBuilder::new(w)
-                    .size_limit(PATTERN_MEMORY)
-                    .build()
-                    .map_err(|e| {
-                        Error::InvalidArgument(format!("wait_for is not a valid regex: {e}"))
-                    })?,
-            ),
-            None => None,
-        };
-        let timeout = p
-            .timeout_ms
-            .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
-            .min(MAX_TIMEOUT);
-        let idle = p
-            .idle_ms
-            .map_or(DEFAULT_IDLE, Duration::from_millis)
-            .min(timeout);
-        Ok(Self {
-            pattern,
-            idle,
-            timeout,
-        })
-    }
-
-    /// Waits until the pattern matches the new text (or, without one, until the output
-    /// has been quiet for `idle`), the shell ends, `timeout` passes or the call is cancelled.
-    async fn run(&self, pty: &Pty, cancel: &CancellationToken) -> Result<Waited> {
-        let start = Instant::now();
-        let deadline = start + self.timeout;
-        let mut changes = pty.changes();
-        loop {
-            changes.borrow_and_update();
-            if let Some(re) = &self.pattern
-                && re.is_match(&pty.terminal().new_text())
-            {
-                return Ok(Waited {
-                    matched: true,
-                    idle: false,
-                });
-            }
-            if pty.exit().is_some() {
-                return Ok(Waited {
-                    matched: false,
-                    idle: false,
-                });
-            }
-            let now = Instant::now();
-            let idle_at = pty.last_output().max(start) + self.idle;
-            if self.pattern.is_none() && now >= idle_at {
-                return Ok(Waited {
-                    matched: false,
-                    idle: true,
-                });
-            }
-            if now >= deadline {
-                return Ok(Waited {
-                    matched: false,
-                    idle: false,
-                });
-            }
-            let wake = if self.pattern.is_none() {
-                idle_at.min(deadline)
-            } else {
-                deadline
-            };
-            tokio::select! {
-                r = changes.changed() => if r.is_err() {
-                    // The shell's task is gone: its exit is recorded.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                },
-                _ = tokio::time::sleep_until(wake) => {}
-                _ = cancel.cancelled() => return Ok(Waited { matched: false, idle: false }),
-            }
-        }
-    }
-}
-
-/// The result of a read of `shell` with `p`'s view and limit.
-fn result(shell: &Shell, p: &WaitParams, waited: Waited) -> Result<ShellResult> {
-    let max = p
-        .max_output_bytes
-        .unwrap_or(DEFAULT_MAX_OUTPUT)
-        .min(UNREAD_LIMIT);
-    let exit = shell.pty.exit();
-    let mut terminal = shell.pty.terminal();
-    let view = match view_of(p)? {
-        Some(v) => v,
-        None if terminal.alt_screen() => View::Screen,
-        None => View::New,
-    };
-    let s = terminal.read(view, max);
-    drop(terminal);
-    let exit_fields = exit.clone().unwrap_or_default();
-    Ok(ShellResult {
-        shell_id: shell.id.clone(),
-        output: s.output,
-        view: match s.view {
-            View::New => ViewName::New,
-            View::Screen => ViewName::Screen,
-            View::Scrollback => ViewName::Scrollback,
-        },
-        matched: waited.matched,
-        idle: waited.idle,
-        exited: exit.is_some(),
-        exit_code: exit_fields.exit_code.map(i64::from),
-        exit_signal: exit_fields.exit_signal,
-        rows: s.rows,
-        cols: s.cols,
-        cursor: Cursor {
-            row: s.cursor.0,
-            col: s.cursor.1,
-        },
-        alt_screen: s.alt_screen,
-        truncated: s.truncated,
-        output_bytes: s.output_bytes,
-    })
-}
-
-/// The view `p` names, if any.
-fn view_of(p: &WaitParams) -> Result<Option<View>> {
-    Ok(match p.view.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some("new") => Some(View::New),
-        Some("screen") => Some(View::Screen),
-        Some("scrollback") => Some(View::Scrollback),
-        Some(other) => {
-            return Err(Error::InvalidArgument(format!(
-                "unknown view {other:?}; use new, screen or scrollback"
-            )));
-        }
-    })
 }

@@ -366,3 +366,36 @@ async fn the_read_only_preset_should_refuse_shells_and_rules_apply_to_typed_line
         .await;
     assert!(e.contains("not allow"), "{e}");
 }
+
+#[tokio::test]
+async fn an_idle_shell_should_be_closed_at_the_idle_timeout() {
+    let sshd = Sshd::start();
+    let srv = Server::start_with(
+        Transport::Stdio,
+        Opts {
+            args: vec!["--idle-timeout".into(), "2".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = srv.connect(&sshd).await;
+    let sh = open(&srv, &s, json!({})).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let l = srv.ok("ssh_list_sessions", json!({})).await;
+        let listed = l["sessions"].as_array().unwrap().iter().any(|s| {
+            s["shells"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["shell_id"] == sh.as_str())
+        });
+        if !listed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still open: {l}");
+    }
+    let e = srv.err("ssh_shell_read", json!({"shell_id": sh})).await;
+    assert!(e.contains("no shell"), "{e}");
+}
