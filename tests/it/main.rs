@@ -38,6 +38,7 @@ mod read_only;
 mod rogue;
 mod security;
 mod shell;
+mod shell_misuse;
 mod shell_sudo;
 mod sshconfig;
 mod sshd;
