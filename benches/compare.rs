@@ -5,7 +5,8 @@
 //! BENCHMARKS.md. Set `SSH_MCP_ORIGINAL=/path/to/ssh-mcp-stdio` to include the original
 //! program (crates.io `ssh-mcp` 0.1.3), with and without TCP_NODELAY forced onto it.
 //! `BENCH_QUICK=1` shrinks every measurement for a smoke run; `BENCH_ONLY=sftp,forward` runs
-//! only the named sections (see `SECTIONS`) and leaves BENCHMARKS.md alone.
+//! only the named sections (see `SECTIONS`) and leaves BENCHMARKS.md alone. The shell rows
+//! live in `parts/shell.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
@@ -15,6 +16,8 @@ mod fanout;
 mod fleet;
 #[path = "../tests/it/harness.rs"]
 mod harness;
+#[path = "compare/shell.rs"]
+mod shell_bench;
 #[path = "../tests/it/sshd.rs"]
 mod sshd;
 
@@ -282,8 +285,8 @@ fn selected(name: &str) -> bool {
     }
 }
 
-const SECTIONS: [&str; 9] = [
-    "exec", "original", "connect", "memory", "forward", "sftp", "load", "fanout", "size",
+const SECTIONS: [&str; 10] = [
+    "exec", "original", "connect", "memory", "shell", "forward", "sftp", "load", "fanout", "size",
 ];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -335,6 +338,9 @@ async fn main() {
     }
     if selected("memory") {
         b.memory().await;
+    }
+    if selected("shell") {
+        b.shell().await;
     }
     if selected("forward") {
         b.forward().await;

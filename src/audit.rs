@@ -5,7 +5,8 @@
 //! version, and the HTTP token name), `tool`, `session_id`, `host`, `user`, `command`,
 //! `target` (forward or transfer target), `decision` (`allowed`, `refused`, `failed`),
 //! `error`, `exit_code`, `exit_signal`, `timed_out`, `stdout_bytes`, `stderr_bytes`,
-//! `duration_ms`, `job_id`.
+//! `duration_ms`, `job_id`, `shell_id`, `secret` (the name of a stored secret the server
+//! typed, e.g. `sudo`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -91,6 +92,11 @@ pub struct Event {
     pub duration_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shell_id: Option<String>,
+    /// The name of a stored secret the server typed (never its value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<&'static str>,
 }
 
 /// An open audit log.

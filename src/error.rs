@@ -205,6 +205,18 @@ pub enum Error {
     #[error("no forward with id {0:?}")]
     ForwardNotFound(String),
 
+    /// No shell with this id.
+    #[error("no shell with id {0:?}")]
+    ShellNotFound(String),
+
+    /// No sudo password is known for the session.
+    #[error("no sudo password is known for this session")]
+    NoSudoPassword,
+
+    /// sudo did not run the command.
+    #[error("{0}")]
+    Sudo(String),
+
     /// A local I/O operation failed.
     #[error("{context}")]
     Io {

@@ -14,7 +14,7 @@
 //!   user to confirm unknown host keys, and the one mapping from core errors to tool
 //!   results.
 //! - [`manager`]: the registry of open SSH sessions, keyed by unguessable ids, and their
-//!   background jobs.
+//!   background jobs and interactive shells.
 //! - [`ssh`]: the SSH client: host-key verification, algorithm preferences,
 //!   authentication, command execution with bounded output, SFTP, port forwarding.
 //! - [`config`]: what the operator decides: flags, the config file, settings, policy.

@@ -74,6 +74,9 @@ pub struct SettingsArgs {
     /// [default: 64].
     #[arg(long, env = "SSH_MCP_MAX_COMMANDS")]
     pub max_commands: Option<usize>,
+    /// Interactive shells open per session at most [default: 8].
+    #[arg(long, env = "SSH_MCP_MAX_SHELLS")]
+    pub max_shells: Option<usize>,
     /// Default bytes kept per output stream of a command [default: 65536].
     #[arg(long, env = "SSH_MCP_MAX_OUTPUT_BYTES")]
     pub max_output_bytes: Option<usize>,
@@ -148,6 +151,10 @@ impl SettingsArgs {
                 .or(d.max_commands)
                 .unwrap_or(base.max_commands_per_session)
                 .max(1),
+            max_shells_per_session: self
+                .max_shells
+                .or(d.max_shells)
+                .unwrap_or(base.max_shells_per_session),
             max_output_bytes: self
                 .max_output_bytes
                 .or(d.max_output_bytes)

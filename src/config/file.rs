@@ -53,6 +53,7 @@ pub struct Defaults {
     pub max_sessions: Option<usize>,
     pub max_fanout: Option<usize>,
     pub max_commands: Option<usize>,
+    pub max_shells: Option<usize>,
     pub max_channels: Option<usize>,
     pub keepalive: Option<u64>,
     pub host_key_policy: Option<String>,
@@ -173,6 +174,10 @@ pub struct HostEntry {
     pub passphrase_env: Option<String>,
     /// File holding the key's passphrase (first line).
     pub passphrase_file: Option<String>,
+    /// Environment variable holding the sudo password (else the login password serves).
+    pub sudo_password_env: Option<String>,
+    /// File holding the sudo password (first line).
+    pub sudo_password_file: Option<String>,
     /// Host-key policy for this host, overriding the default.
     pub host_key_policy: Option<String>,
     /// Whether `ssh_connect` may name another account than `user` for this host (the
@@ -192,6 +197,14 @@ impl HostEntry {
         secret_from(
             self.passphrase_env.as_deref(),
             self.passphrase_file.as_deref(),
+        )
+    }
+
+    /// The sudo password, from `sudo_password_env` or `sudo_password_file`.
+    pub fn sudo_password(&self) -> Result<Option<Secret>> {
+        secret_from(
+            self.sudo_password_env.as_deref(),
+            self.sudo_password_file.as_deref(),
         )
     }
 
@@ -245,6 +258,11 @@ impl FileConfig {
             if h.password_env.is_some() && h.password_file.is_some() {
                 return Err(format!(
                     "hosts.{name}: give password_env or password_file, not both"
+                ));
+            }
+            if h.sudo_password_env.is_some() && h.sudo_password_file.is_some() {
+                return Err(format!(
+                    "hosts.{name}: give sudo_password_env or sudo_password_file, not both"
                 ));
             }
             if h.passphrase_env.is_some() && h.passphrase_file.is_some() {

@@ -37,6 +37,8 @@ pub struct Settings {
     pub max_sessions: usize,
     /// Commands running or waiting for a channel, per session, at most.
     pub max_commands_per_session: usize,
+    /// Interactive shells open per session at most.
+    pub max_shells_per_session: usize,
     /// Default bytes kept per stream (stdout, stderr) of one command.
     pub max_output_bytes: usize,
     /// Interval of SSH keepalives; a connection is declared dead after three unanswered.
@@ -81,6 +83,7 @@ impl Default for Settings {
             idle_timeout: Some(Duration::from_secs(3600)),
             max_sessions: 64,
             max_commands_per_session: 64,
+            max_shells_per_session: 8,
             max_output_bytes: 64 * 1024,
             keepalive_interval: Duration::from_secs(15),
             policy: Arc::new(Policy::open()),

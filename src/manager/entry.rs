@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::config::file::HostEntry;
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 #[cfg(feature = "port_forward")]
 use crate::ssh::forward::Forward;
 use crate::ssh::session::{ConnectRequest, Session};
@@ -32,6 +34,8 @@ pub struct Entry {
     pub(super) last_used: RwLock<Instant>,
     /// Budget of commands running or waiting for a channel; past it calls are refused.
     pub(super) commands: Arc<Semaphore>,
+    /// The named host the session was opened with, for its sudo password settings.
+    pub(super) host: Option<HostEntry>,
     /// Forwards started on this session; they stop when it closes.
     #[cfg(feature = "port_forward")]
     pub forwards: Mutex<Vec<Arc<Forward>>>,
@@ -73,6 +77,33 @@ impl Entry {
         } else {
             method
         }
+    }
+
+    /// The password sudo asks for: the named host's `sudo_password_env` or
+    /// `sudo_password_file`, else the password the session logged in with; `None` when
+    /// neither is known. The one place this is decided (shells, `sudo: true` and whatever
+    /// else types it ask here).
+    pub fn sudo_secret(&self) -> Result<Option<Secret>> {
+        if let Some(pw) = self
+            .host
+            .as_ref()
+            .map(HostEntry::sudo_password)
+            .transpose()?
+            .flatten()
+        {
+            return Ok(Some(pw));
+        }
+        Ok(self
+            .request
+            .credentials
+            .password
+            .clone()
+            .filter(|p| !p.is_empty()))
+    }
+
+    /// [`Self::sudo_secret`], where none known is an error saying how to configure one.
+    pub fn require_sudo_secret(&self) -> Result<Secret> {
+        self.sudo_secret()?.ok_or(Error::NoSudoPassword)
     }
 
     /// Reserves a slot for one command, or refuses when the session is saturated.

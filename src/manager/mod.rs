@@ -21,6 +21,7 @@ mod entry;
 #[cfg(feature = "port_forward")]
 pub mod forwards;
 pub mod jobs;
+pub mod shells;
 
 pub use access::{OpenSftp, RunCommand, SessionOp, Used};
 pub use entry::Entry;
@@ -31,6 +32,7 @@ use crate::config::settings::Settings;
 use crate::error::{Error, Result};
 use crate::ids::random_id;
 use crate::manager::jobs::Jobs;
+use crate::manager::shells::Shells;
 use crate::ssh::session::{ConnectRequest, Session};
 
 /// All sessions of this server process.
@@ -44,6 +46,8 @@ pub struct SessionManager {
     connecting: AtomicUsize,
     /// Background jobs of every session.
     pub jobs: Jobs,
+    /// Interactive shells of every session.
+    pub shells: Shells,
 }
 
 /// One reserved place under `max_sessions` while a connect is under way; given back when
@@ -63,6 +67,7 @@ impl SessionManager {
             sessions: RwLock::new(HashMap::new()),
             connecting: AtomicUsize::new(0),
             jobs: Jobs::default(),
+            shells: Shells::default(),
         }
     }
 
@@ -95,6 +100,12 @@ impl SessionManager {
             reconnects: AtomicU32::new(0),
             last_used: RwLock::new(Instant::now()),
             commands: Arc::new(Semaphore::new(self.settings.max_commands_per_session)),
+            host: req
+                .name
+                .as_ref()
+                .filter(|_| req.named_host)
+                .and_then(|n| self.settings.hosts.get(n))
+                .cloned(),
             #[cfg(feature = "port_forward")]
             forwards: Mutex::new(Vec::new()),
         });
@@ -140,6 +151,7 @@ impl SessionManager {
             .remove(id.trim())
             .ok_or_else(|| Error::SessionNotFound(id.to_string()))?;
         self.jobs.session_closed(&entry.id);
+        self.shells.session_closed(&entry.id).await;
         entry.session().close().await;
         tracing::info!(session_id = %entry.id, "session closed");
         Ok(())
@@ -162,6 +174,7 @@ impl SessionManager {
         let Some(limit) = self.settings.idle_timeout else {
             return;
         };
+        self.shells.close_idle(limit).await;
         let idle: Vec<(String, Option<String>)> = self
             .read()
             .values()
@@ -203,6 +216,7 @@ impl SessionManager {
         for e in &all {
             self.jobs.session_closed(&e.id);
         }
+        futures::future::join_all(all.iter().map(|e| self.shells.session_closed(&e.id))).await;
         futures::future::join_all(all.iter().map(|e| async move { e.session().close().await }))
             .await;
         if n > 0 {

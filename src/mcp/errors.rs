@@ -135,6 +135,9 @@ fn describe(e: &Error) -> (String, String) {
             "the server's SFTP subsystem stopped answering; call the tool again to open a new SFTP channel".into()
         }
         Error::ForwardNotFound(_) => "call ssh_list_sessions to see the forwards".into(),
+        Error::ShellNotFound(_) => "it ended or never existed; ssh_list_sessions shows open shells, ssh_shell_open opens one".into(),
+        Error::NoSudoPassword => "the operator can set sudo_password_env or sudo_password_file on the named host in the config file, or connect with a password; or ask the user".into(),
+        Error::Sudo(_) => "ask the operator to check the sudo password (sudo_password_env or sudo_password_file) and the account's sudo rights".into(),
         Error::Io { .. } | Error::Jump { .. } => String::new(),
     };
     (e.chain(), advice)

@@ -13,8 +13,8 @@ use crate::mcp::errors::tool_error;
 use crate::mcp::progress::Reporter;
 use crate::mcp::types::{ExecuteParams, ExecuteResult, JobParams, JobResult};
 use crate::mcp::{SshMcp, schema};
-use crate::ssh::command_line;
 use crate::ssh::exec::{self, ExecRequest};
+use crate::ssh::{command_line, sudo};
 use tokio_util::sync::CancellationToken;
 
 /// Largest `max_output_bytes` a call may ask for (per stream).
@@ -194,14 +194,26 @@ impl SshMcp {
             0 => None,
             s => Some(Duration::from_secs(s)).filter(|y| timeout.is_none_or(|t| *y < t)),
         };
-        let req = ExecRequest {
+        let owner = Self::owner(ctx);
+        let mut req = ExecRequest {
             command: p.command,
             stdin: p.stdin.map(String::into_bytes),
             cwd,
             env,
             timeout,
         };
-        let owner = Self::owner(ctx);
+        let sudo = if p.sudo.unwrap_or(false) {
+            let entry = self.manager.get(&p.session_id, owner.as_deref())?;
+            let secret = entry.require_sudo_secret()?;
+            let wrapped = sudo::wrap(&req.command, &req.env, &secret, req.stdin.as_deref())?;
+            req.command = wrapped.command.clone();
+            req.stdin = Some(wrapped.stdin.clone());
+            req.env = Vec::new();
+            event.secret = Some("sudo");
+            Some(wrapped)
+        } else {
+            None
+        };
         let used = self
             .manager
             .start_job(&p.session_id, owner.as_deref(), req, limit, background)
@@ -226,6 +238,10 @@ impl SshMcp {
         }
         let report = job.read(false);
         let mut result = execute_result(&report);
+        if let Some(e) = sudo.as_ref().and_then(|w| w.failure(&result.stderr)) {
+            self.manager.jobs.forget(&job.id);
+            return Err(e);
+        }
         result.reconnected |= used.reconnected;
         if let Waited::Yielded = waited {
             result.job_id = Some(job.id.clone());

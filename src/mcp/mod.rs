@@ -9,6 +9,8 @@
 //! - [`execute`]: `ssh_execute` (a command the call waits for, up to `yield_after_secs`, or
 //!   a background job) and `ssh_job`.
 //! - [`fanout`]: `ssh_fanout` (one command on many hosts, results grouped).
+//! - [`shell`]: `ssh_shell_open`, `ssh_shell_send`, `ssh_shell_read`, `ssh_shell_close`
+//!   (interactive shells on a PTY), with [`shell_types`] and [`shell_wait`].
 //! - [`files`]: `ssh_upload`, `ssh_download`, `ssh_list_dir` (SFTP).
 //! - [`forward`]: `ssh_forward`, `ssh_forward_close` (cargo feature `port_forward`).
 //! - [`progress`]: progress notifications for commands and transfers.
@@ -28,6 +30,9 @@ pub mod progress;
 pub mod request_state;
 pub mod schema;
 pub mod sessions;
+pub mod shell;
+pub mod shell_types;
+pub mod shell_wait;
 pub mod types;
 
 use std::sync::{Arc, OnceLock};
@@ -52,10 +57,11 @@ fn instructions() -> String {
     };
     format!(
         "SSH access to remote hosts. ssh_connect opens a session; its session_id serves \
-         ssh_execute, ssh_upload, ssh_download, ssh_list_dir{} and ssh_disconnect. Long \
-         commands continue as jobs followed with ssh_job; ssh_list_sessions shows what is \
-         open.{} ssh_fanout runs one command on many named hosts (web*, @group) or sessions \
-         at once. A non-zero exit code is a normal result.",
+         ssh_execute, ssh_shell_open, ssh_upload, ssh_download, ssh_list_dir{} and \
+         ssh_disconnect. Long commands continue as jobs followed with ssh_job; a shell_id \
+         serves ssh_shell_send, ssh_shell_read and ssh_shell_close; ssh_list_sessions shows \
+         what is open.{} ssh_fanout runs one command on many named hosts (web*, @group) or \
+         sessions at once. A non-zero exit code is a normal result.",
         forward.0, forward.1
     )
 }
@@ -148,6 +154,7 @@ impl SshMcp {
             let mut router = Self::session_router()
                 + Self::exec_router()
                 + Self::fanout_router()
+                + Self::shell_router()
                 + Self::files_router();
             #[cfg(feature = "port_forward")]
             {

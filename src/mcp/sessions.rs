@@ -229,6 +229,22 @@ fn summarize(manager: &SessionManager, entry: &Entry) -> SessionSummary {
                 started_at: rfc3339(j.started_at),
             })
             .collect(),
+        shells: manager
+            .shells
+            .of_session(&entry.id)
+            .iter()
+            .map(|s| {
+                let (rows, cols) = s.pty.terminal().size();
+                crate::mcp::shell_types::ShellSummary {
+                    shell_id: s.id.clone(),
+                    command: s.command.clone(),
+                    rows,
+                    cols,
+                    started_at: rfc3339(s.started_at),
+                    exited: s.pty.exit().is_some(),
+                }
+            })
+            .collect(),
     }
 }
 

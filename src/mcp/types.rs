@@ -92,6 +92,9 @@ pub struct ExecuteParams {
     /// as a job and the call returns its `job_id` and the output so far.
     #[serde(default)]
     pub yield_after_secs: Option<u64>,
+    /// Run as root via sudo; the server gives the sudo password.
+    #[serde(default)]
+    pub sudo: Option<bool>,
 }
 
 /// Result of `ssh_execute`. A non-zero `exit_code` is a normal result, not an error.
@@ -294,6 +297,8 @@ pub struct SessionSummary {
     pub forwards: Vec<ForwardSummary>,
     /// Background jobs of this session (running, and finished ones for a while).
     pub jobs: Vec<JobSummary>,
+    /// Interactive shells of this session.
+    pub shells: Vec<crate::mcp::shell_types::ShellSummary>,
 }
 
 /// One port forward.

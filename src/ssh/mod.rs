@@ -12,6 +12,10 @@
 //! - [`command_line`]: the command line sent to the remote shell, quoting.
 //! - [`exec`]: running one command on its own channel; [`stop`]: its stop sequence.
 //! - [`output`]: head-and-tail capture of a command's output with exact byte counts.
+//! - [`sudo`]: a command wrapped to run under `sudo -S` with the password on stdin.
+//! - [`pty`]: an interactive shell on a PTY; [`terminal`]: its emulated screen and output
+//!   buffers; [`plain_text`]: terminal output as text; [`scrub`]: secrets removed from it;
+//!   [`keys`]: named keys as bytes.
 //! - [`sftp_state`], [`sftp_channel`], [`sftp`], [`local_io`], [`remote_hash`]: file transfer and directory listing over the
 //!   sftp subsystem.
 //! - [`tunnel`], [`forward`], [`socks`]: local, remote and dynamic TCP forwarding (cargo
@@ -25,11 +29,15 @@ pub mod exec;
 pub mod forward;
 pub mod handler;
 pub mod ident;
+pub mod keys;
 pub mod known_hosts;
 pub mod local_io;
 pub mod output;
+pub mod plain_text;
+pub mod pty;
 pub mod remote_hash;
 pub mod resolve;
+pub mod scrub;
 pub mod session;
 pub mod sftp;
 pub mod sftp_channel;
@@ -38,6 +46,8 @@ pub mod socket;
 #[cfg(feature = "port_forward")]
 pub mod socks;
 pub mod stop;
+pub mod sudo;
+pub mod terminal;
 #[cfg(feature = "port_forward")]
 pub mod tunnel;
 

@@ -3,9 +3,10 @@
 //!
 //! Needs `/usr/sbin/sshd`, `ssh-keygen`, `ssh-agent`, `/usr/sbin/dropbear`,
 //! `/usr/sbin/tinysshd` and root (a test user with a password is created), and for
-//! `quoting` the login shells dash, zsh and fish (one user each), and for `secrets`
-//! headless Chromium and chromedriver. `.ci/run` installs what
-//! is missing. The tests with the official MCP tools (`official`) and the
+//! `quoting` the login shells dash, zsh and fish (one user each), for `shell` and
+//! `shell_sudo` sudo, python3 and less (the test user gets a sudoers entry), and for
+//! `secrets` headless Chromium and chromedriver. `.ci/run` installs what is missing. The
+//! tests with the official MCP tools (`official`) and the
 //! AsyncSSH server (`asyncssh`) need `SSH_MCP_INTEROP_DIR`, which `scripts/test` sets.
 
 // The servers these tests start (OpenSSH, Dropbear, tinysshd) run on Unix.
@@ -44,6 +45,9 @@ mod rogue;
 mod secret_client;
 mod secrets;
 mod security;
+mod shell;
+mod shell_misuse;
+mod shell_sudo;
 mod sshconfig;
 mod sshd;
 mod tinyssh;

@@ -1,0 +1,114 @@
+//! Removing secrets from a byte stream that arrives in pieces.
+//!
+//! A secret the server typed into a shell may come back (a program echoes it), whole or
+//! split across two packets. [`Scrubber`] replaces every occurrence with `<redacted>` and
+//! holds back a tail that could be the start of one until the next piece decides.
+
+use crate::secret::Secret;
+
+/// What a secret is replaced with.
+pub const REDACTED: &[u8] = b"<redacted>";
+
+/// Replaces the secrets it knows in the bytes passed through it.
+#[derive(Default)]
+pub struct Scrubber {
+    secrets: Vec<Secret>,
+    /// Bytes that may be the beginning of a secret, waiting for what follows.
+    held: Vec<u8>,
+}
+
+impl Scrubber {
+    /// Adds a secret to remove (the empty one and known ones are ignored).
+    pub fn add(&mut self, secret: &Secret) {
+        if !secret.is_empty() && !self.secrets.iter().any(|s| s.expose() == secret.expose()) {
+            self.secrets.push(secret.clone());
+        }
+    }
+
+    /// Whether any secret is known.
+    pub fn is_active(&self) -> bool {
+        !self.secrets.is_empty()
+    }
+
+    /// The next piece of the stream, scrubbed; a tail that may start a secret is held.
+    pub fn push(&mut self, data: &[u8]) -> Vec<u8> {
+        if self.secrets.is_empty() {
+            return data.to_vec();
+        }
+        let mut buf = std::mem::take(&mut self.held);
+        buf.extend_from_slice(data);
+        let mut out = Vec::with_capacity(buf.len());
+        let mut i = 0;
+        while let Some(rest) = buf.get(i..).filter(|r| !r.is_empty()) {
+            if let Some(len) = self.whole_at(rest) {
+                out.extend_from_slice(REDACTED);
+                i += len;
+            } else if self.starts_one(rest) {
+                self.held = rest.to_vec();
+                break;
+            } else {
+                out.extend_from_slice(rest.get(..1).unwrap_or_default());
+                i += 1;
+            }
+        }
+        out
+    }
+
+    /// What is held back, released at the end of the stream.
+    pub fn finish(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.held)
+    }
+
+    /// The length of a secret `rest` starts with.
+    fn whole_at(&self, rest: &[u8]) -> Option<usize> {
+        self.secrets
+            .iter()
+            .map(|s| s.expose().as_bytes())
+            .find(|s| rest.starts_with(s))
+            .map(<[u8]>::len)
+    }
+
+    /// Whether `rest` is the beginning of a secret, cut short.
+    fn starts_one(&self, rest: &[u8]) -> bool {
+        self.secrets
+            .iter()
+            .map(|s| s.expose().as_bytes())
+            .any(|s| rest.len() < s.len() && s.starts_with(rest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scrub(pieces: &[&str]) -> String {
+        let mut s = Scrubber::default();
+        s.add(&Secret::new("hunter2"));
+        let mut out = Vec::new();
+        for p in pieces {
+            out.extend(s.push(p.as_bytes()));
+        }
+        out.extend(s.finish());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_secret_should_be_redacted_whole_or_split() {
+        assert_eq!(
+            scrub(&["say hunter2 twice hunter2\n"]),
+            "say <redacted> twice <redacted>\n"
+        );
+        assert_eq!(scrub(&["say hun", "ter2!"]), "say <redacted>!");
+        assert_eq!(scrub(&["h", "u", "n", "t", "e", "r", "2"]), "<redacted>");
+        assert_eq!(scrub(&["hunt", "ing hunte"]), "hunting hunte");
+        assert_eq!(scrub(&["hhunter2"]), "h<redacted>");
+    }
+
+    #[test]
+    fn a_held_tail_should_wait_for_the_next_piece() {
+        let mut s = Scrubber::default();
+        s.add(&Secret::new("hunter2"));
+        assert_eq!(s.push(b"ok hun"), b"ok ");
+        assert_eq!(s.push(b"gry"), b"hungry");
+    }
+}

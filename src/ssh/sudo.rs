@@ -1,0 +1,91 @@
+//! Running a command under `sudo` with the password on stdin, without matching prompts.
+//!
+//! The password goes in twice, one line each, ahead of the command's own stdin. The
+//! wrapper reads the first line itself and checks it with `sudo -S -p '' -v` (empty
+//! prompt, errors silenced), so a wrong password or an account that may not use sudo is
+//! known before the command runs and reported on stderr behind a random marker; the
+//! command then runs under `sudo -S -k`, which reads the second line. An account that
+//! needs no password (`sudo -n true` succeeds) skips the check and runs under `sudo -n`.
+//! Nothing depends on the prompt's wording, which sudo-rs and translations change; the
+//! password is never on a command line.
+
+use crate::error::{Error, Result};
+use crate::ids::random_id;
+use crate::secret::Secret;
+use crate::ssh::command_line::{compose, shell_quote};
+
+/// A command wrapped to run under sudo.
+pub struct SudoCommand {
+    /// The command line to run instead.
+    pub command: String,
+    /// Its stdin: the password twice, then the command's own.
+    pub stdin: Vec<u8>,
+    /// Marks the wrapper's own report on stderr.
+    marker: String,
+}
+
+/// Wraps `command` (with `env` exported inside sudo, where it would otherwise be reset).
+pub fn wrap(
+    command: &str,
+    env: &[(String, String)],
+    password: &Secret,
+    stdin: Option<&[u8]>,
+) -> Result<SudoCommand> {
+    if password.expose().contains('\n') {
+        return Err(Error::InvalidArgument(
+            "the sudo password holds a line break, which sudo -S cannot read".into(),
+        ));
+    }
+    let marker = format!("ssh-mcp-sudo-{}", random_id(8)?);
+    let inner = shell_quote(&compose(command, None, env));
+    let script = format!(
+        "IFS= read -r p || p=\n\
+         command -v sudo >/dev/null 2>&1 || {{ echo '{marker}:missing' >&2; exit 127; }}\n\
+         if sudo -n true 2>/dev/null; then IFS= read -r p; unset p; exec sudo -n -- sh -c {inner}; fi\n\
+         sudo -k 2>/dev/null\n\
+         printf '%s\\n' \"$p\" | sudo -S -p '' -v 2>/dev/null || {{ echo '{marker}:refused' >&2; exit 1; }}\n\
+         unset p\n\
+         exec sudo -S -k -p '' -- sh -c {inner}"
+    );
+    let mut input = Vec::new();
+    for _ in 0..2 {
+        input.extend_from_slice(password.expose().as_bytes());
+        input.push(b'\n');
+    }
+    input.extend_from_slice(stdin.unwrap_or_default());
+    Ok(SudoCommand {
+        command: script,
+        stdin: input,
+        marker,
+    })
+}
+
+impl SudoCommand {
+    /// The error the wrapper reported on `stderr`, if any.
+    pub fn failure(&self, stderr: &str) -> Option<Error> {
+        let line = stderr.lines().find_map(|l| l.strip_prefix(&self.marker))?;
+        Some(match line {
+            ":missing" => Error::Sudo("sudo is not installed on the remote host".into()),
+            _ => Error::Sudo(
+                "sudo refused the password: it is wrong, or the account may not use sudo".into(),
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_should_be_on_stdin_only() {
+        let pw = Secret::new("pa$$ 'word");
+        let w = wrap("id -u", &[("A".into(), "1".into())], &pw, Some(b"in")).unwrap();
+        assert!(!w.command.contains("pa$$"));
+        assert_eq!(w.stdin, b"pa$$ 'word\npa$$ 'word\nin");
+        assert!(w.command.contains("sudo -S -k -p '' -- sh -c 'export A="));
+        let err = format!("{}:refused\n", w.marker);
+        assert!(matches!(w.failure(&err), Some(Error::Sudo(_))));
+        assert!(w.failure("Sorry, try again.\n").is_none());
+    }
+}

@@ -1,0 +1,158 @@
+//! Misused shell tools: unknown and foreign shell ids, bad sizes, keys and patterns, too
+//! many shells, and the command policy.
+
+use serde_json::json;
+
+use crate::harness::{Opts, Server, Transport, http_client};
+use crate::shell::open;
+use crate::sshd::Sshd;
+
+#[tokio::test]
+async fn misuse_should_be_refused_with_a_clear_error() {
+    let sshd = Sshd::start();
+    let srv = Server::start_with(
+        Transport::Stdio,
+        Opts {
+            args: vec!["--max-shells".into(), "2".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = srv.connect(&sshd).await;
+    let e = srv.err("ssh_shell_read", json!({"shell_id": "nope"})).await;
+    assert!(e.contains("no shell"), "{e}");
+    for (rows, cols) in [(0, 80), (100_000, 80), (24, 4_000_000_000u64)] {
+        let e = srv
+            .err(
+                "ssh_shell_open",
+                json!({"session_id": s, "rows": rows, "cols": cols}),
+            )
+            .await;
+        assert!(e.contains("rows and cols"), "{e}");
+    }
+    let e = srv
+        .err(
+            "ssh_shell_open",
+            json!({"session_id": s, "term": "xterm\n; rm"}),
+        )
+        .await;
+    assert!(e.contains("term"), "{e}");
+    let a = open(&srv, &s, json!({})).await;
+    let _b = open(&srv, &s, json!({})).await;
+    let e = srv.err("ssh_shell_open", json!({"session_id": s})).await;
+    assert!(e.contains("2 shells"), "{e}");
+    let e = srv
+        .err(
+            "ssh_shell_send",
+            json!({"shell_id": a, "keys": ["enter", "ctrl+shift+x"]}),
+        )
+        .await;
+    assert!(e.contains("unknown key") && e.contains("pgdn"), "{e}");
+    let e = srv
+        .err(
+            "ssh_shell_read",
+            json!({"shell_id": a, "wait_for": "(unclosed"}),
+        )
+        .await;
+    assert!(e.contains("regex"), "{e}");
+    let e = srv
+        .err(
+            "ssh_shell_read",
+            json!({"shell_id": a, "wait_for": "a".repeat(5000)}),
+        )
+        .await;
+    assert!(e.contains("wait_for"), "{e}");
+    srv.ok("ssh_shell_close", json!({"shell_id": a})).await;
+    open(&srv, &s, json!({})).await;
+}
+
+#[tokio::test]
+async fn another_tokens_shell_should_not_be_found() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    std::fs::write(
+        &file,
+        "alice:alice-token-0123456789\nbob:bob-token-0123456789ab\n",
+    )
+    .unwrap();
+    let srv = Server::start_with(
+        Transport::Http,
+        Opts {
+            args: vec!["--token-file".into(), file.display().to_string()],
+            token: Some("alice-token-0123456789".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = srv.connect(&sshd).await;
+    let sh = open(&srv, &s, json!({})).await;
+    let bob = http_client(srv.url.as_ref().unwrap(), Some("bob-token-0123456789ab")).await;
+    for tool in ["ssh_shell_read", "ssh_shell_send", "ssh_shell_close"] {
+        let r = bob
+            .call_tool(
+                rmcp::model::CallToolRequestParams::new(tool).with_arguments(
+                    json!({"shell_id": sh, "text": "id"})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.is_error, Some(true), "{tool}");
+        assert!(crate::harness::text(&r).contains("no shell"), "{tool}");
+    }
+    srv.ok("ssh_shell_read", json!({"shell_id": sh})).await;
+}
+
+#[tokio::test]
+async fn the_read_only_preset_should_refuse_shells_and_rules_apply_to_typed_lines() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ro = dir.path().join("ro.toml");
+    std::fs::write(&ro, "[security.commands]\npreset = \"read_only\"\n").unwrap();
+    let srv = Server::start_with(
+        Transport::Stdio,
+        Opts {
+            args: vec!["--config".into(), ro.display().to_string()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = srv.connect(&sshd).await;
+    let e = srv.err("ssh_shell_open", json!({"session_id": s})).await;
+    assert!(e.contains("read_only"), "{e}");
+
+    let deny = dir.path().join("deny.toml");
+    std::fs::write(&deny, "[security.commands]\ndeny = [\"forbidden-word\"]\n").unwrap();
+    let srv = Server::start_with(
+        Transport::Stdio,
+        Opts {
+            args: vec!["--config".into(), deny.display().to_string()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = srv.connect(&sshd).await;
+    let e = srv
+        .err(
+            "ssh_shell_open",
+            json!({"session_id": s, "command": "echo forbidden-word"}),
+        )
+        .await;
+    assert!(e.contains("REFUSED") || e.contains("not allow"), "{e}");
+    let sh = open(&srv, &s, json!({})).await;
+    srv.ok(
+        "ssh_shell_send",
+        json!({"shell_id": sh, "text": "echo forbidden"}),
+    )
+    .await;
+    let e = srv
+        .err(
+            "ssh_shell_send",
+            json!({"shell_id": sh, "text": "-word", "keys": ["enter"]}),
+        )
+        .await;
+    assert!(e.contains("not allow"), "{e}");
+}
