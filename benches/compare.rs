@@ -5,8 +5,8 @@
 //! BENCHMARKS.md. Set `SSH_MCP_ORIGINAL=/path/to/ssh-mcp-stdio` to include the original
 //! program (crates.io `ssh-mcp` 0.1.3), with and without TCP_NODELAY forced onto it.
 //! `BENCH_QUICK=1` shrinks every measurement for a smoke run; `BENCH_ONLY=sftp,forward` runs
-//! only the named sections (see `SECTIONS`) and leaves BENCHMARKS.md alone. The shell rows
-//! live in `parts/shell.rs`.
+//! only the named sections (see `SECTIONS`) and leaves BENCHMARKS.md alone. The fan-out and
+//! shell rows live in `compare/`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
