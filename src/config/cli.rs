@@ -235,7 +235,10 @@ fn protected_files(config: Option<&Path>, file: &FileConfig, settings: &Settings
     }
     for h in settings.hosts.values() {
         files.extend(h.identity());
-        for f in [&h.password_file, &h.passphrase_file].into_iter().flatten() {
+        for f in [&h.password_file, &h.passphrase_file, &h.sudo_password_file]
+            .into_iter()
+            .flatten()
+        {
             files.push(expand_tilde(f));
         }
     }

@@ -276,3 +276,42 @@ async fn without_roots_the_client_roots_or_the_start_directory_should_apply() {
     assert!(e.contains("local_roots"), "{e}");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn named_hosts_secret_files_should_be_out_of_reach_inside_a_root() {
+    let sshd = Sshd::start();
+    let (_d, root) = dir();
+    for f in ["pw", "passphrase", "sudo-pw"] {
+        std::fs::write(root.join(f), format!("{f}-secret\n")).unwrap();
+    }
+    std::fs::write(root.join("notes"), "ordinary").unwrap();
+    let config = root.join("ssh-mcp.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[hosts.web1]\naddress = \"{}\"\npassword_file = \"{r}/pw\"\n\
+             passphrase_file = \"{r}/passphrase\"\nsudo_password_file = \"{r}/sudo-pw\"\n",
+            sshd.address(),
+            r = root.display()
+        ),
+    )
+    .unwrap();
+    let mut o = opts(&root.display().to_string(), Path::new("/"));
+    o.args = vec!["--config".into(), config.display().to_string()];
+    let srv = Server::start_with(Transport::Stdio, o).await;
+    let s = srv.connect(&sshd).await;
+    for f in ["pw", "passphrase", "sudo-pw", "ssh-mcp.toml"] {
+        let local = root.join(f).display().to_string();
+        let e = upload_refused(&srv, &s, &local, f).await;
+        assert!(!e.contains("-secret"), "{e}");
+    }
+    // The same directory's other files stay usable.
+    let remote = unique_remote("notes");
+    srv.ok(
+        "ssh_upload",
+        json!({"session_id": s, "local_path": root.join("notes"), "remote_path": remote, "overwrite": true}),
+    )
+    .await;
+    let _ = std::fs::remove_file(&remote);
+    srv.stop().await;
+}
