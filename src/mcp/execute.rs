@@ -230,10 +230,7 @@ impl SshMcp {
                 SudoSecret::Known(secret) => secret,
                 SudoSecret::AskFirst(question) => return Ok(Executed::AskFirst(question)),
             };
-            let wrapped = sudo::wrap(&req.command, &req.env, &secret, req.stdin.as_deref())?;
-            req.command = wrapped.command.clone();
-            req.stdin = Some(wrapped.stdin.clone());
-            req.env = Vec::new();
+            let wrapped = sudo::wrap_request(&mut req, &secret)?;
             event.secret = Some("sudo");
             Some((wrapped, entry))
         } else {

@@ -222,10 +222,7 @@ impl HostRun {
             return Ok((self.req.clone(), None));
         };
         let mut req = self.req.clone();
-        let wrapped = sudo::wrap(&req.command, &req.env, secret, req.stdin.as_deref())?;
-        req.command = wrapped.command.clone();
-        req.stdin = Some(wrapped.stdin.clone());
-        req.env = Vec::new();
+        let wrapped = sudo::wrap_request(&mut req, secret)?;
         Ok((req, Some(wrapped)))
     }
 
