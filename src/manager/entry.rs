@@ -11,6 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::file::HostEntry;
 use crate::error::{Error, Result};
+use crate::manager::SessionManager;
 use crate::secret::Secret;
 #[cfg(feature = "port_forward")]
 use crate::ssh::forward::Forward;
@@ -36,6 +37,8 @@ pub struct Entry {
     pub(super) commands: Arc<Semaphore>,
     /// The named host the session was opened with, for its sudo password settings.
     pub(super) host: Option<HostEntry>,
+    /// A sudo password the user typed for this session (none configured or logged in with).
+    pub(super) sudo_typed: RwLock<Option<Secret>>,
     /// Forwards started on this session; they stop when it closes.
     #[cfg(feature = "port_forward")]
     pub forwards: Mutex<Vec<Arc<Forward>>>,
@@ -80,25 +83,24 @@ impl Entry {
     }
 
     /// The password sudo asks for: the named host's `sudo_password_env` or
-    /// `sudo_password_file`, else the password the session logged in with; `None` when
-    /// neither is known. The one place this is decided (shells, `sudo: true` and whatever
-    /// else types it ask here).
+    /// `sudo_password_file`, else the password the session logged in with, else one the
+    /// user typed for it; `None` when none is known. The one place this is decided (shells,
+    /// `sudo: true` and whatever else types it ask here).
     pub fn sudo_secret(&self) -> Result<Option<Secret>> {
-        if let Some(pw) = self
-            .host
-            .as_ref()
-            .map(HostEntry::sudo_password)
-            .transpose()?
-            .flatten()
-        {
+        if let Some(pw) = sudo_secret_of(self.host.as_ref(), &self.request)? {
             return Ok(Some(pw));
         }
         Ok(self
-            .request
-            .credentials
-            .password
-            .clone()
-            .filter(|p| !p.is_empty()))
+            .sudo_typed
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone()))
+    }
+
+    /// Forgets a typed sudo password (sudo refused it): the next call asks again.
+    pub fn forget_typed_sudo_secret(&self) {
+        let mut typed = self.sudo_typed.write().unwrap_or_else(|p| p.into_inner());
+        *typed = None;
     }
 
     /// [`Self::sudo_secret`], where none known is an error saying how to configure one.
@@ -127,5 +129,36 @@ impl Entry {
     #[cfg(not(feature = "port_forward"))]
     pub(super) fn has_active_forwards(&self) -> bool {
         false
+    }
+}
+
+/// The sudo password configured for a named host (`sudo_password_env`,
+/// `sudo_password_file`), else the password `request` logs in with.
+pub fn sudo_secret_of(
+    host: Option<&HostEntry>,
+    request: &ConnectRequest,
+) -> Result<Option<Secret>> {
+    if let Some(pw) = host.map(HostEntry::sudo_password).transpose()?.flatten() {
+        return Ok(Some(pw));
+    }
+    Ok(request
+        .credentials
+        .password
+        .clone()
+        .filter(|p| !p.is_empty()))
+}
+
+impl SessionManager {
+    /// Keeps a sudo password the user typed with `entry`'s session (gone with it), and
+    /// scrubs it from the output of the session's shells from now on.
+    pub fn keep_sudo_secret(&self, entry: &Entry, secret: &Secret) {
+        if secret.is_empty() {
+            return;
+        }
+        for shell in self.shells.of_session(&entry.id) {
+            shell.pty.terminal().add_secret(secret);
+        }
+        let mut typed = entry.sudo_typed.write().unwrap_or_else(|p| p.into_inner());
+        *typed = Some(secret.clone());
     }
 }

@@ -24,7 +24,7 @@ pub mod jobs;
 pub mod shells;
 
 pub use access::{OpenSftp, RunCommand, SessionOp, Used};
-pub use entry::Entry;
+pub use entry::{Entry, sudo_secret_of};
 #[cfg(feature = "port_forward")]
 pub use forwards::ForwardSpec;
 
@@ -106,6 +106,7 @@ impl SessionManager {
                 .filter(|_| req.named_host)
                 .and_then(|n| self.settings.hosts.get(n))
                 .cloned(),
+            sudo_typed: RwLock::new(None),
             #[cfg(feature = "port_forward")]
             forwards: Mutex::new(Vec::new()),
         });

@@ -136,7 +136,7 @@ fn describe(e: &Error) -> (String, String) {
         }
         Error::ForwardNotFound(_) => "call ssh_list_sessions to see the forwards".into(),
         Error::ShellNotFound(_) => "it ended or never existed; ssh_list_sessions shows open shells, ssh_shell_open opens one".into(),
-        Error::NoSudoPassword => "the operator can set sudo_password_env or sudo_password_file on the named host in the config file, or connect with a password; or ask the user".into(),
+        Error::NoSudoPassword => "the operator can set sudo_password_env or sudo_password_file on the named host in the config file, or connect with a password; or, with an MCP client that supports URL elicitation, ssh_execute and ssh_shell_send ask the user to type it on a one-time page".into(),
         Error::Sudo(_) => "ask the operator to check the sudo password (sudo_password_env or sudo_password_file) and the account's sudo rights".into(),
         Error::Io { .. } | Error::Jump { .. } => String::new(),
     };

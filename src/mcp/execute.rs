@@ -2,13 +2,16 @@
 
 use std::time::Duration;
 
+use rmcp::handler::server::tool::{InputResponses, IntoCallToolResult, RequestState};
 use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResponse, InputRequiredResult};
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 
 use crate::audit::{Decision, Event};
 use crate::error::Error;
 use crate::manager::jobs::{Job, JobStatus, Report};
+use crate::mcp::ask_sudo::SudoSecret;
 use crate::mcp::errors::tool_error;
 use crate::mcp::progress::Reporter;
 use crate::mcp::types::{ExecuteParams, ExecuteResult, JobParams, JobResult};
@@ -46,15 +49,23 @@ impl SshMcp {
     pub async fn ssh_execute(
         &self,
         Parameters(p): Parameters<ExecuteParams>,
+        RequestState(state): RequestState,
+        InputResponses(responses): InputResponses,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<ExecuteResult>, String> {
+    ) -> Result<CallToolResponse, String> {
+        const OP: &str = "Failed to execute command";
         let mut event = Event {
             tool: "ssh_execute",
             session_id: Some(p.session_id.trim().to_string()),
             command: Some(p.command.clone()),
             ..Default::default()
         };
-        let outcome = self.execute(p, &ctx, &mut event).await;
+        let answer = (state.as_deref(), responses.as_ref());
+        let outcome = match self.execute(p, answer, &ctx, &mut event).await {
+            Ok(Executed::AskFirst(question)) => return Ok(question.into()),
+            Ok(Executed::Ran(r)) => Ok(r),
+            Err(e) => Err(e),
+        };
         if let Ok(r) = &outcome {
             event.exit_code = r.exit_code;
             event.exit_signal = r.exit_signal.clone();
@@ -65,9 +76,12 @@ impl SshMcp {
             event.job_id = r.job_id.clone();
         }
         self.audit_outcome(&ctx, event, &outcome);
-        outcome
-            .map(Json)
-            .map_err(|e| tool_error("Failed to execute command", &e))
+        match outcome {
+            Ok(r) => Json(r)
+                .into_call_tool_result()
+                .map_err(|e| format!("{OP}: {}", e.message)),
+            Err(e) => Err(tool_error(OP, &e)),
+        }
     }
 
     #[tool(
@@ -154,6 +168,12 @@ impl SshMcp {
     }
 }
 
+/// What `ssh_execute` did: ran the command, or asks the user for the sudo password first.
+enum Executed {
+    Ran(ExecuteResult),
+    AskFirst(InputRequiredResult),
+}
+
 /// How waiting on a foreground command ended.
 enum Waited {
     /// The command ended (by itself, at its timeout, or stopped after a client cancel).
@@ -165,13 +185,15 @@ enum Waited {
 impl SshMcp {
     /// `ssh_execute`: checks, then runs the command as a job that the call waits for, up to
     /// `yield_after_secs` (a background call does not wait at all). The audit event gets
-    /// what is known of the call as it goes.
+    /// what is known of the call as it goes. `answer`: the `requestState` and
+    /// `inputResponses` answering the question for the sudo password.
     async fn execute(
         &self,
         p: ExecuteParams,
+        answer: (Option<&str>, Option<&rmcp::model::InputResponses>),
         ctx: &RequestContext<RoleServer>,
         event: &mut Event,
-    ) -> Result<ExecuteResult, Error> {
+    ) -> Result<Executed, Error> {
         let settings = self.manager.settings();
         let background = p.background.unwrap_or(false);
         let timeout = effective_timeout(p.timeout_secs, background, settings)?;
@@ -204,13 +226,13 @@ impl SshMcp {
         };
         let sudo = if p.sudo.unwrap_or(false) {
             let entry = self.manager.get(&p.session_id, owner.as_deref())?;
-            let secret = entry.require_sudo_secret()?;
-            let wrapped = sudo::wrap(&req.command, &req.env, &secret, req.stdin.as_deref())?;
-            req.command = wrapped.command.clone();
-            req.stdin = Some(wrapped.stdin.clone());
-            req.env = Vec::new();
+            let secret = match self.sudo_secret(ctx, &entry, answer.0, answer.1).await? {
+                SudoSecret::Known(secret) => secret,
+                SudoSecret::AskFirst(question) => return Ok(Executed::AskFirst(question)),
+            };
+            let wrapped = sudo::wrap_request(&mut req, &secret)?;
             event.secret = Some("sudo");
-            Some(wrapped)
+            Some((wrapped, entry))
         } else {
             None
         };
@@ -229,7 +251,7 @@ impl SshMcp {
             result.job_id = Some(job.id.clone());
             result.status = Some(JobStatus::Running.as_str().into());
             result.reconnected |= used.reconnected;
-            return Ok(result);
+            return Ok(Executed::Ran(result));
         }
         let waited = wait_foreground(&job, yield_after, timeout, ctx).await;
         if let Waited::Yielded = waited {
@@ -238,21 +260,26 @@ impl SshMcp {
         }
         let report = job.read(false);
         let mut result = execute_result(&report);
-        if let Some(e) = sudo.as_ref().and_then(|w| w.failure(&result.stderr)) {
+        if let Some((e, entry)) = sudo
+            .as_ref()
+            .and_then(|(w, entry)| Some((w.failure(&result.stderr)?, entry)))
+        {
             self.manager.jobs.forget(&job.id);
+            // A typed password sudo refused is asked again next time.
+            entry.forget_typed_sudo_secret();
             return Err(e);
         }
         result.reconnected |= used.reconnected;
         if let Waited::Yielded = waited {
             result.job_id = Some(job.id.clone());
             result.status = Some(JobStatus::Running.as_str().into());
-            return Ok(result);
+            return Ok(Executed::Ran(result));
         }
         // The caller saw no job: it ends with its command.
         self.manager.jobs.forget(&job.id);
         match job.take_failure() {
             Some(e) => Err(e),
-            None => Ok(result),
+            None => Ok(Executed::Ran(result)),
         }
     }
 

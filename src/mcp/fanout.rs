@@ -147,6 +147,7 @@ impl SshMcp {
                 env,
                 timeout,
             },
+            sudo: p.sudo.unwrap_or(false),
             limit,
             cancel: CancellationToken::new(),
             confirmable: confirm::how_to_ask(ctx) != Asking::No

@@ -5,7 +5,8 @@
 //! - [`connect`]: what `ssh_connect` does before a session exists (named hosts, the ssh
 //!   client config, policy), and [`confirm`]: asking the user about an unknown host key.
 //! - [`ask_secret`]: asking the user for a password or passphrase on a one-time page (URL
-//!   elicitation), and [`request_state`]: the sealed `requestState` of such questions.
+//!   elicitation), and [`request_state`]: the sealed `requestState` of such questions;
+//!   [`ask_sudo`]: a session's sudo password, asked that way where none is known.
 //! - [`execute`]: `ssh_execute` (a command the call waits for, up to `yield_after_secs`, or
 //!   a background job) and `ssh_job`.
 //! - [`fanout`]: `ssh_fanout` (one command on many hosts, results grouped).
@@ -18,6 +19,7 @@
 //! - [`schema`]: the tools' JSON Schemas, compacted.
 
 pub mod ask_secret;
+pub mod ask_sudo;
 pub mod confirm;
 pub mod connect;
 pub mod errors;

@@ -6,7 +6,9 @@
 //! with Enter. It is best effort: what a line means depends on the program reading it,
 //! which the server cannot know, so under `read_only` shells are refused altogether.
 
+use rmcp::handler::server::tool::{InputResponses, IntoCallToolResult, RequestState};
 use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResponse, InputRequiredResult};
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 
@@ -14,6 +16,7 @@ use crate::audit::{Decision, Event};
 use crate::config::policy::Policy;
 use crate::error::{Error, Result};
 use crate::manager::shells::Shell;
+use crate::mcp::ask_sudo::SudoSecret;
 use crate::mcp::errors::tool_error;
 use crate::mcp::shell_types::*;
 use crate::mcp::shell_wait::{Wait, result, view_of};
@@ -57,8 +60,10 @@ impl SshMcp {
     pub async fn ssh_shell_send(
         &self,
         Parameters(p): Parameters<ShellSendParams>,
+        RequestState(state): RequestState,
+        InputResponses(responses): InputResponses,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<ShellResult>, String> {
+    ) -> Result<CallToolResponse, String> {
         let mut event = Event {
             tool: "ssh_shell_send",
             shell_id: Some(p.shell_id.trim().to_string()),
@@ -67,8 +72,16 @@ impl SshMcp {
             secret: p.secret.as_ref().map(|_| "sudo"),
             ..Default::default()
         };
-        let outcome = self.send_shell(p, &ctx, &mut event).await;
-        self.finish("Failed to type into shell", &ctx, event, outcome)
+        let answer = (state.as_deref(), responses.as_ref());
+        let outcome = match self.send_shell(p, answer, &ctx, &mut event).await {
+            // The sudo password is asked first (protocol 2026-07-28): nothing was typed.
+            Ok(Err(question)) => return Ok(question.into()),
+            Ok(Ok(r)) => Ok(r),
+            Err(e) => Err(e),
+        };
+        self.finish("Failed to type into shell", &ctx, event, outcome)?
+            .into_call_tool_result()
+            .map_err(|e| format!("Failed to type into shell: {}", e.message))
     }
 
     #[tool(
@@ -194,12 +207,14 @@ impl SshMcp {
         result(&shell, &params, waited)
     }
 
+    /// `ssh_shell_send`; `Ok(Err(question))` asks the user for the sudo password first.
     async fn send_shell(
         &self,
         p: ShellSendParams,
+        answer: (Option<&str>, Option<&rmcp::model::InputResponses>),
         ctx: &RequestContext<RoleServer>,
         event: &mut Event,
-    ) -> Result<ShellResult> {
+    ) -> Result<std::result::Result<ShellResult, InputRequiredResult>> {
         let owner = Self::owner(ctx);
         let shell = self.manager.shell(&p.shell_id, owner.as_deref())?;
         event.session_id = Some(shell.session_id.clone());
@@ -224,7 +239,10 @@ impl SshMcp {
         let secret = match p.secret.as_deref().map(str::trim) {
             Some("sudo") => {
                 let entry = self.manager.get(&shell.session_id, owner.as_deref())?;
-                Some(entry.require_sudo_secret()?)
+                match self.sudo_secret(ctx, &entry, answer.0, answer.1).await? {
+                    SudoSecret::Known(secret) => Some(secret),
+                    SudoSecret::AskFirst(question) => return Ok(Err(question)),
+                }
             }
             Some(_) => {
                 return Err(Error::InvalidArgument(
@@ -252,7 +270,7 @@ impl SshMcp {
             sent?;
         }
         let waited = wait.run(&shell.pty, &ctx.ct).await?;
-        result(&shell, &p.wait, waited)
+        result(&shell, &p.wait, waited).map(Ok)
     }
 
     /// Records the call's audit line and maps its outcome to the tool's answer.

@@ -92,7 +92,7 @@ pub struct ExecuteParams {
     /// as a job and the call returns its `job_id` and the output so far.
     #[serde(default)]
     pub yield_after_secs: Option<u64>,
-    /// Run as root via sudo; the server gives the sudo password.
+    /// Run as root via sudo; the server gives the sudo password (asking the user if need be).
     #[serde(default)]
     pub sudo: Option<bool>,
 }

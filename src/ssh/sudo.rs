@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::ids::random_id;
 use crate::secret::Secret;
 use crate::ssh::command_line::{compose, shell_quote};
+use crate::ssh::exec::ExecRequest;
 
 /// A command wrapped to run under sudo.
 pub struct SudoCommand {
@@ -58,6 +59,16 @@ pub fn wrap(
         stdin: input,
         marker,
     })
+}
+
+/// Wraps `req` in place with [`wrap`]: its `env` goes inside sudo, its stdin after the
+/// password.
+pub fn wrap_request(req: &mut ExecRequest, password: &Secret) -> Result<SudoCommand> {
+    let wrapped = wrap(&req.command, &req.env, password, req.stdin.as_deref())?;
+    req.command = wrapped.command.clone();
+    req.stdin = Some(wrapped.stdin.clone());
+    req.env = Vec::new();
+    Ok(wrapped)
 }
 
 impl SudoCommand {

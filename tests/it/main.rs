@@ -50,6 +50,7 @@ mod shell_misuse;
 mod shell_sudo;
 mod sshconfig;
 mod sshd;
+mod sudo_page;
 mod tinyssh;
 mod usability;
 mod yielding;

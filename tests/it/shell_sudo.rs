@@ -12,7 +12,7 @@ use crate::shell::{open, run};
 use crate::sshd::{PASSWORD, Sshd, USER, user};
 
 /// Lets the test user run anything with sudo, giving its password.
-fn sudoer() {
+pub(crate) fn sudoer() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         user();
@@ -35,7 +35,7 @@ fn sudoer() {
 
 /// A server with the named hosts `box` (right sudo password) and `wrong` (a wrong one),
 /// an audit log, and trace logs.
-async fn server(sshd: &Sshd, dir: &std::path::Path) -> Server {
+pub(crate) async fn server(sshd: &Sshd, dir: &std::path::Path) -> Server {
     let config = dir.join("ssh-mcp.toml");
     std::fs::write(
         &config,

@@ -20,20 +20,25 @@ use super::types::Stage;
 use crate::audit::{Decision, Event};
 use crate::config::host_key_policy::HostKeyPolicy;
 use crate::error::Error;
-use crate::manager::RunCommand;
+use crate::manager::{RunCommand, sudo_secret_of};
 use crate::mcp::SshMcp;
 use crate::mcp::errors::tool_error;
 use crate::mcp::execute::millis;
 use crate::mcp::types::ConnectParams;
+use crate::secret::Secret;
 use crate::ssh::exec::{self, ExecRequest, Exit, OutputSink};
 use crate::ssh::output::Capture;
 use crate::ssh::session::Session;
+use crate::ssh::sudo::{self, SudoCommand};
 
 /// What every host of one call shares.
 pub(super) struct HostRun {
     pub mcp: SshMcp,
     pub owner: Option<String>,
     pub req: ExecRequest,
+    /// Run under sudo with each host's known sudo password; a host without one is an
+    /// error (the user is never asked per host).
+    pub sudo: bool,
     /// Bytes kept per stream.
     pub limit: usize,
     /// Cancelled when the call is: running commands get their stop sequence, connects
@@ -113,6 +118,8 @@ struct Done {
     exit: Exit,
     session: Arc<Session>,
     session_id: Option<String>,
+    /// The command ran under sudo, wrapped this way.
+    sudo: Option<SudoCommand>,
 }
 
 impl HostRun {
@@ -124,11 +131,24 @@ impl HostRun {
             Target::Session(id) => self.on_session(id, &mut sink).await.map(Some),
             Target::Host(name) => self.on_named(name, &mut sink).await,
         };
+        // sudo refused to run the command: an error, not a result.
+        let done = match done {
+            Ok(Some(d)) => match d
+                .sudo
+                .as_ref()
+                .and_then(|w| w.failure(&sink.stderr.render()))
+            {
+                Some(e) => Err(e),
+                None => Ok(Some(d)),
+            },
+            other => other,
+        };
         let mut event = Event {
             tool: "ssh_fanout",
             target: Some(target.label().to_string()),
             command: Some(self.req.command.clone()),
             duration_ms: Some(millis(started.elapsed())),
+            secret: self.sudo.then_some("sudo"),
             ..Default::default()
         };
         let outcome = match done {
@@ -164,10 +184,18 @@ impl HostRun {
 
     /// Runs the command on the caller's registered session `id`.
     async fn on_session(&self, id: &str, sink: &mut Sink) -> Result<Done, Error> {
-        // SUDO: wrap `self.req` the way `ssh_execute {sudo: true}` does, here and in
-        // `on_named`'s transient connection.
+        let secret = match self.sudo {
+            true => Some(
+                self.mcp
+                    .manager()
+                    .get(id, self.owner.as_deref())?
+                    .require_sudo_secret()?,
+            ),
+            false => None,
+        };
+        let (req, sudo) = self.request(secret.as_ref())?;
         let mut op = RunCommand {
-            req: self.req.clone(),
+            req,
             sink,
             cancel: &self.cancel,
             slot: None,
@@ -181,7 +209,21 @@ impl HostRun {
             exit: used.value,
             session: used.session,
             session_id: Some(id.to_string()),
+            sudo,
         })
+    }
+
+    /// The request to run: `self.req`, wrapped in sudo with `secret` where asked for.
+    fn request(
+        &self,
+        secret: Option<&Secret>,
+    ) -> Result<(ExecRequest, Option<SudoCommand>), Error> {
+        let Some(secret) = secret else {
+            return Ok((self.req.clone(), None));
+        };
+        let mut req = self.req.clone();
+        let wrapped = sudo::wrap_request(&mut req, secret)?;
+        Ok((req, Some(wrapped)))
     }
 
     /// Runs the command on the named host `name`; `None` when cancelled before it started.
@@ -216,16 +258,25 @@ impl HostRun {
             Ok(entry) => self.on_session(&entry.id, sink).await.map(Some),
             // No room for one more session: this connection lasts for the command only.
             Err(Error::Limit(_)) => {
+                let secret = match self.sudo {
+                    true => Some(
+                        sudo_secret_of(manager.settings().hosts.get(name), &req)?
+                            .ok_or(Error::NoSudoPassword)?,
+                    ),
+                    false => None,
+                };
+                let (run, sudo) = self.request(secret.as_ref())?;
                 let session = tokio::select! {
                     r = Session::connect(&req, manager.settings()) => r?,
                     _ = self.cancel.cancelled() => return Ok(None),
                 };
-                let exit = exec::run(&session, self.req.clone(), sink, &self.cancel).await;
+                let exit = exec::run(&session, run, sink, &self.cancel).await;
                 session.close().await;
                 Ok(Some(Done {
                     exit: exit?,
                     session,
                     session_id: None,
+                    sudo,
                 }))
             }
             Err(e) => Err(e),
@@ -244,6 +295,7 @@ const ERROR_TEXT: usize = 400;
 fn host_error(host: &str, e: &Error, confirmable: bool) -> (Stage, String) {
     let stage = match e {
         Error::AuthFailed { .. } | Error::KeyFile { .. } | Error::Agent(_) => Stage::Auth,
+        Error::NoSudoPassword | Error::Sudo(_) => Stage::Auth,
         Error::HostKeyMismatch { .. }
         | Error::HostKeyUnknown { .. }
         | Error::HostKeyNotConfirmed { .. }
@@ -259,7 +311,7 @@ fn host_error(host: &str, e: &Error, confirmable: bool) -> (Stage, String) {
             "{} — connect to {host} once with ssh_connect to confirm its key, then run ssh_fanout again",
             e.chain()
         ),
-        _ if stage == Stage::Auth => format!(
+        Error::AuthFailed { .. } | Error::KeyFile { .. } | Error::Agent(_) => format!(
             "{} — the host's configured credentials were refused; ask the operator to check them",
             e.chain()
         ),

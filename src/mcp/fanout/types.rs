@@ -34,7 +34,9 @@ pub struct FanoutParams {
     /// Variables.
     #[serde(default)]
     pub env: Option<BTreeMap<String, String>>,
-    // SUDO: the `sudo` parameter goes here, as `ssh_execute`'s (see `run::request`).
+    /// As ssh_execute.
+    #[serde(default)]
+    pub sudo: Option<bool>,
 }
 
 /// Result of `ssh_fanout`. Non-zero exit codes are results, not errors.
