@@ -75,8 +75,10 @@ impl Wait {
         let mut changes = pty.changes();
         loop {
             changes.borrow_and_update();
-            if let Some(re) = &self.pattern
-                && re.is_match(&pty.terminal().new_text())
+            // The text is copied out first: the shell's reader must not wait on the match.
+            let text = self.pattern.as_ref().map(|_| pty.terminal().new_text());
+            if let (Some(re), Some(text)) = (&self.pattern, text)
+                && re.is_match(&text)
             {
                 return Ok(Waited {
                     matched: true,

@@ -21,6 +21,8 @@ pub const UNREAD_LIMIT: usize = 1024 * 1024;
 pub const HISTORY_LIMIT: usize = 256 * 1024;
 /// Largest terminal size accepted, either way.
 pub const MAX_SIZE: u16 = 1000;
+/// Most cells (rows × cols) accepted: each takes 32 bytes, twice with the alternate screen.
+pub const MAX_CELLS: u32 = 100_000;
 
 /// How a read looks at the shell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +124,7 @@ impl Terminal {
         let (a, b) = self.unread.as_slices();
         let mut all = a.to_vec();
         all.extend_from_slice(b);
-        plain_text(&all).0
+        self.scrubber.scrub_text(plain_text(&all).0)
     }
 
     /// The view asked for, at most `max` bytes of it; a `New` read takes the text it shows.
@@ -164,7 +166,7 @@ impl Terminal {
             }
         };
         Snapshot {
-            output,
+            output: self.scrubber.scrub_text(output),
             view,
             truncated,
             output_bytes,
@@ -258,6 +260,22 @@ mod tests {
                 out.contains("echo: <redacted>") && !out.contains("s3c"),
                 "{out}"
             );
+        }
+    }
+
+    #[test]
+    fn a_secret_drawn_with_escapes_between_its_characters_should_not_show() {
+        let mut t = Terminal::new(5, 40);
+        t.add_secret(&Secret::new("s3cr3t-pw"));
+        t.push(
+            b"s3c[31mr3t[0m-pw
+ab[Cc[2Dbs3cr3t-pw
+",
+        );
+        assert!(!t.new_text().contains("s3cr3t"), "{}", t.new_text());
+        for v in [View::Screen, View::Scrollback, View::New] {
+            let out = t.read(v, 1000).output;
+            assert!(!out.contains("s3cr3t"), "{v:?}: {out}");
         }
     }
 }
