@@ -1,5 +1,6 @@
 //! Ways around the shell limits: lines submitted by keys other than Enter or by the Enter
-//! after a secret, ended shells that no longer counted, and terminals too large to hold.
+//! after a secret, ended shells that no longer counted, terminals too large to hold, and
+//! input queued behind a program that never reads it.
 
 use serde_json::json;
 
@@ -100,4 +101,29 @@ async fn ended_shells_should_count_and_huge_terminals_be_refused() {
         )
         .await;
     assert!(e.contains("2 shells"), "{e}");
+}
+
+#[tokio::test]
+async fn input_to_a_program_that_never_reads_should_time_out_every_time() {
+    let sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    let sh = open(&srv, &s, json!({"command": "stty raw -echo; sleep 600"})).await;
+    let text = "x".repeat(1024 * 1024);
+    let mut refused = 0;
+    for _ in 0..14 {
+        let call = srv.call(
+            "ssh_shell_send",
+            json!({"shell_id": sh, "text": text, "timeout_ms": 300, "idle_ms": 1}),
+        );
+        let r = tokio::time::timeout(std::time::Duration::from_secs(20), call)
+            .await
+            .expect("a send to a program that does not read should end at its timeout");
+        if r.is_error == Some(true) {
+            assert!(crate::harness::text(&r).contains("in time"), "{r:?}");
+            refused += 1;
+        }
+    }
+    assert!(refused >= 5, "{refused}");
+    srv.ok("ssh_shell_close", json!({"shell_id": sh})).await;
 }
