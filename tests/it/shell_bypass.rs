@@ -1,6 +1,7 @@
 //! Ways around the shell limits: lines submitted by keys other than Enter or by the Enter
 //! after a secret, ended shells that no longer counted, terminals too large to hold, and
-//! input queued behind a program that never reads it.
+//! input queued behind a program that never reads it, and a `wait_for` pattern costly
+//! enough to hold the server's threads.
 
 use serde_json::json;
 
@@ -126,4 +127,33 @@ async fn input_to_a_program_that_never_reads_should_time_out_every_time() {
     }
     assert!(refused >= 5, "{refused}");
     srv.ok("ssh_shell_close", json!({"shell_id": sh})).await;
+}
+
+#[tokio::test]
+async fn a_costly_wait_for_should_not_stall_other_calls() {
+    let sshd = Sshd::start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    let sh = open(
+        &srv,
+        &s,
+        json!({"command": "sleep 1; yes ab | head -c 1000000 | tr -d '\\n'; sleep 600"}),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let costly = format!("({})+x", "[ab]?".repeat(150));
+    let read = || {
+        srv.call(
+            "ssh_shell_read",
+            json!({"shell_id": sh, "wait_for": costly, "timeout_ms": 1000}),
+        )
+    };
+    let other = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let t = std::time::Instant::now();
+        srv.ok("ssh_list_sessions", json!({})).await;
+        t.elapsed()
+    };
+    let (_, _, took) = tokio::join!(read(), read(), other);
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
 }
