@@ -1,6 +1,6 @@
 //! Interactive shells: each belongs to a session (and its owner), counts against the
-//! session's `max_shells`, and ends with the session, on `ssh_shell_close`, or when unused
-//! for the idle timeout.
+//! session's `max_shells` until closed (an ended one still holds its screen and output),
+//! and ends with the session, on `ssh_shell_close`, or when unused for the idle timeout.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -168,13 +168,7 @@ impl SessionOp for OpenShell<'_> {
     ) -> BoxFuture<'a, Result<Arc<Shell>>> {
         Box::pin(async move {
             let max = self.manager.settings().max_shells_per_session;
-            let open = self
-                .manager
-                .shells
-                .of_session(&entry.id)
-                .iter()
-                .filter(|s| s.pty.exit().is_none())
-                .count();
+            let open = self.manager.shells.of_session(&entry.id).len();
             if open >= max {
                 return Err(Error::Limit(format!(
                     "{max} shells are open on this session, the most this server allows; ssh_shell_close one first"
@@ -197,11 +191,7 @@ impl SessionOp for OpenShell<'_> {
             });
             let registered = {
                 let mut all = self.manager.shells.write();
-                let room = all
-                    .values()
-                    .filter(|s| s.session_id == entry.id && s.pty.exit().is_none())
-                    .count()
-                    < max;
+                let room = all.values().filter(|s| s.session_id == entry.id).count() < max;
                 if room {
                     all.insert(shell.id.clone(), shell.clone());
                 }

@@ -24,7 +24,7 @@ use crate::mcp::{SshMcp, schema};
 use crate::ssh::command_line::check_request;
 use crate::ssh::keys::key_bytes;
 use crate::ssh::pty::PtyRequest;
-use crate::ssh::terminal::MAX_SIZE;
+use crate::ssh::terminal::{MAX_CELLS, MAX_SIZE};
 
 #[tool_router(router = shell_router, vis = "pub(crate)")]
 impl SshMcp {
@@ -256,6 +256,7 @@ impl SshMcp {
             &shell,
             p.text.as_deref(),
             &keys,
+            secret.is_some(),
         )?;
         if let Some((rows, cols)) = resize {
             shell.pty.resize(rows, cols).await;
@@ -288,21 +289,27 @@ impl SshMcp {
     }
 }
 
-/// A terminal size within bounds.
+/// A terminal size within bounds (each side, and cells, which take memory).
 fn size(rows: u32, cols: u32) -> Result<(u16, u16)> {
     let ok = |n: u32| (1..=u32::from(MAX_SIZE)).contains(&n);
     match (u16::try_from(rows), u16::try_from(cols)) {
-        (Ok(r), Ok(c)) if ok(rows) && ok(cols) => Ok((r, c)),
+        (Ok(r), Ok(c)) if ok(rows) && ok(cols) && rows * cols <= MAX_CELLS => Ok((r, c)),
         _ => Err(Error::InvalidArgument(format!(
-            "rows and cols must each be 1 to {MAX_SIZE}"
+            "rows and cols must each be 1 to {MAX_SIZE}, rows × cols at most {MAX_CELLS}"
         ))),
     }
 }
 
 /// Applies the command policy to each line `text` and `keys` submit (best effort: the
-/// line as typed, with backspace and ctrl+c/ctrl+u applied). Nothing is typed when a line
-/// is refused.
-fn check_typed(policy: &Policy, shell: &Shell, text: Option<&str>, keys: &[String]) -> Result<()> {
+/// line as typed, with backspace and ctrl+c/ctrl+u applied; Enter, ctrl+j, ctrl+m, ctrl+o
+/// and the Enter after a secret submit it). Nothing is typed when a line is refused.
+fn check_typed(
+    policy: &Policy,
+    shell: &Shell,
+    text: Option<&str>,
+    keys: &[String],
+    secret: bool,
+) -> Result<()> {
     let mut line = shell
         .typed_line
         .lock()
@@ -317,7 +324,7 @@ fn check_typed(policy: &Policy, shell: &Shell, text: Option<&str>, keys: &[Strin
     };
     for c in text.unwrap_or_default().chars() {
         match c {
-            '\r' | '\n' => submit(&mut line)?,
+            '\r' | '\n' | '\u{f}' => submit(&mut line)?,
             '\u{7f}' | '\u{8}' => {
                 line.pop();
             }
@@ -327,13 +334,16 @@ fn check_typed(policy: &Policy, shell: &Shell, text: Option<&str>, keys: &[Strin
     }
     for k in keys {
         match k.trim().to_ascii_lowercase().as_str() {
-            "enter" => submit(&mut line)?,
+            "enter" | "ctrl+m" | "ctrl+j" | "ctrl+o" => submit(&mut line)?,
             "backspace" => {
                 line.pop();
             }
             "ctrl+c" | "ctrl+u" => line.clear(),
             _ => {}
         }
+    }
+    if secret {
+        submit(&mut line)?;
     }
     if let Ok(mut l) = shell.typed_line.lock() {
         *l = line;

@@ -20,6 +20,9 @@ const DEFAULT_MAX_OUTPUT: usize = 16 * 1024;
 /// Longest `wait_for` pattern, and the most memory its compiled form may take.
 const MAX_PATTERN: usize = 1000;
 const PATTERN_MEMORY: usize = 1 << 20;
+/// `wait_for` is matched against this much of the newest output: a pattern's cost grows
+/// with the text times its size, and it runs again on every change.
+const MATCH_WINDOW: usize = 64 * 1024;
 
 /// How a call waits on a shell.
 pub(super) struct Wait {
@@ -75,8 +78,13 @@ impl Wait {
         let mut changes = pty.changes();
         loop {
             changes.borrow_and_update();
-            if let Some(re) = &self.pattern
-                && re.is_match(&pty.terminal().new_text())
+            // Copied out first: the shell's reader must not wait on the match.
+            let text = self
+                .pattern
+                .as_ref()
+                .map(|_| pty.terminal().new_text(MATCH_WINDOW));
+            if let (Some(re), Some(text)) = (&self.pattern, text)
+                && matches(re, text).await
             {
                 return Ok(Waited {
                     matched: true,
@@ -118,6 +126,14 @@ impl Wait {
             }
         }
     }
+}
+
+/// Whether `re` matches `text`, off the async workers (a costly pattern takes a while).
+async fn matches(re: &Regex, text: String) -> bool {
+    let re = re.clone();
+    tokio::task::spawn_blocking(move || re.is_match(&text))
+        .await
+        .unwrap_or(false)
 }
 
 /// The result of a read of `shell` with `p`'s view and limit.

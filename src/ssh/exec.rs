@@ -28,8 +28,9 @@ const DRAIN: Duration = Duration::from_secs(1);
 /// How often [`OutputSink::tick`] is called while a command runs.
 pub const TICK: Duration = Duration::from_secs(1);
 
-/// One command to run.
-#[derive(Debug, Clone, Default)]
+/// One command to run. Its Debug output shows the size of `stdin`, never its bytes (a
+/// sudo password may be among them).
+#[derive(Clone, Default)]
 pub struct ExecRequest {
     /// The command line, run by the remote user's shell.
     pub command: String,
@@ -42,6 +43,18 @@ pub struct ExecRequest {
     pub env: Vec<(String, String)>,
     /// Stop the command after this long. `None`: no limit.
     pub timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for ExecRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecRequest")
+            .field("command", &self.command)
+            .field("stdin_bytes", &self.stdin.as_ref().map(Vec::len))
+            .field("cwd", &self.cwd)
+            .field("env", &self.env)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// Receives a running command's output as it arrives.

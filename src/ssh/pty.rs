@@ -162,8 +162,12 @@ impl Pty {
         let gone = || Error::SessionClosed {
             reason: "the shell has ended".into(),
         };
-        self.keys.send((bytes, tx)).await.map_err(|_| gone())?;
-        match tokio::time::timeout(limit, rx).await {
+        // Queueing is within the limit too: earlier input may still be waiting to be sent.
+        let sent = async {
+            self.keys.send((bytes, tx)).await.map_err(|_| gone())?;
+            rx.await.map_err(|_| gone())
+        };
+        match tokio::time::timeout(limit, sent).await {
             Ok(Ok(true)) => Ok(()),
             Ok(_) => Err(gone()),
             Err(_) => Err(Error::Limit(

@@ -59,6 +59,29 @@ impl Scrubber {
         std::mem::take(&mut self.held)
     }
 
+    /// `text` with every secret replaced, for text a terminal rendered: escape sequences
+    /// between a secret's characters (colours, cursor moves) hide it from [`Self::push`]
+    /// but not from this. `<redacted>` already there is kept as is.
+    pub fn scrub_text(&self, text: String) -> String {
+        let secrets: Vec<&str> = self.secrets.iter().map(Secret::expose).collect();
+        let marker = String::from_utf8_lossy(REDACTED);
+        if !secrets.iter().any(|s| text.contains(s)) {
+            return text;
+        }
+        text.split(marker.as_ref())
+            .map(|piece| {
+                secrets.iter().fold(piece.to_string(), |p, s| {
+                    if s.is_empty() {
+                        p
+                    } else {
+                        p.replace(s, &marker)
+                    }
+                })
+            })
+            .collect::<Vec<_>>()
+            .join(&marker)
+    }
+
     /// The length of a secret `rest` starts with.
     fn whole_at(&self, rest: &[u8]) -> Option<usize> {
         self.secrets
@@ -102,6 +125,21 @@ mod tests {
         assert_eq!(scrub(&["h", "u", "n", "t", "e", "r", "2"]), "<redacted>");
         assert_eq!(scrub(&["hunt", "ing hunte"]), "hunting hunte");
         assert_eq!(scrub(&["hhunter2"]), "h<redacted>");
+    }
+
+    #[test]
+    fn rendered_text_should_be_scrubbed_without_touching_the_marker() {
+        let mut s = Scrubber::default();
+        s.add(&Secret::new("a"));
+        let once = String::from_utf8(s.push(b"a cat")).unwrap();
+        assert_eq!(once, "<redacted> c<redacted>t");
+        assert_eq!(s.scrub_text(once.clone()), once);
+        let mut s = Scrubber::default();
+        s.add(&Secret::new("hunter2"));
+        assert_eq!(
+            s.scrub_text("x hunter2 <redacted>".into()),
+            "x <redacted> <redacted>"
+        );
     }
 
     #[test]

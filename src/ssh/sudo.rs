@@ -98,5 +98,15 @@ mod tests {
         let err = format!("{}:refused\n", w.marker);
         assert!(matches!(w.failure(&err), Some(Error::Sudo(_))));
         assert!(w.failure("Sorry, try again.\n").is_none());
+        let req = crate::ssh::exec::ExecRequest {
+            command: w.command.clone(),
+            stdin: Some(w.stdin.clone()),
+            ..Default::default()
+        };
+        let debug = format!("{req:?}");
+        assert!(
+            !debug.contains("112, 97, 36") && !debug.contains("pa$$"),
+            "{debug}"
+        );
     }
 }

@@ -21,6 +21,8 @@ pub const UNREAD_LIMIT: usize = 1024 * 1024;
 pub const HISTORY_LIMIT: usize = 256 * 1024;
 /// Largest terminal size accepted, either way.
 pub const MAX_SIZE: u16 = 1000;
+/// Most cells (rows × cols) accepted: each takes 32 bytes, twice with the alternate screen.
+pub const MAX_CELLS: u32 = 100_000;
 
 /// How a read looks at the shell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,12 +119,12 @@ impl Terminal {
         self.parser.screen().application_cursor()
     }
 
-    /// The text written since the previous `New` read, without taking it.
-    pub fn new_text(&self) -> String {
-        let (a, b) = self.unread.as_slices();
-        let mut all = a.to_vec();
-        all.extend_from_slice(b);
-        plain_text(&all).0
+    /// The text of the last `window` bytes written since the previous `New` read, without
+    /// taking it (what `wait_for` is matched against: a bounded cost per change).
+    pub fn new_text(&self, window: usize) -> String {
+        let skip = self.unread.len().saturating_sub(window);
+        let tail: Vec<u8> = self.unread.iter().skip(skip).copied().collect();
+        self.scrubber.scrub_text(plain_text(&tail).0)
     }
 
     /// The view asked for, at most `max` bytes of it; a `New` read takes the text it shows.
@@ -164,7 +166,7 @@ impl Terminal {
             }
         };
         Snapshot {
-            output,
+            output: self.scrubber.scrub_text(output),
             view,
             truncated,
             output_bytes,
@@ -221,6 +223,8 @@ mod tests {
         let s = t.read(View::Screen, 1000);
         assert_eq!(s.output, "hello\nworld");
         assert_eq!(s.cursor, (1, 5));
+        assert_eq!(t.new_text(1000), "hello\nworld");
+        assert_eq!(t.new_text(15), "\nworld");
         let n = t.read(View::New, 1000);
         assert_eq!(n.output, "hello\nworld");
         assert_eq!(t.read(View::New, 1000).output, "");
@@ -258,6 +262,18 @@ mod tests {
                 out.contains("echo: <redacted>") && !out.contains("s3c"),
                 "{out}"
             );
+        }
+    }
+
+    #[test]
+    fn a_secret_drawn_with_escapes_between_its_characters_should_not_show() {
+        let mut t = Terminal::new(5, 40);
+        t.add_secret(&Secret::new("s3cr3t-pw"));
+        t.push(b"s3c\x1b[31mr3t\x1b[0m-pw\r\ns3cr3t-p\x1b[1Dpw\r\n");
+        assert!(!t.new_text(1000).contains("s3cr3t-pw"));
+        for v in [View::Screen, View::Scrollback, View::New] {
+            let out = t.read(v, 1000).output;
+            assert!(!out.contains("s3cr3t-pw"), "{v:?}: {out}");
         }
     }
 }

@@ -46,6 +46,7 @@ mod secret_client;
 mod secrets;
 mod security;
 mod shell;
+mod shell_bypass;
 mod shell_misuse;
 mod shell_sudo;
 mod sshconfig;
