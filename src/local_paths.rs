@@ -44,9 +44,15 @@ impl Protected {
         self.files.extend(with_canonical(file));
     }
 
-    /// Whether `real` (a resolved path) is protected.
+    /// Whether `real` (a resolved path) is protected. On Windows, names differ only in case
+    /// name the same file, so they are compared folded.
     fn covers(&self, real: &Path) -> bool {
-        self.dirs.iter().any(|d| real.starts_with(d)) || self.files.iter().any(|f| real == f)
+        let windows = cfg!(windows);
+        let real = fold_case(real, windows);
+        self.dirs
+            .iter()
+            .any(|d| real.starts_with(fold_case(d, windows)))
+            || self.files.iter().any(|f| real == fold_case(f, windows))
     }
 
     /// Whether the opened file is one of the protected files under another name (a hard
@@ -62,6 +68,15 @@ impl Protected {
     #[cfg(not(unix))]
     fn is_protected_file(&self, _meta: &std::fs::Metadata) -> bool {
         false
+    }
+}
+
+/// `path` as a case-insensitive file system compares it: lower-cased on Windows.
+fn fold_case(path: &Path, windows: bool) -> PathBuf {
+    if windows {
+        PathBuf::from(path.to_string_lossy().to_lowercase())
+    } else {
+        path.to_path_buf()
     }
 }
 
@@ -175,6 +190,11 @@ impl Confinement {
         };
         let real = dir.join(name);
         self.check(raw, &real)?;
+        // An existing file under another spelling of its name (case, or a Windows short
+        // name) is checked as the name it really has.
+        if let Ok(existing) = real.canonicalize() {
+            self.check(raw, &existing)?;
+        }
         if let Ok(m) = std::fs::symlink_metadata(&real)
             && m.is_dir()
         {
@@ -197,6 +217,9 @@ impl Confinement {
             .canonicalize()
             .map_err(|e| Error::io(format!("the directory of local_path {raw:?}"), e))?;
         self.check(raw, &dir.join(name))?;
+        if let Ok(existing) = path.canonicalize() {
+            self.check(raw, &existing)?;
+        }
         match std::fs::metadata(path) {
             Ok(m) if self.protected.is_protected_file(&m) => Err(Error::Policy(format!(
                 "local_path {raw:?} is a system or credential path this server never reads or writes"
@@ -234,6 +257,11 @@ impl Confinement {
                 "local_path {raw:?} is a system or credential path this server never reads or writes"
             )));
         }
+        // Without file identities (Windows), the name the file really has.
+        #[cfg(not(unix))]
+        if let Ok(real) = expected.canonicalize() {
+            self.check(raw, &real)?;
+        }
         match opened_path(file) {
             Some(real) => self.check(raw, &real),
             // Without /proc: the file opened must be the file checked.
@@ -247,13 +275,28 @@ impl Confinement {
     }
 }
 
-/// An absolute path from a `local_path` argument.
+/// An absolute path from a `local_path` argument. On Windows only a drive path: a UNC or
+/// device path (`\\host\share`, `\\.\pipe\x`) would reach the network or a device
+/// before any check, the first with the user's credentials.
 fn absolute(raw: &str) -> Result<PathBuf> {
     let path = PathBuf::from(raw.trim());
     if !path.is_absolute() {
         return Err(Error::InvalidArgument(format!(
             "local_path {raw:?} must be an absolute path on the machine running this server"
         )));
+    }
+    #[cfg(windows)]
+    {
+        use std::path::{Component, Prefix};
+        let drive = matches!(
+            path.components().next(),
+            Some(Component::Prefix(p)) if matches!(p.kind(), Prefix::Disk(_) | Prefix::VerbatimDisk(_))
+        );
+        if !drive {
+            return Err(Error::InvalidArgument(format!(
+                "local_path {raw:?} must be a path on a drive of this machine, such as C:\\dir\\file"
+            )));
+        }
     }
     Ok(path)
 }
@@ -435,6 +478,44 @@ mod tests {
             "file:///tmp/%00",
         ]);
         assert_eq!(roots, vec![real.clone(), real.join("a b")]);
+    }
+
+    #[test]
+    fn names_should_fold_case_on_windows_only() {
+        let p = Path::new(r"C:\Proj\SSH-MCP.TOML");
+        assert_eq!(fold_case(p, true), PathBuf::from(r"c:\proj\ssh-mcp.toml"));
+        assert_eq!(fold_case(p, false), p.to_path_buf());
+    }
+
+    /// Windows: a protected file written to under another case of its name, and paths that
+    /// would reach the network, are refused.
+    #[cfg(windows)]
+    #[test]
+    fn windows_spellings_should_not_reach_protected_files_or_the_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let secret = root.join("ssh-mcp.toml");
+        std::fs::write(&secret, "x").unwrap();
+        let c = Confinement {
+            roots: vec![root.clone()],
+            protected: Protected::new(None, [secret.clone()]),
+            how_to_allow: "",
+        };
+        let upper = root.join("SSH-MCP.TOML").display().to_string();
+        assert!(c.check_write(&upper).is_err(), "{upper}");
+        assert!(c.open_read(&upper).is_err(), "{upper}");
+        assert!(
+            c.check_write(&root.join("other").display().to_string())
+                .is_ok()
+        );
+        for unc in [
+            r"\\attacker.example\share\x",
+            r"\\.\pipe\x",
+            r"\\?\UNC\h\s\x",
+        ] {
+            let e = c.check_write(unc).unwrap_err().to_string();
+            assert!(e.contains("drive"), "{unc}: {e}");
+        }
     }
 
     #[test]

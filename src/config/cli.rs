@@ -245,8 +245,8 @@ fn protected_files(config: Option<&Path>, file: &FileConfig, settings: &Settings
     Protected::new(home_dir().as_deref(), files)
 }
 
-/// A token cancelled on Ctrl-C or SIGTERM, and on Windows when the console closes or the
-/// user logs off or the system shuts down.
+/// A token cancelled on Ctrl-C or SIGTERM, and on Windows when the console closes (and, for
+/// a service, at logoff or shutdown).
 pub fn shutdown_on_signals() -> tokio_util::sync::CancellationToken {
     let token = tokio_util::sync::CancellationToken::new();
     let t = token.clone();
@@ -261,9 +261,9 @@ pub fn shutdown_on_signals() -> tokio_util::sync::CancellationToken {
                 Err(_) => std::future::pending::<()>().await,
             }
         };
-        // Windows: the console window is closed, the user logs off or the system shuts
-        // down. The system ends the process a few seconds after such an event, time enough
-        // to close the SSH sessions.
+        // Windows: the console window is closed (the system ends the process a few seconds
+        // later, time enough to close the SSH sessions). Logoff and shutdown reach only
+        // processes without a console window of their own, such as services.
         #[cfg(windows)]
         let term = async {
             use tokio::signal::windows::{ctrl_close, ctrl_logoff, ctrl_shutdown};

@@ -70,17 +70,27 @@ async fn check_file(session: &Session, path: &str) -> Option<Result<String, Stri
     }
     // Start offset 0, length 0 (to the end), block size 0 (one hash of the whole file).
     data.extend_from_slice(&[0; 20]);
-    let reply = tokio::time::timeout(HASH_TIMEOUT, sftp.extended("check-file-name", data));
-    match reply.await {
-        Ok(Ok(Packet::ExtendedReply(r))) => Some(parse_check_file(&r.data)),
-        Ok(Ok(Packet::Status(s)))
+    // The SFTP channel's own request timeout (10 s) bounds the wait: a server that needs
+    // longer (files of several GiB) leaves the file to the hash command.
+    match sftp.extended("check-file-name", data).await {
+        Ok(Packet::ExtendedReply(r)) => Some(parse_check_file(&r.data)),
+        Ok(Packet::Status(s))
             if s.status_code == russh_sftp::protocol::StatusCode::OpUnsupported =>
         {
             None
         }
-        Ok(Ok(other)) => Some(Err(format!("unexpected check-file answer: {other:?}"))),
-        Ok(Err(e)) => Some(Err(format!("check-file: {e}"))),
-        Err(_) => Some(Err("check-file took too long".into())),
+        Ok(other) => Some(Err(format!("unexpected check-file answer: {other:?}"))),
+        Err(e) => {
+            // A channel that failed is not used again.
+            if matches!(
+                e,
+                russh_sftp::client::error::Error::UnexpectedBehavior(_)
+                    | russh_sftp::client::error::Error::IO(_)
+            ) {
+                session.forget_sftp().await;
+            }
+            Some(Err(format!("check-file: {e}")))
+        }
     }
 }
 
