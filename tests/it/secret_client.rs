@@ -46,6 +46,22 @@ pub struct Asker {
     pub forge: Arc<std::sync::atomic::AtomicBool>,
 }
 
+impl Asker {
+    /// The pages the browser showed, once there are `n` of them (or after 5 s): a call may
+    /// end as soon as the server has the secret, before the browser has read the answer.
+    pub async fn answers(&self, n: usize) -> Vec<String> {
+        let mut answers = Vec::new();
+        for _ in 0..50 {
+            answers = self.answers.lock().unwrap().clone();
+            if answers.len() >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        answers
+    }
+}
+
 impl ClientHandler for Asker {
     fn get_info(&self) -> ClientConfig {
         let mut info = ClientConfig::default();

@@ -48,8 +48,11 @@ async fn password_typed_on_the_page(kind: Kind, modern: bool) {
         message.contains("SSH password") && message.contains(USER),
         "{message}"
     );
-    let answers = s.asker.answers.lock().unwrap().clone();
-    assert!(answers[0].contains("Received"), "{answers:?}");
+    let answers = s.asker.answers(1).await;
+    assert!(
+        answers.first().is_some_and(|a| a.contains("Received")),
+        "{answers:?}"
+    );
     // Pushed as a request of its own up to 2025-11-25; inside an input-required result from
     // 2026-07-28 on.
     let pushed = s
@@ -195,7 +198,11 @@ async fn an_accepted_link_should_be_waited_for_until_the_page_is_sent() {
     let asked = s.asker.asked.lock().unwrap().clone();
     assert_eq!(asked.len(), 1);
     assert_eq!(*s.asker.completed.lock().unwrap(), [asked[0].1.clone()]);
-    assert!(s.asker.answers.lock().unwrap()[0].contains("Received"));
+    let answers = s.asker.answers(1).await;
+    assert!(
+        answers.first().is_some_and(|a| a.contains("Received")),
+        "{answers:?}"
+    );
     s.assert_nowhere(PASSWORD, &[&r]);
 }
 
@@ -289,16 +296,7 @@ async fn a_forged_post_to_a_live_page_should_be_refused() {
         )
         .await;
     assert_ne!(r.is_error, Some(true), "{}", text(&r));
-    // The call may end as soon as the server has the password, before the browser has read
-    // the page's answer.
-    let mut answers = Vec::new();
-    for _ in 0..50 {
-        answers = s.asker.answers.lock().unwrap().clone();
-        if answers.len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let answers = s.asker.answers(3).await;
     assert_eq!(answers.len(), 3, "{answers:?}");
     assert_eq!(
         answers[..2],
