@@ -177,6 +177,10 @@ pub enum Error {
     #[error("the server refused to run the command")]
     ExecRefused,
 
+    /// The server refused a terminal (`pty-req`) on the channel.
+    #[error("the server refused a terminal")]
+    TerminalRefused,
+
     /// The server refused or could not do a remote forward (`tcpip-forward`).
     #[error("{0}")]
     ForwardRefused(String),

@@ -117,6 +117,9 @@ fn describe(e: &Error) -> (String, String) {
         Error::ExecRefused => {
             "this server may not run commands for this account (an SFTP-only server, a forced command or a restricted shell); ssh_upload, ssh_download and ssh_list_dir may still work".into()
         }
+        Error::TerminalRefused => {
+            "the server allows no terminal for this account (PermitTTY no, or a no-pty key option); use ssh_execute".into()
+        }
         Error::ForwardRefused(_) => {
             "the server does not allow this forward; try another port, a local forward, or ask the user".into()
         }

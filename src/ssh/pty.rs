@@ -58,10 +58,31 @@ pub struct Pty {
     changes: watch::Receiver<u64>,
 }
 
+/// Waits for the server's answer to `pty-req`: nothing else can come before it, as no
+/// program runs yet.
+async fn terminal_granted(
+    channel: &mut russh::Channel<russh::client::Msg>,
+    session: &Session,
+) -> Result<()> {
+    let answer = async {
+        loop {
+            match channel.wait().await {
+                Some(ChannelMsg::Success) => return Ok(()),
+                Some(ChannelMsg::Failure) => return Err(Error::TerminalRefused),
+                Some(_) => {}
+                None => return Err(session.closed_error()),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), answer)
+        .await
+        .map_err(|_| session.closed_error())?
+}
+
 impl Pty {
     /// Opens a shell on a new channel of `session`.
     pub async fn open(session: &Arc<Session>, req: PtyRequest) -> Result<Self> {
-        let (channel, permit) = session
+        let (mut channel, permit) = session
             .open_session_channel()
             .await
             .map_err(|e| session.not_started_if_closed(e))?;
@@ -70,6 +91,7 @@ impl Pty {
         channel
             .request_pty(true, &req.term, req.cols.into(), req.rows.into(), 0, 0, &[])
             .await?;
+        terminal_granted(&mut channel, session).await?;
         // On servers that refuse signals, the shell carries a marker to be stopped by.
         let marker = if session.marks_commands() {
             Some(random_id(8)?)

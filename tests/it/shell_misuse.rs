@@ -156,3 +156,21 @@ async fn the_read_only_preset_should_refuse_shells_and_rules_apply_to_typed_line
         .await;
     assert!(e.contains("not allow"), "{e}");
 }
+
+#[tokio::test]
+async fn a_server_that_refuses_a_terminal_should_say_so() {
+    let sshd = Sshd::builder().config("PermitTTY no").start();
+    let srv = Server::stdio().await;
+    let s = srv.connect(&sshd).await;
+    let e = srv.err("ssh_shell_open", json!({"session_id": s})).await;
+    assert!(
+        e.contains("refused a terminal") && e.contains("ssh_execute"),
+        "{e}"
+    );
+    // The session still runs commands, and holds no half-open shell.
+    let v = srv.exec(&s, "echo still-here").await;
+    assert_eq!(v["stdout"], "still-here\n");
+    let v = srv.ok("ssh_list_sessions", json!({})).await;
+    assert!(!v.to_string().contains("shell_id"), "{v}");
+    srv.stop().await;
+}
