@@ -187,12 +187,14 @@ impl SessionManager {
         id: &str,
         owner: Option<&str>,
         req: ExecRequest,
+        shown: String,
         limit: usize,
         follow: bool,
     ) -> Result<Used<Arc<Job>>> {
         let mut op = StartJob {
             manager: self.clone(),
             req,
+            shown,
             limit,
             follow,
         };
@@ -206,6 +208,8 @@ impl SessionManager {
 struct StartJob {
     manager: Arc<SessionManager>,
     req: ExecRequest,
+    /// The command as the caller gave it, for listings (not the sudo wrapper around it).
+    shown: String,
     limit: usize,
     follow: bool,
 }
@@ -223,7 +227,7 @@ impl SessionOp for StartJob {
             let meta = JobMeta {
                 session_id: entry.id.clone(),
                 owner: entry.owner.clone(),
-                command: self.req.command.clone(),
+                command: self.shown.clone(),
                 keep_all: self.follow,
             };
             let (manager, req) = (self.manager.clone(), self.req.clone());

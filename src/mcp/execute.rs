@@ -217,6 +217,7 @@ impl SshMcp {
             s => Some(Duration::from_secs(s)).filter(|y| timeout.is_none_or(|t| *y < t)),
         };
         let owner = Self::owner(ctx);
+        let shown = p.command.clone();
         let mut req = ExecRequest {
             command: p.command,
             stdin: p.stdin.map(String::into_bytes),
@@ -238,7 +239,14 @@ impl SshMcp {
         };
         let used = self
             .manager
-            .start_job(&p.session_id, owner.as_deref(), req, limit, background)
+            .start_job(
+                &p.session_id,
+                owner.as_deref(),
+                req,
+                shown,
+                limit,
+                background,
+            )
             .await?;
         event.host = Some(used.session.info.address.to_string());
         event.user = Some(used.session.info.username.clone());

@@ -139,6 +139,24 @@ async fn execute_with_sudo_should_run_as_root_or_say_why_not() {
         .await;
     assert_eq!(v["stdout"], "0\nfrom stdin\nhi\n", "{v}");
     assert_eq!(v["exit_code"], 0);
+    // A job under sudo is listed with the command as given, not the wrapper around it.
+    let v = srv
+        .ok(
+            "ssh_execute",
+            json!({"session_id": s, "command": "sleep 0.3; id -u", "sudo": true, "background": true}),
+        )
+        .await;
+    let job = v["job_id"].as_str().unwrap().to_string();
+    let listed = srv.ok("ssh_list_sessions", json!({})).await.to_string();
+    assert!(
+        listed.contains(r#""command":"sleep 0.3; id -u""#),
+        "{listed}"
+    );
+    assert!(!listed.contains("ssh-mcp-sudo-"), "{listed}");
+    let v = srv
+        .ok("ssh_job", json!({"job_id": job, "wait_secs": 10}))
+        .await;
+    assert_eq!(v["stdout"], "0\n", "{v}");
     // The login password, for a session opened with one.
     let v = srv
         .ok(
