@@ -7,10 +7,7 @@ use crate::harness::{Opts, Server, Transport};
 use crate::sshd::{Sshd, USER};
 
 fn sha(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
+    ssh_mcp::hex::encode(&Sha256::digest(b))
 }
 
 #[tokio::test]

@@ -122,10 +122,6 @@ impl Drop for ProFtpd {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[tokio::test]
 async fn an_sftp_only_server_with_check_file_should_verify_transfers() {
     let Some(server) = ProFtpd::start() else {
@@ -137,7 +133,7 @@ async fn an_sftp_only_server_with_check_file_should_verify_transfers() {
         .await;
     let remote = format!("/tmp/ssh-mcp-check-file-{}", std::process::id());
     let content = "hashed by the server itself\n".repeat(1000);
-    let want = hex(&Sha256::digest(content.as_bytes()));
+    let want = ssh_mcp::hex::encode(&Sha256::digest(content.as_bytes()));
 
     let v = srv
         .ok(

@@ -47,7 +47,7 @@ async fn transfers_should_be_verified_by_the_remote_side() {
             json!({"session_id": s, "remote_path": remote, "content": "intact\n", "overwrite": true}),
         )
         .await;
-    let on_disk = hex(&Sha256::digest(std::fs::read(&remote).unwrap()));
+    let on_disk = ssh_mcp::hex::encode(&Sha256::digest(std::fs::read(&remote).unwrap()));
     assert_eq!(v["verified"], true, "{v}");
     assert_eq!(v["remote_sha256"], on_disk);
     assert_eq!(v["sha256"], on_disk);
@@ -139,8 +139,4 @@ async fn local_forwards_should_say_whether_their_target_answers() {
         .ok("ssh_forward", json!({"session_id": s, "kind": "dynamic"}))
         .await;
     assert!(v["target_reachable"].is_null(), "{v}");
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
