@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleServer};
-use tokio::sync::mpsc;
+use tokio::sync::watch;
 
 /// A transfer reports when this long has passed since its last report…
 const TRANSFER_EVERY: Duration = Duration::from_millis(500);
@@ -14,13 +14,14 @@ const TRANSFER_STEP: u64 = 8 << 20;
 /// Transfers smaller than this do not report.
 const TRANSFER_MIN: u64 = 4 << 20;
 
-/// Queues progress notifications for one request. The queue and its sending task are made
-/// at the first report, so quick calls pay nothing for them.
+/// Sends progress notifications for one request. Reports that come faster than the client
+/// reads them are folded into the latest one, which is never lost. The sending task is made
+/// at the first report, so quick calls pay nothing for it.
 pub struct Reporter {
     peer: Peer<RoleServer>,
     token: ProgressToken,
     queue: Option<(
-        mpsc::Sender<ProgressNotificationParam>,
+        watch::Sender<Option<ProgressNotificationParam>>,
         tokio::task::JoinHandle<()>,
     )>,
 }
@@ -43,15 +44,19 @@ impl Reporter {
             p = p.with_total(t);
         }
         let (tx, _) = self.queue.get_or_insert_with(|| {
-            let (tx, rx) = mpsc::channel(4);
-            (tx, tokio::spawn(forward(self.peer.clone(), rx)))
+            let (tx, rx) = watch::channel(None);
+            let peer = self.peer.clone();
+            let task = forward(rx, move |p| {
+                let peer = peer.clone();
+                async move { peer.notify_progress(p).await.is_ok() }
+            });
+            (tx, tokio::spawn(task))
         });
-        // A slow client must not slow the work: drop a report rather than wait.
-        let _ = tx.try_send(p);
+        // A slow client must not slow the work: a report it has not taken yet is replaced.
+        tx.send_replace(Some(p));
     }
 
-    /// Closes the queue and waits until what is in it has been sent: no progress may
-    /// follow the result.
+    /// Waits until the latest report has been sent: no progress may follow the result.
     pub async fn finish(self) {
         if let Some((tx, task)) = self.queue {
             drop(tx);
@@ -60,9 +65,18 @@ impl Reporter {
     }
 }
 
-async fn forward(peer: Peer<RoleServer>, mut rx: mpsc::Receiver<ProgressNotificationParam>) {
-    while let Some(p) = rx.recv().await {
-        if peer.notify_progress(p).await.is_err() {
+/// Sends each report not yet seen until `send` fails; a report made before the sender was
+/// dropped is still seen (`changed` fails only once nothing new is left).
+async fn forward<T: Clone, F, Fut>(mut rx: watch::Receiver<Option<T>>, send: F)
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    while rx.changed().await.is_ok() {
+        let Some(p) = rx.borrow_and_update().clone() else {
+            continue;
+        };
+        if !send(p).await {
             break;
         }
     }
@@ -116,4 +130,40 @@ impl TransferProgress {
 
 fn mib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / f64::from(1u32 << 20))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tokio::sync::watch;
+
+    use super::forward;
+
+    /// Reports made faster than a slow client takes them are folded, and the last one is
+    /// always sent, even when the sender is gone right after making it.
+    #[tokio::test]
+    async fn the_last_report_should_never_be_dropped() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = watch::channel(None);
+        let log = seen.clone();
+        let task = tokio::spawn(forward(rx, move |n: u32| {
+            let log = log.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                log.lock().map(|mut l| l.push(n)).is_ok()
+            }
+        }));
+        for n in 1..=40 {
+            tx.send_replace(Some(n));
+            tokio::task::yield_now().await;
+        }
+        drop(tx);
+        task.await.ok();
+        let seen = seen.lock().map(|l| l.clone()).unwrap_or_default();
+        assert_eq!(seen.last(), Some(&40), "{seen:?}");
+        assert!(seen.len() < 40, "nothing was folded: {seen:?}");
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    }
 }
