@@ -58,25 +58,29 @@ pub struct Pty {
     changes: watch::Receiver<u64>,
 }
 
-/// Waits for the server's answer to `pty-req`: nothing else can come before it, as no
-/// program runs yet.
-async fn terminal_granted(
+/// Waits for the server's answer to a request on a new channel (`pty-req`, then `shell` or
+/// `exec`): a failure is `refused`. What arrives before the answer (a program's first output,
+/// even its exit, from a server that answers late) is returned to be handled in order.
+async fn answer(
     channel: &mut russh::Channel<russh::client::Msg>,
     session: &Session,
-) -> Result<()> {
+    refused: Error,
+) -> Result<Vec<ChannelMsg>> {
+    let mut early = Vec::new();
     let answer = async {
         loop {
             match channel.wait().await {
                 Some(ChannelMsg::Success) => return Ok(()),
-                Some(ChannelMsg::Failure) => return Err(Error::TerminalRefused),
-                Some(_) => {}
+                Some(ChannelMsg::Failure) => return Err(refused),
+                Some(msg) => early.push(msg),
                 None => return Err(session.closed_error()),
             }
         }
     };
     tokio::time::timeout(Duration::from_secs(30), answer)
         .await
-        .map_err(|_| session.closed_error())?
+        .map_err(|_| session.closed_error())??;
+    Ok(early)
 }
 
 impl Pty {
@@ -91,7 +95,7 @@ impl Pty {
         channel
             .request_pty(true, &req.term, req.cols.into(), req.rows.into(), 0, 0, &[])
             .await?;
-        terminal_granted(&mut channel, session).await?;
+        answer(&mut channel, session, Error::TerminalRefused).await?;
         // On servers that refuse signals, the shell carries a marker to be stopped by.
         let marker = if session.marks_commands() {
             Some(random_id(8)?)
@@ -115,6 +119,7 @@ impl Pty {
             Some(c) => channel.exec(true, c.into_bytes()).await?,
             None => channel.request_shell(true).await?,
         }
+        let early = answer(&mut channel, session, Error::ExecRefused).await?;
         let shared = Arc::new(Shared {
             terminal: Mutex::new(Terminal::new(req.rows, req.cols)),
             exit: Mutex::new(None),
@@ -133,7 +138,7 @@ impl Pty {
             stop,
         };
         tokio::spawn(async move {
-            task.run(channel, rx).await;
+            task.run(channel, early, rx).await;
             drop(permit);
         });
         Ok(Self {
@@ -247,25 +252,22 @@ impl Task {
     async fn run(
         mut self,
         mut channel: russh::Channel<russh::client::Msg>,
+        early: Vec<ChannelMsg>,
         mut rx: mpsc::Receiver<Request>,
     ) {
         let dead = self.session.dead_token();
         let stopping = self.session.stopping_token();
         let mut exit = Exit::default();
+        for msg in early {
+            self.handle(msg, &mut exit);
+        }
         let mut closers: Vec<oneshot::Sender<()>> = Vec::new();
         let mut requests_open = true;
         loop {
             tokio::select! {
                 msg = channel.wait() => match msg {
                     None => break,
-                    Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
-                        self.output(&data);
-                    }
-                    Some(ChannelMsg::ExitStatus { exit_status }) => exit.exit_code = Some(exit_status),
-                    Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
-                        exit.exit_signal = Some(signal_name_of(&signal_name));
-                    }
-                    Some(_) => {}
+                    Some(msg) => self.handle(msg, &mut exit),
                 },
                 req = rx.recv(), if requests_open => match req {
                     Some(Request::Resize(rows, cols, done)) => {
@@ -299,6 +301,20 @@ impl Task {
         self.bump.send_modify(|n| *n += 1);
         for c in closers {
             let _ = c.send(());
+        }
+    }
+
+    /// Takes in one message from the channel.
+    fn handle(&self, msg: ChannelMsg, exit: &mut Exit) {
+        match msg {
+            ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                self.output(&data);
+            }
+            ChannelMsg::ExitStatus { exit_status } => exit.exit_code = Some(exit_status),
+            ChannelMsg::ExitSignal { signal_name, .. } => {
+                exit.exit_signal = Some(signal_name_of(&signal_name));
+            }
+            _ => {}
         }
     }
 

@@ -172,6 +172,16 @@ async fn an_sftp_only_server_should_refuse_commands_clearly() {
         )
         .await;
     assert!(e.contains("the server refused to run the command"), "{e}");
+    // A terminal is granted, but no program runs on it: the shell is refused as clearly.
+    for args in [
+        json!({"session_id": s}),
+        json!({"session_id": s, "command": "top"}),
+    ] {
+        let e = srv.err("ssh_shell_open", args).await;
+        assert!(e.contains("the server refused to run the command"), "{e}");
+    }
+    let v = srv.ok("ssh_list_sessions", json!({})).await;
+    assert!(!v.to_string().contains("shell_id"), "{v}");
 
     let remote = dir.path().join("still-works.txt");
     srv.ok(
