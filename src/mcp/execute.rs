@@ -224,6 +224,7 @@ impl SshMcp {
             cwd,
             env,
             timeout,
+            scrub: Vec::new(),
         };
         let sudo = if p.sudo.unwrap_or(false) {
             let entry = self.manager.get(&p.session_id, owner.as_deref())?;

@@ -146,6 +146,7 @@ impl SshMcp {
                 cwd,
                 env,
                 timeout,
+                scrub: Vec::new(),
             },
             sudo: p.sudo.unwrap_or(false),
             limit,

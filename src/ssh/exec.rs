@@ -17,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::ids::random_id;
+use crate::secret::Secret;
 use crate::ssh::command_line::{compose, marker_export};
+use crate::ssh::scrub::ScrubbedSink;
 use crate::ssh::session::Session;
 pub use crate::ssh::stop::{STOP_GRACE, STOP_SIGNALS};
 use crate::ssh::stop::{Step, Stop};
@@ -43,6 +45,9 @@ pub struct ExecRequest {
     pub env: Vec<(String, String)>,
     /// Stop the command after this long. `None`: no limit.
     pub timeout: Option<Duration>,
+    /// Secrets to replace with `<redacted>` wherever they appear in the output (the
+    /// password a sudo wrapper feeds on stdin).
+    pub scrub: Vec<Secret>,
 }
 
 impl std::fmt::Debug for ExecRequest {
@@ -53,6 +58,7 @@ impl std::fmt::Debug for ExecRequest {
             .field("cwd", &self.cwd)
             .field("env", &self.env)
             .field("timeout", &self.timeout)
+            .field("scrubbed_secrets", &self.scrub.len())
             .finish()
     }
 }
@@ -89,6 +95,23 @@ pub struct Exit {
 /// the channel before starting the command, as Dropbear does under load): the caller may
 /// try again, on a new connection or on this one (see [`crate::manager::access`]).
 pub async fn run(
+    session: &Arc<Session>,
+    mut req: ExecRequest,
+    sink: &mut dyn OutputSink,
+    cancel: &CancellationToken,
+) -> Result<Exit> {
+    let secrets = std::mem::take(&mut req.scrub);
+    if secrets.is_empty() {
+        return run_plain(session, req, sink, cancel).await;
+    }
+    let mut scrubbed = ScrubbedSink::new(sink, &secrets);
+    let exit = run_plain(session, req, &mut scrubbed, cancel).await;
+    scrubbed.finish();
+    exit
+}
+
+/// [`run`] without scrubbing.
+async fn run_plain(
     session: &Arc<Session>,
     req: ExecRequest,
     sink: &mut dyn OutputSink,

@@ -4,7 +4,10 @@
 //! split across two packets. [`Scrubber`] replaces every occurrence with `<redacted>` and
 //! holds back a tail that could be the start of one until the next piece decides.
 
+use std::time::Duration;
+
 use crate::secret::Secret;
+use crate::ssh::exec::OutputSink;
 
 /// What a secret is replaced with.
 pub const REDACTED: &[u8] = b"<redacted>";
@@ -100,6 +103,63 @@ impl Scrubber {
     }
 }
 
+/// An [`OutputSink`] that passes a command's output on with secrets removed, each stream
+/// on its own. [`ScrubbedSink::finish`] releases what is held back at the end.
+pub struct ScrubbedSink<'a> {
+    inner: &'a mut dyn OutputSink,
+    out: Scrubber,
+    err: Scrubber,
+}
+
+impl<'a> ScrubbedSink<'a> {
+    pub fn new(inner: &'a mut dyn OutputSink, secrets: &[Secret]) -> Self {
+        let mut out = Scrubber::default();
+        for s in secrets {
+            out.add(s);
+        }
+        let err = Scrubber {
+            secrets: out.secrets.clone(),
+            held: Vec::new(),
+        };
+        Self { inner, out, err }
+    }
+
+    /// Passes on the tails held back (they did not turn out to be secrets).
+    pub fn finish(&mut self) {
+        let (out, err) = (self.out.finish(), self.err.finish());
+        if !out.is_empty() {
+            self.inner.stdout(&out);
+        }
+        if !err.is_empty() {
+            self.inner.stderr(&err);
+        }
+    }
+}
+
+impl OutputSink for ScrubbedSink<'_> {
+    fn stdout(&mut self, data: &[u8]) {
+        let clean = self.out.push(data);
+        if !clean.is_empty() {
+            self.inner.stdout(&clean);
+        }
+    }
+
+    fn stderr(&mut self, data: &[u8]) {
+        let clean = self.err.push(data);
+        if !clean.is_empty() {
+            self.inner.stderr(&clean);
+        }
+    }
+
+    fn tick(&mut self, elapsed: Duration) {
+        self.inner.tick(elapsed);
+    }
+
+    fn started(&mut self) {
+        self.inner.started();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +200,31 @@ mod tests {
             s.scrub_text("x hunter2 <redacted>".into()),
             "x <redacted> <redacted>"
         );
+    }
+
+    #[derive(Default)]
+    struct Collect(Vec<u8>, Vec<u8>);
+
+    impl OutputSink for Collect {
+        fn stdout(&mut self, data: &[u8]) {
+            self.0.extend_from_slice(data);
+        }
+        fn stderr(&mut self, data: &[u8]) {
+            self.1.extend_from_slice(data);
+        }
+    }
+
+    #[test]
+    fn a_sink_should_scrub_each_stream_and_release_held_tails() {
+        let mut c = Collect::default();
+        let secrets = [Secret::new("hunter2")];
+        let mut s = ScrubbedSink::new(&mut c, &secrets);
+        s.stdout(b"pw: hun");
+        s.stderr(b"hunt");
+        s.stdout(b"ter2\nend hu");
+        s.finish();
+        assert_eq!(c.0, b"pw: <redacted>\nend hu");
+        assert_eq!(c.1, b"hunt");
     }
 
     #[test]

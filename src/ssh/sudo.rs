@@ -68,6 +68,9 @@ pub fn wrap_request(req: &mut ExecRequest, password: &Secret) -> Result<SudoComm
     req.command = wrapped.command.clone();
     req.stdin = Some(wrapped.stdin.clone());
     req.env = Vec::new();
+    // A command may print what it reads (`cat` with no stdin of its own), and sudo
+    // lectures or errors may quote input: the password never reaches the output.
+    req.scrub.push(password.clone());
     Ok(wrapped)
 }
 

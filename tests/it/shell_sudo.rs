@@ -139,6 +139,16 @@ async fn execute_with_sudo_should_run_as_root_or_say_why_not() {
         .await;
     assert_eq!(v["stdout"], "0\nfrom stdin\nhi\n", "{v}");
     assert_eq!(v["exit_code"], 0);
+    // Output that shows the password, on either stream, shows <redacted>.
+    let v = srv
+        .ok(
+            "ssh_execute",
+            json!({"session_id": s, "sudo": true, "env": {"P": PASSWORD},
+                   "command": "printf '%s\\n' \"$P\"; printf 'x%sy' \"$P\" >&2"}),
+        )
+        .await;
+    assert_eq!(v["stdout"], "<redacted>\n", "{v}");
+    assert_eq!(v["stderr"], "x<redacted>y", "{v}");
     // A job under sudo is listed with the command as given, not the wrapper around it.
     let v = srv
         .ok(
