@@ -20,6 +20,7 @@ pub mod access;
 mod entry;
 #[cfg(feature = "port_forward")]
 pub mod forwards;
+pub mod job;
 pub mod jobs;
 pub mod shells;
 
