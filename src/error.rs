@@ -181,6 +181,11 @@ pub enum Error {
     #[error("the server refused a terminal")]
     TerminalRefused,
 
+    /// A terminal program did not start as asked: no answer in time, or more output before
+    /// the answer than a starting program sends.
+    #[error("the shell did not start: {0}")]
+    ShellStart(String),
+
     /// The server refused or could not do a remote forward (`tcpip-forward`).
     #[error("{0}")]
     ForwardRefused(String),

@@ -120,6 +120,9 @@ fn describe(e: &Error) -> (String, String) {
         Error::TerminalRefused => {
             "the server allows no terminal for this account (PermitTTY no, or a no-pty key option); use ssh_execute".into()
         }
+        Error::ShellStart(_) => {
+            "the server may be overloaded or misbehaving; call ssh_shell_open again, or use ssh_execute".into()
+        }
         Error::ForwardRefused(_) => {
             "the server does not allow this forward; try another port, a local forward, or ask the user".into()
         }

@@ -251,6 +251,8 @@ async fn run_once(
                     sink.started();
                 }
                 Some(ChannelMsg::Failure) if !confirmed => {
+                    // The server keeps the channel until it is closed (`MaxSessions`).
+                    let _ = channel.close().await;
                     break Err(Error::ExecRefused);
                 }
                 Some(_) => {}

@@ -58,6 +58,12 @@ pub struct Pty {
     changes: watch::Receiver<u64>,
 }
 
+/// How long the server has to answer a request on a new channel.
+const ANSWER_WAIT: Duration = Duration::from_secs(30);
+/// Output a server may send before it answers (kept to be shown after): beyond this it is
+/// not a shell starting but a broken or hostile server.
+const EARLY_LIMIT: usize = 64 * 1024;
+
 /// Waits for the server's answer to a request on a new channel (`pty-req`, then `shell` or
 /// `exec`): a failure is `refused`. What arrives before the answer (a program's first output,
 /// even its exit, from a server that answers late) is returned to be handled in order.
@@ -67,20 +73,80 @@ async fn answer(
     refused: Error,
 ) -> Result<Vec<ChannelMsg>> {
     let mut early = Vec::new();
+    let mut early_bytes = 0usize;
     let answer = async {
         loop {
             match channel.wait().await {
                 Some(ChannelMsg::Success) => return Ok(()),
                 Some(ChannelMsg::Failure) => return Err(refused),
-                Some(msg) => early.push(msg),
-                None => return Err(session.closed_error()),
+                Some(msg) => {
+                    if let ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } = &msg
+                    {
+                        early_bytes = early_bytes.saturating_add(data.len());
+                    }
+                    if early_bytes > EARLY_LIMIT {
+                        return Err(Error::ShellStart(format!(
+                            "the server sent over {} KiB of output before answering",
+                            EARLY_LIMIT / 1024
+                        )));
+                    }
+                    early.push(msg);
+                }
+                // The channel closed without an answer: on a live connection, the server
+                // dropped it before anything ran (a retry may work).
+                None if session.is_closed() => return Err(session.closed_error()),
+                None => return Err(Error::DroppedBeforeStart),
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(30), answer)
+    tokio::time::timeout(ANSWER_WAIT, answer)
         .await
-        .map_err(|_| session.closed_error())??;
+        .map_err(|_| {
+            Error::ShellStart(format!(
+                "the server did not answer within {} s",
+                ANSWER_WAIT.as_secs()
+            ))
+        })??;
     Ok(early)
+}
+
+/// Asks for the terminal and starts the program on it; returns what arrived before the
+/// answers, and the stop marker the program carries (on servers that refuse signals).
+async fn start(
+    channel: &mut russh::Channel<russh::client::Msg>,
+    session: &Session,
+    req: &PtyRequest,
+) -> Result<(Vec<ChannelMsg>, Option<String>)> {
+    // Exported by the shell that starts the login shell: no `AcceptEnv` needed.
+    let exports = &req.env;
+    channel
+        .request_pty(true, &req.term, req.cols.into(), req.rows.into(), 0, 0, &[])
+        .await?;
+    answer(channel, session, Error::TerminalRefused).await?;
+    let marker = if session.marks_commands() {
+        Some(random_id(8)?)
+    } else {
+        None
+    };
+    let command = match (&req.command, &marker, &req.cwd) {
+        (None, None, None) if exports.is_empty() => None,
+        (command, marker, cwd) => {
+            let run = command
+                .clone()
+                .unwrap_or_else(|| "exec \"${SHELL:-/bin/sh}\" -l".into());
+            let mut line = compose(&run, cwd.as_deref(), exports);
+            if let Some(m) = marker {
+                line = format!("{}\n{line}", marker_export(m));
+            }
+            Some(line)
+        }
+    };
+    match command {
+        Some(c) => channel.exec(true, c.into_bytes()).await?,
+        None => channel.request_shell(true).await?,
+    }
+    let early = answer(channel, session, Error::ExecRefused).await?;
+    Ok((early, marker))
 }
 
 impl Pty {
@@ -90,36 +156,15 @@ impl Pty {
             .open_session_channel()
             .await
             .map_err(|e| session.not_started_if_closed(e))?;
-        // Exported by the shell that starts the login shell: no `AcceptEnv` needed.
-        let exports = req.env.clone();
-        channel
-            .request_pty(true, &req.term, req.cols.into(), req.rows.into(), 0, 0, &[])
-            .await?;
-        answer(&mut channel, session, Error::TerminalRefused).await?;
-        // On servers that refuse signals, the shell carries a marker to be stopped by.
-        let marker = if session.marks_commands() {
-            Some(random_id(8)?)
-        } else {
-            None
-        };
-        let command = match (&req.command, &marker, &req.cwd) {
-            (None, None, None) if exports.is_empty() => None,
-            (command, marker, cwd) => {
-                let run = command
-                    .clone()
-                    .unwrap_or_else(|| "exec \"${SHELL:-/bin/sh}\" -l".into());
-                let mut line = compose(&run, cwd.as_deref(), &exports);
-                if let Some(m) = marker {
-                    line = format!("{}\n{line}", marker_export(m));
-                }
-                Some(line)
+        let (early, marker) = match start(&mut channel, session, &req).await {
+            Ok(started) => started,
+            Err(e) => {
+                // The server keeps a channel until it is closed: a refused shell must not
+                // use up its `MaxSessions`.
+                let _ = channel.close().await;
+                return Err(e);
             }
         };
-        match command {
-            Some(c) => channel.exec(true, c.into_bytes()).await?,
-            None => channel.request_shell(true).await?,
-        }
-        let early = answer(&mut channel, session, Error::ExecRefused).await?;
         let shared = Arc::new(Shared {
             terminal: Mutex::new(Terminal::new(req.rows, req.cols)),
             exit: Mutex::new(None),

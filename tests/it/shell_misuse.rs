@@ -159,14 +159,20 @@ async fn the_read_only_preset_should_refuse_shells_and_rules_apply_to_typed_line
 
 #[tokio::test]
 async fn a_server_that_refuses_a_terminal_should_say_so() {
-    let sshd = Sshd::builder().config("PermitTTY no").start();
+    // Two channels at most: a refused shell that kept its channel would use them up.
+    let sshd = Sshd::builder()
+        .config("PermitTTY no")
+        .config("MaxSessions 2")
+        .start();
     let srv = Server::stdio().await;
     let s = srv.connect(&sshd).await;
-    let e = srv.err("ssh_shell_open", json!({"session_id": s})).await;
-    assert!(
-        e.contains("refused a terminal") && e.contains("ssh_execute"),
-        "{e}"
-    );
+    for _ in 0..3 {
+        let e = srv.err("ssh_shell_open", json!({"session_id": s})).await;
+        assert!(
+            e.contains("refused a terminal") && e.contains("ssh_execute"),
+            "{e}"
+        );
+    }
     // The session still runs commands, and holds no half-open shell.
     let v = srv.exec(&s, "echo still-here").await;
     assert_eq!(v["stdout"], "still-here\n");
