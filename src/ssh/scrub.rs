@@ -13,18 +13,42 @@ use crate::ssh::exec::OutputSink;
 pub const REDACTED: &[u8] = b"<redacted>";
 
 /// Replaces the secrets it knows in the bytes passed through it.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Scrubber {
     secrets: Vec<Secret>,
-    /// Bytes that may be the beginning of a secret, waiting for what follows.
+    /// The first bytes of the secrets: where one could start.
+    firsts: Vec<u8>,
+    /// Bytes not decided yet, waiting for what follows.
     held: Vec<u8>,
+    /// Hold back the last bytes of the stream that a secret could still cover, whatever
+    /// they are (see [`Scrubber::holding_tail`]).
+    hold_tail: bool,
 }
 
 impl Scrubber {
+    /// A scrubber that always holds back the stream's last bytes a secret could still
+    /// cover (one less than the longest secret), not only those that begin one: when output
+    /// shows up then depends on whole secrets only, so reading a stream as it grows cannot
+    /// tell a guess that begins the secret from one that does not. For output read as a
+    /// whole at the end (commands); a terminal must show a prompt at once.
+    pub fn holding_tail() -> Self {
+        Self {
+            hold_tail: true,
+            ..Self::default()
+        }
+    }
+
     /// Adds a secret to remove (the empty one and known ones are ignored).
     pub fn add(&mut self, secret: &Secret) {
-        if !secret.is_empty() && !self.secrets.iter().any(|s| s.expose() == secret.expose()) {
+        let bytes = secret.expose().as_bytes();
+        let Some(&first) = bytes.first() else {
+            return;
+        };
+        if !self.secrets.iter().any(|s| s.expose() == secret.expose()) {
             self.secrets.push(secret.clone());
+            if !self.firsts.contains(&first) {
+                self.firsts.push(first);
+            }
         }
     }
 
@@ -40,26 +64,58 @@ impl Scrubber {
         }
         let mut buf = std::mem::take(&mut self.held);
         buf.extend_from_slice(data);
+        // Positions from `decided_to` on wait for more bytes when holding the tail.
+        let longest = self
+            .secrets
+            .iter()
+            .map(|s| s.expose().len())
+            .max()
+            .unwrap_or(0);
+        let decided_to = if self.hold_tail {
+            buf.len().saturating_sub(longest.saturating_sub(1))
+        } else {
+            buf.len()
+        };
+        let (out, held) = self.scan(&buf, decided_to);
+        self.held = held;
+        out
+    }
+
+    /// What is held back, scrubbed and released at the end of the stream.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let held = std::mem::take(&mut self.held);
+        let (mut out, rest) = self.scan(&held, held.len());
+        out.extend_from_slice(&rest);
+        out
+    }
+
+    /// Scrubs `buf` from its start up to position `to`; returns the output and what is
+    /// left undecided (from `to`, or from a cut-short secret before it).
+    fn scan(&self, buf: &[u8], to: usize) -> (Vec<u8>, Vec<u8>) {
         let mut out = Vec::with_capacity(buf.len());
         let mut i = 0;
-        while let Some(rest) = buf.get(i..).filter(|r| !r.is_empty()) {
+        while i < to {
+            let rest = buf.get(i..).unwrap_or_default();
+            let window = rest.get(..to - i).unwrap_or(rest);
+            // Bytes that start no secret pass in one copy.
+            let skip = self.next_start(window).unwrap_or(window.len());
+            out.extend_from_slice(rest.get(..skip).unwrap_or_default());
+            i += skip;
+            let Some(rest) = buf.get(i..).filter(|_| i < to) else {
+                break;
+            };
             if let Some(len) = self.whole_at(rest) {
                 out.extend_from_slice(REDACTED);
                 i += len;
             } else if self.starts_one(rest) {
-                self.held = rest.to_vec();
                 break;
             } else {
                 out.extend_from_slice(rest.get(..1).unwrap_or_default());
                 i += 1;
             }
         }
-        out
-    }
-
-    /// What is held back, released at the end of the stream.
-    pub fn finish(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.held)
+        let held = buf.get(i.min(buf.len())..).unwrap_or_default().to_vec();
+        (out, held)
     }
 
     /// `text` with every secret replaced, for text a terminal rendered: escape sequences
@@ -83,6 +139,16 @@ impl Scrubber {
             })
             .collect::<Vec<_>>()
             .join(&marker)
+    }
+
+    /// Where in `bytes` a secret could first start.
+    fn next_start(&self, bytes: &[u8]) -> Option<usize> {
+        match *self.firsts.as_slice() {
+            [a] => memchr::memchr(a, bytes),
+            [a, b] => memchr::memchr2(a, b, bytes),
+            [a, b, c] => memchr::memchr3(a, b, c, bytes),
+            _ => bytes.iter().position(|b| self.firsts.contains(b)),
+        }
     }
 
     /// The length of a secret `rest` starts with.
@@ -113,14 +179,11 @@ pub struct ScrubbedSink<'a> {
 
 impl<'a> ScrubbedSink<'a> {
     pub fn new(inner: &'a mut dyn OutputSink, secrets: &[Secret]) -> Self {
-        let mut out = Scrubber::default();
+        let mut out = Scrubber::holding_tail();
         for s in secrets {
             out.add(s);
         }
-        let err = Scrubber {
-            secrets: out.secrets.clone(),
-            held: Vec::new(),
-        };
+        let err = out.clone();
         Self { inner, out, err }
     }
 
@@ -233,5 +296,43 @@ mod tests {
         s.add(&Secret::new("hunter2"));
         assert_eq!(s.push(b"ok hun"), b"ok ");
         assert_eq!(s.push(b"gry"), b"hungry");
+    }
+
+    /// However the stream is cut, both modes give what replacing every whole secret in the
+    /// whole text gives.
+    #[test]
+    fn any_cutting_should_give_the_same_output_in_both_modes() {
+        let text = "hunter hunter2 hhunter22 hunte r2 hunter2hunter2 end hunt".repeat(3);
+        let want = text.replace("hunter2", "<redacted>");
+        for hold in [false, true] {
+            for step in 1..=9 {
+                let mut s = if hold {
+                    Scrubber::holding_tail()
+                } else {
+                    Scrubber::default()
+                };
+                s.add(&Secret::new("hunter2"));
+                let mut out = Vec::new();
+                for piece in text.as_bytes().chunks(step) {
+                    out.extend(s.push(piece));
+                }
+                out.extend(s.finish());
+                assert_eq!(String::from_utf8(out).unwrap(), want, "{hold} {step}");
+            }
+        }
+    }
+
+    /// Holding the tail, what is shown of a growing stream does not depend on whether its
+    /// end begins the secret.
+    #[test]
+    fn a_held_tail_should_not_tell_a_prefix_of_the_secret() {
+        let shown = |end: &str| {
+            let mut s = Scrubber::holding_tail();
+            s.add(&Secret::new("hunter2"));
+            s.push(format!("0123456789{end}").as_bytes())
+        };
+        assert_eq!(shown("hun"), b"0123456");
+        assert_eq!(shown("abc"), b"0123456");
+        assert_eq!(shown("hunter"), shown("abcdef"));
     }
 }

@@ -14,6 +14,7 @@ use crate::ids::random_id;
 use crate::secret::Secret;
 use crate::ssh::command_line::{compose, shell_quote};
 use crate::ssh::exec::ExecRequest;
+use crate::ssh::scrub::Scrubber;
 
 /// A command wrapped to run under sudo.
 pub struct SudoCommand {
@@ -21,8 +22,11 @@ pub struct SudoCommand {
     pub command: String,
     /// Its stdin: the password twice, then the command's own.
     pub stdin: Vec<u8>,
-    /// Marks the wrapper's own report on stderr.
-    marker: String,
+    /// The wrapper's own report lines on stderr, `missing` and `refused`, each as written
+    /// and as it reads once the password is removed from the output (a password may occur
+    /// in the line, which it cannot span: it holds no line break).
+    missing: [String; 2],
+    refused: [String; 2],
 }
 
 /// Wraps `command` (with `env` exported inside sudo, where it would otherwise be reset).
@@ -54,10 +58,19 @@ pub fn wrap(
         input.push(b'\n');
     }
     input.extend_from_slice(stdin.unwrap_or_default());
+    let report = |what: &str| {
+        let line = format!("{marker}:{what}");
+        let mut scrubber = Scrubber::default();
+        scrubber.add(password);
+        let mut seen = scrubber.push(line.as_bytes());
+        seen.extend(scrubber.finish());
+        [line, String::from_utf8_lossy(&seen).into_owned()]
+    };
     Ok(SudoCommand {
         command: script,
         stdin: input,
-        marker,
+        missing: report("missing"),
+        refused: report("refused"),
     })
 }
 
@@ -77,12 +90,19 @@ pub fn wrap_request(req: &mut ExecRequest, password: &Secret) -> Result<SudoComm
 impl SudoCommand {
     /// The error the wrapper reported on `stderr`, if any.
     pub fn failure(&self, stderr: &str) -> Option<Error> {
-        let line = stderr.lines().find_map(|l| l.strip_prefix(&self.marker))?;
-        Some(match line {
-            ":missing" => Error::Sudo("sudo is not installed on the remote host".into()),
-            _ => Error::Sudo(
-                "sudo refused the password: it is wrong, or the account may not use sudo".into(),
-            ),
+        stderr.lines().find_map(|l| {
+            if self.missing.iter().any(|m| m == l) {
+                Some(Error::Sudo(
+                    "sudo is not installed on the remote host".into(),
+                ))
+            } else if self.refused.iter().any(|r| r == l) {
+                Some(Error::Sudo(
+                    "sudo refused the password: it is wrong, or the account may not use sudo"
+                        .into(),
+                ))
+            } else {
+                None
+            }
         })
     }
 }
@@ -98,7 +118,7 @@ mod tests {
         assert!(!w.command.contains("pa$$"));
         assert_eq!(w.stdin, b"pa$$ 'word\npa$$ 'word\nin");
         assert!(w.command.contains("sudo -S -k -p '' -- sh -c 'export A="));
-        let err = format!("{}:refused\n", w.marker);
+        let err = format!("{}\n", w.refused[0]);
         assert!(matches!(w.failure(&err), Some(Error::Sudo(_))));
         assert!(w.failure("Sorry, try again.\n").is_none());
         let req = crate::ssh::exec::ExecRequest {
@@ -111,5 +131,31 @@ mod tests {
             !debug.contains("112, 97, 36") && !debug.contains("pa$$"),
             "{debug}"
         );
+    }
+
+    /// A password that occurs in the wrapper's report line is removed from it in the
+    /// output; the report is still recognised.
+    #[test]
+    fn a_report_should_be_recognised_with_the_password_removed() {
+        for pw in ["sudo", "-", "refused", "ssh-mcp", "d"] {
+            let w = wrap("true", &[], &Secret::new(pw), None).unwrap();
+            let mut scrubber = Scrubber::default();
+            scrubber.add(&Secret::new(pw));
+            let raw = format!("noise\n{}\nmore\n", w.refused[0]);
+            let mut seen = scrubber.push(raw.as_bytes());
+            seen.extend(scrubber.finish());
+            let seen = String::from_utf8(seen).unwrap();
+            assert!(!seen.contains(&w.refused[0]), "{pw}: {seen}");
+            let e = w.failure(&seen).map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("refused the password"), "{pw}: {seen}");
+            let raw = format!("{}\n", w.missing[0]);
+            let mut seen = scrubber.push(raw.as_bytes());
+            seen.extend(scrubber.finish());
+            let e = w
+                .failure(&String::from_utf8(seen).unwrap())
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("not installed"), "{pw}");
+        }
     }
 }
