@@ -8,6 +8,13 @@
 //! needs no password (`sudo -n true` succeeds) skips the check and runs under `sudo -n`.
 //! Nothing depends on the prompt's wording, which sudo-rs and translations change; the
 //! password is never on a command line.
+//!
+//! sudo-rs (0.2.15, run by the integration tests beside sudo 1.9) takes the same options
+//! with the same exit codes, and with `-S` it too reads the password up to the line break
+//! only, leaving the rest of stdin to the command. Only its words differ, which the wrapper
+//! never reads: it asks `[sudo: authenticate] Password: ` and says `Authentication failed,
+//! try again.` and `interactive authentication is required` where sudo asks `[sudo] password
+//! for <user>: ` and says `Sorry, try again.` and `a password is required`.
 
 use crate::error::{Error, Result};
 use crate::ids::random_id;

@@ -4,8 +4,9 @@
 //! Needs `/usr/sbin/sshd`, `ssh-keygen`, `ssh-agent`, `/usr/sbin/dropbear`,
 //! `/usr/sbin/tinysshd` and root (a test user with a password is created), and for
 //! `quoting` the login shells dash, zsh and fish (one user each), for `shell` and
-//! `shell_sudo` sudo, python3 and less (the test user gets a sudoers entry), and for
-//! `secrets` headless Chromium and chromedriver. `.ci/run` installs what is missing. The
+//! `shell_sudo` sudo, python3 and less (the test user gets a sudoers entry), for `sudo_rs`
+//! sudo-rs in `/opt/sudo-rs/bin` (`scripts/sudo-rs-setup`), and for `secrets` headless
+//! Chromium and chromedriver. `.ci/run` installs what is missing. The
 //! tests with the official MCP tools (`official`) and the
 //! AsyncSSH server (`asyncssh`) need `SSH_MCP_INTEROP_DIR`, which `scripts/test` sets.
 
@@ -52,6 +53,7 @@ mod shell_sudo;
 mod sshconfig;
 mod sshd;
 mod sudo_page;
+mod sudo_rs;
 mod tinyssh;
 mod usability;
 mod yielding;
