@@ -59,6 +59,10 @@ pub fn wrap(
          unset p\n\
          exec sudo -S -k -p '' -- sh -c {inner}"
     );
+    // The script is POSIX sh, whatever the account's login shell (fish reads `IFS= read`
+    // and `if …; then` as errors); sh's `printf` is a builtin, so the password is on no
+    // command line.
+    let script = format!("exec sh -c {}", shell_quote(&script));
     let mut input = Vec::new();
     for _ in 0..2 {
         input.extend_from_slice(password.expose().as_bytes());
@@ -124,7 +128,11 @@ mod tests {
         let w = wrap("id -u", &[("A".into(), "1".into())], &pw, Some(b"in")).unwrap();
         assert!(!w.command.contains("pa$$"));
         assert_eq!(w.stdin, b"pa$$ 'word\npa$$ 'word\nin");
-        assert!(w.command.contains("sudo -S -k -p '' -- sh -c 'export A="));
+        assert!(
+            w.command.starts_with("exec sh -c 'IFS= read -r p"),
+            "{}",
+            w.command
+        );
         let err = format!("{}\n", w.refused[0]);
         assert!(matches!(w.failure(&err), Some(Error::Sudo(_))));
         assert!(w.failure("Sorry, try again.\n").is_none());

@@ -1,5 +1,5 @@
 //! `cwd` and `env` are data under every login shell: sh (dash), bash, zsh and fish read
-//! them back unchanged, and none runs what they hold.
+//! them back unchanged, and none runs what they hold; `sudo: true` works under each.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::harness::Server;
-use crate::sshd::{self, Sshd};
+use crate::sshd::{self, PASSWORD, Sshd};
 
 /// Login shells besides bash (the test user's) and the package that provides each.
 const OTHER_SHELLS: &[(&str, &str)] = &[
@@ -157,5 +157,64 @@ async fn cwd_and_env_should_be_taken_literally_by_every_login_shell() {
             !Path::new(marker).exists(),
             "{shell}: a cwd or env value ran a command"
         );
+    }
+}
+
+/// Gives `user` the test password and the right to run anything with sudo (giving it).
+fn sudo_with_password(user: &str) {
+    // Other test processes may edit /etc/shadow at the same moment (which fails on its lock).
+    for attempt in 0.. {
+        let mut child = std::process::Command::new("chpasswd")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{user}:{PASSWORD}").unwrap();
+        drop(stdin);
+        if child.wait().unwrap().success() {
+            break;
+        }
+        assert!(attempt < 50, "could not set the password of {user}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let file = format!("/etc/sudoers.d/{user}");
+    fs::write(&file, format!("{user} ALL=(ALL) ALL\n")).unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o440)).unwrap();
+}
+
+/// The sudo wrapper is a POSIX sh script, whatever the login shell reads.
+#[tokio::test]
+async fn sudo_should_run_under_every_login_shell() {
+    assert!(
+        Path::new("/usr/bin/sudo").exists(),
+        "sudo not found: install it with `apt-get install -y sudo` (scripts/test does)"
+    );
+    let users = login_users();
+    let allow: Vec<&str> = users.iter().map(|(_, u)| u.as_str()).collect();
+    let sshd = Sshd::builder()
+        .config(format!("AllowUsers {}", allow.join(" ")))
+        .start();
+    let srv = Server::stdio().await;
+    for (shell, user) in &users {
+        sudo_with_password(user);
+        let s = srv
+            .ok(
+                "ssh_connect",
+                json!({"address": sshd.address(), "username": user, "password": PASSWORD}),
+            )
+            .await["session_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let v = srv
+            .ok(
+                "ssh_execute",
+                json!({"session_id": s, "sudo": true, "command": "id -u; printf '%s|' \"$X\"; cat",
+                       "env": {"X": "a b"}, "stdin": "in\n"}),
+            )
+            .await;
+        assert_eq!(v["stdout"], "0\na b|in\n", "{shell}: {v}");
+        assert_eq!(v["exit_code"], 0, "{shell}: {v}");
     }
 }
