@@ -181,9 +181,9 @@ pub enum Error {
     #[error("the server refused a terminal")]
     TerminalRefused,
 
-    /// A terminal program did not start as asked: no answer in time, or more output before
-    /// the answer than a starting program sends.
-    #[error("the shell did not start: {0}")]
+    /// The server did not confirm a terminal program (no answer in time, or more output
+    /// before the answer than a starting program sends); the channel was closed.
+    #[error("{0}; it was closed")]
     ShellStart(String),
 
     /// The server refused or could not do a remote forward (`tcpip-forward`).

@@ -121,7 +121,7 @@ fn describe(e: &Error) -> (String, String) {
             "the server allows no terminal for this account (PermitTTY no, or a no-pty key option); use ssh_execute".into()
         }
         Error::ShellStart(_) => {
-            "the server may be overloaded or misbehaving; call ssh_shell_open again, or use ssh_execute".into()
+            "the shell was closed, but a given command may have run: check with ssh_execute before opening it again".into()
         }
         Error::ForwardRefused(_) => {
             "the server does not allow this forward; try another port, a local forward, or ask the user".into()

@@ -133,6 +133,12 @@ async fn run_plain(
         .ok_or(Error::DroppedBeforeStart)
 }
 
+/// Closes a channel we stopped reading, waiting a bounded time: a server that keeps sending
+/// fills the channel's queue, and the connection then waits for us to read it.
+pub(crate) async fn close_quietly(channel: &Channel<Msg>) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), channel.close()).await;
+}
+
 /// One attempt; `None` when the server closed the channel without starting the command.
 async fn run_once(
     session: &Arc<Session>,
@@ -154,6 +160,12 @@ async fn run_once(
     };
     tokio::pin!(stop_requested);
     let mut exit = Exit::default();
+    // Made before the channel opens: an error after that would leave the channel open.
+    let marker = if session.marks_commands() {
+        Some(random_id(8)?)
+    } else {
+        None
+    };
 
     let opened = tokio::select! {
         r = session.open_session_channel() => Some(r.map_err(|e| session.not_started_if_closed(e))?),
@@ -175,11 +187,6 @@ async fn run_once(
         Ok(r) => r,
         Err(_) if !session.is_closed() => return Ok(None),
         Err(_) => return Err(session.not_started_error()),
-    };
-    let marker = if session.marks_commands() {
-        Some(random_id(8)?)
-    } else {
-        None
     };
     let mut command = compose(&req.command, req.cwd.as_deref(), &refused);
     if let Some(m) = &marker {
@@ -214,6 +221,7 @@ async fn run_once(
     let mut confirmed = false;
     let mut output = false;
     let mut eof = false;
+    let mut refused_exec = false;
     let mut stop = Stop::new(deadline, session.clone(), marker.clone());
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
     // Set when the connection died: what it delivered before (output, the exit report) is
@@ -251,8 +259,7 @@ async fn run_once(
                     sink.started();
                 }
                 Some(ChannelMsg::Failure) if !confirmed => {
-                    // The server keeps the channel until it is closed (`MaxSessions`).
-                    let _ = channel.close().await;
+                    refused_exec = true;
                     break Err(Error::ExecRefused);
                 }
                 Some(_) => {}
@@ -281,6 +288,10 @@ async fn run_once(
     };
     if let Some(f) = feeder {
         f.abort();
+    }
+    if refused_exec {
+        // The server keeps the channel until it is closed (`MaxSessions`).
+        close_quietly(&channel).await;
     }
     result?;
     // The channel closed without an exit report and we did not stop it: the connection

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::error::{Error, Result};
 use crate::ids::random_id;
 use crate::ssh::command_line::{compose, marker_export};
-use crate::ssh::exec::{Exit, signal_name_of};
+use crate::ssh::exec::{Exit, close_quietly, signal_name_of};
 use crate::ssh::session::Session;
 use crate::ssh::stop::{Step, Stop};
 use crate::ssh::terminal::Terminal;
@@ -66,35 +66,44 @@ const EARLY_LIMIT: usize = 64 * 1024;
 
 /// Waits for the server's answer to a request on a new channel (`pty-req`, then `shell` or
 /// `exec`): a failure is `refused`. What arrives before the answer (a program's first output,
-/// even its exit, from a server that answers late) is returned to be handled in order.
+/// even its exit, from a server that answers late or never) is returned to be handled in
+/// order.
 async fn answer(
     channel: &mut russh::Channel<russh::client::Msg>,
     session: &Session,
     refused: Error,
 ) -> Result<Vec<ChannelMsg>> {
     let mut early = Vec::new();
+    // Every message counts, empty ones too: a server must not fill memory with them.
     let mut early_bytes = 0usize;
     let answer = async {
         loop {
             match channel.wait().await {
                 Some(ChannelMsg::Success) => return Ok(()),
                 Some(ChannelMsg::Failure) => return Err(refused),
+                Some(ChannelMsg::WindowAdjusted { .. }) => {}
                 Some(msg) => {
-                    if let ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } = &msg
-                    {
-                        early_bytes = early_bytes.saturating_add(data.len());
-                    }
+                    let size = match &msg {
+                        ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                            data.len()
+                        }
+                        _ => 0,
+                    };
+                    early_bytes = early_bytes.saturating_add(size + 64);
                     if early_bytes > EARLY_LIMIT {
                         return Err(Error::ShellStart(format!(
-                            "the server sent over {} KiB of output before answering",
+                            "the server sent over {} KiB before confirming the shell",
                             EARLY_LIMIT / 1024
                         )));
                     }
                     early.push(msg);
                 }
-                // The channel closed without an answer: on a live connection, the server
-                // dropped it before anything ran (a retry may work).
+                // The program ran (it wrote or ended) and the channel is gone: that is its
+                // whole life, shown as such.
+                None if early.iter().any(ran) => return Ok(()),
                 None if session.is_closed() => return Err(session.closed_error()),
+                // Closed on a live connection before anything ran: the server dropped it
+                // (a retry may work).
                 None => return Err(Error::DroppedBeforeStart),
             }
         }
@@ -102,12 +111,24 @@ async fn answer(
     tokio::time::timeout(ANSWER_WAIT, answer)
         .await
         .map_err(|_| {
-            Error::ShellStart(format!(
-                "the server did not answer within {} s",
+            session.or_closed(Error::ShellStart(format!(
+                "the server did not confirm the shell within {} s",
                 ANSWER_WAIT.as_secs()
-            ))
+            )))
         })??;
     Ok(early)
+}
+
+/// Whether `msg` shows that the program on a channel ran.
+fn ran(msg: &ChannelMsg) -> bool {
+    matches!(
+        msg,
+        ChannelMsg::Data { .. }
+            | ChannelMsg::ExtendedData { .. }
+            | ChannelMsg::ExitStatus { .. }
+            | ChannelMsg::ExitSignal { .. }
+            | ChannelMsg::Eof
+    )
 }
 
 /// Asks for the terminal and starts the program on it; returns what arrived before the
@@ -161,7 +182,7 @@ impl Pty {
             Err(e) => {
                 // The server keeps a channel until it is closed: a refused shell must not
                 // use up its `MaxSessions`.
-                let _ = channel.close().await;
+                close_quietly(&channel).await;
                 return Err(e);
             }
         };

@@ -46,6 +46,10 @@ impl Scrubber {
         };
         if !self.secrets.iter().any(|s| s.expose() == secret.expose()) {
             self.secrets.push(secret.clone());
+            // Longest first: of two secrets where one begins the other, the whole longer
+            // one is removed, not the shorter one leaving the longer one's tail.
+            self.secrets
+                .sort_by_key(|s| std::cmp::Reverse(s.expose().len()));
             if !self.firsts.contains(&first) {
                 self.firsts.push(first);
             }
@@ -76,7 +80,7 @@ impl Scrubber {
         } else {
             buf.len()
         };
-        let (out, held) = self.scan(&buf, decided_to);
+        let (out, held) = self.scan(&buf, decided_to, false);
         self.held = held;
         out
     }
@@ -84,14 +88,15 @@ impl Scrubber {
     /// What is held back, scrubbed and released at the end of the stream.
     pub fn finish(&mut self) -> Vec<u8> {
         let held = std::mem::take(&mut self.held);
-        let (mut out, rest) = self.scan(&held, held.len());
+        let (mut out, rest) = self.scan(&held, held.len(), true);
         out.extend_from_slice(&rest);
         out
     }
 
     /// Scrubs `buf` from its start up to position `to`; returns the output and what is
-    /// left undecided (from `to`, or from a cut-short secret before it).
-    fn scan(&self, buf: &[u8], to: usize) -> (Vec<u8>, Vec<u8>) {
+    /// left undecided (from `to`, or from where a secret may be cut short). `at_end`: no
+    /// more bytes follow, so nothing waits for them.
+    fn scan(&self, buf: &[u8], to: usize, at_end: bool) -> (Vec<u8>, Vec<u8>) {
         let mut out = Vec::with_capacity(buf.len());
         let mut i = 0;
         while i < to {
@@ -104,11 +109,13 @@ impl Scrubber {
             let Some(rest) = buf.get(i..).filter(|_| i < to) else {
                 break;
             };
-            if let Some(len) = self.whole_at(rest) {
+            // A secret cut short by the end of what arrived waits for the rest, even where
+            // a shorter one is whole: the longer one may still complete.
+            if !at_end && self.starts_one(rest) {
+                break;
+            } else if let Some(len) = self.whole_at(rest) {
                 out.extend_from_slice(REDACTED);
                 i += len;
-            } else if self.starts_one(rest) {
-                break;
             } else {
                 out.extend_from_slice(rest.get(..1).unwrap_or_default());
                 i += 1;
@@ -151,7 +158,7 @@ impl Scrubber {
         }
     }
 
-    /// The length of a secret `rest` starts with.
+    /// The length of the longest secret `rest` starts with.
     fn whole_at(&self, rest: &[u8]) -> Option<usize> {
         self.secrets
             .iter()
@@ -334,5 +341,44 @@ mod tests {
         assert_eq!(shown("hun"), b"0123456");
         assert_eq!(shown("abc"), b"0123456");
         assert_eq!(shown("hunter"), shown("abcdef"));
+    }
+
+    /// Of two secrets where one begins the other, the longer is removed whole, however the
+    /// stream is cut; a whole secret is removed at the end even where a longer one could
+    /// have begun.
+    #[test]
+    fn the_longest_secret_should_win_and_the_end_should_be_scrubbed() {
+        for hold in [false, true] {
+            for order in [["hunter", "hunter2"], ["hunter2", "hunter"]] {
+                for cut in 1..=8 {
+                    let mut s = if hold {
+                        Scrubber::holding_tail()
+                    } else {
+                        Scrubber::default()
+                    };
+                    for secret in order {
+                        s.add(&Secret::new(secret));
+                    }
+                    let text = b"a hunter2 b hunter";
+                    let mut out = Vec::new();
+                    for piece in text.chunks(cut) {
+                        out.extend(s.push(piece));
+                    }
+                    out.extend(s.finish());
+                    assert_eq!(
+                        String::from_utf8(out).unwrap(),
+                        "a <redacted> b <redacted>",
+                        "{hold} {order:?} {cut}"
+                    );
+                }
+            }
+        }
+        let mut s = Scrubber::default();
+        s.add(&Secret::new("hunter2"));
+        s.add(&Secret::new("ter"));
+        let mut out = s.push(b"xx hunter");
+        out.extend(s.finish());
+        assert_eq!(out, b"xx hun<redacted>");
+        assert_eq!(s.scrub_text("hunter2".into()), "<redacted>");
     }
 }
