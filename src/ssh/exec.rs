@@ -183,7 +183,7 @@ async fn run_once(
 
     // Until the exec request is sent, a channel the server already closed means the command
     // never started: report that, so the caller tries again.
-    let refused = match send_env(&mut channel, &req.env).await {
+    let (refused, mut owed) = match send_env(&mut channel, &req.env).await {
         Ok(r) => r,
         Err(_) if !session.is_closed() => return Ok(None),
         Err(_) => return Err(session.not_started_error()),
@@ -254,6 +254,9 @@ async fn run_once(
                     eof = true;
                     if exit.exit_code.is_some() || exit.exit_signal.is_some() { break Ok(()); }
                 }
+                // Replies come in the order of the requests: those to env requests we
+                // stopped waiting for come before the exec reply.
+                Some(ChannelMsg::Success | ChannelMsg::Failure) if owed > 0 => owed -= 1,
                 Some(ChannelMsg::Success) => {
                     confirmed = true;
                     sink.started();
@@ -312,32 +315,45 @@ async fn run_once(
     Ok(Some(exit))
 }
 
-/// Sends `env` requests, each answered before the next; returns those the server refused.
+/// Sends `env` requests, each answered before the next; returns the variables the server
+/// refused (the shell exports them instead) and how many replies are still owed: a request
+/// not answered within 10 s counts as refused, and its late reply, which comes before the
+/// replies to later requests, must not be taken for theirs.
 async fn send_env(
     channel: &mut Channel<Msg>,
     env: &[(String, String)],
-) -> Result<Vec<(String, String)>> {
+) -> Result<(Vec<(String, String)>, usize)> {
     let mut refused = Vec::new();
+    let mut owed = 0usize;
     for (k, v) in env {
         channel.set_env(true, k.clone(), v.clone()).await?;
         let reply = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
-                match channel.wait().await {
-                    Some(ChannelMsg::Success) => return Some(true),
-                    Some(ChannelMsg::Failure) => return Some(false),
+                let answer = match channel.wait().await {
+                    Some(ChannelMsg::Success) => true,
+                    Some(ChannelMsg::Failure) => false,
                     Some(_) => continue,
                     None => return None,
+                };
+                if owed > 0 {
+                    owed -= 1;
+                } else {
+                    return Some(answer);
                 }
             }
         })
         .await;
         match reply {
             Ok(Some(true)) => {}
-            Ok(Some(false)) | Err(_) => refused.push((k.clone(), v.clone())),
+            Ok(Some(false)) => refused.push((k.clone(), v.clone())),
+            Err(_) => {
+                owed += 1;
+                refused.push((k.clone(), v.clone()));
+            }
             Ok(None) => return Err(Error::ChannelOpen("the channel closed during setup".into())),
         }
     }
-    Ok(refused)
+    Ok((refused, owed))
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
