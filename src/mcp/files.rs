@@ -14,7 +14,7 @@ use crate::manager::OpenSftp;
 use crate::mcp::errors::tool_error;
 use crate::mcp::execute::millis;
 use crate::mcp::progress::TransferProgress;
-use crate::mcp::types::*;
+use crate::mcp::file_types::*;
 use crate::mcp::{SshMcp, schema};
 use crate::ssh::sftp::{self, Sink, Source};
 

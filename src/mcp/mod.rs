@@ -25,6 +25,7 @@ pub mod connect;
 pub mod errors;
 pub mod execute;
 pub mod fanout;
+pub mod file_types;
 pub mod files;
 #[cfg(feature = "port_forward")]
 pub mod forward;
