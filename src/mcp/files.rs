@@ -13,8 +13,8 @@ use crate::local_paths::Confinement;
 use crate::manager::OpenSftp;
 use crate::mcp::errors::tool_error;
 use crate::mcp::execute::millis;
-use crate::mcp::progress::TransferProgress;
 use crate::mcp::file_types::*;
+use crate::mcp::progress::TransferProgress;
 use crate::mcp::{SshMcp, schema};
 use crate::ssh::sftp::{self, Sink, Source};
 
