@@ -18,6 +18,18 @@ pub async fn open(srv: &Server, s: &str, extra: Value) -> String {
     v["shell_id"].as_str().unwrap().to_string()
 }
 
+/// A stdio server that allows `max` shells per session.
+pub async fn server_with_max_shells(max: u32) -> Server {
+    Server::start_with(
+        Transport::Stdio,
+        Opts {
+            args: vec!["--max-shells".into(), max.to_string()],
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 /// Types `line` and Enter; returns once `wait_for` matched.
 pub async fn run(srv: &Server, sh: &str, line: &str, wait_for: &str) -> Value {
     let v = srv

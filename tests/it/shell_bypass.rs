@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::harness::{Opts, Server, Transport};
-use crate::shell::open;
+use crate::shell::{open, server_with_max_shells};
 use crate::sshd::{Sshd, USER, user};
 
 #[tokio::test]
@@ -63,14 +63,7 @@ async fn every_way_of_submitting_a_line_should_be_checked() {
 #[tokio::test]
 async fn ended_shells_should_count_and_huge_terminals_be_refused() {
     let sshd = Sshd::start();
-    let srv = Server::start_with(
-        Transport::Stdio,
-        Opts {
-            args: vec!["--max-shells".into(), "2".into()],
-            ..Default::default()
-        },
-    )
-    .await;
+    let srv = server_with_max_shells(2).await;
     let s = srv.connect(&sshd).await;
     let e = srv
         .err(

@@ -4,20 +4,13 @@
 use serde_json::json;
 
 use crate::harness::{Opts, Server, Transport, http_client};
-use crate::shell::open;
+use crate::shell::{open, server_with_max_shells};
 use crate::sshd::Sshd;
 
 #[tokio::test]
 async fn misuse_should_be_refused_with_a_clear_error() {
     let sshd = Sshd::start();
-    let srv = Server::start_with(
-        Transport::Stdio,
-        Opts {
-            args: vec!["--max-shells".into(), "2".into()],
-            ..Default::default()
-        },
-    )
-    .await;
+    let srv = server_with_max_shells(2).await;
     let s = srv.connect(&sshd).await;
     let e = srv.err("ssh_shell_read", json!({"shell_id": "nope"})).await;
     assert!(e.contains("no shell"), "{e}");

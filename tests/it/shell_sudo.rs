@@ -65,6 +65,20 @@ pub(crate) async fn server(sshd: &Sshd, dir: &std::path::Path) -> Server {
     .await
 }
 
+/// Connects to the named host `address` and runs `id -u` with `sudo: true`, which must
+/// fail; returns the session id and the error.
+async fn sudo_refused(srv: &Server, address: &str) -> (String, String) {
+    let v = srv.ok("ssh_connect", json!({"address": address})).await;
+    let s = v["session_id"].as_str().unwrap().to_string();
+    let e = srv
+        .err(
+            "ssh_execute",
+            json!({"session_id": s, "command": "id -u", "sudo": true}),
+        )
+        .await;
+    (s, e)
+}
+
 #[tokio::test]
 async fn a_shell_should_answer_sudo_with_the_secret_and_never_show_it() {
     sudoer();
@@ -183,27 +197,13 @@ async fn execute_with_sudo_should_run_as_root_or_say_why_not() {
         .await;
     assert_eq!(v["stdout"], "root\n", "{v}");
     // A wrong one.
-    let v = srv.ok("ssh_connect", json!({"address": "wrong"})).await;
-    let w = v["session_id"].as_str().unwrap();
-    let e = srv
-        .err(
-            "ssh_execute",
-            json!({"session_id": w, "command": "id -u", "sudo": true}),
-        )
-        .await;
+    let (_, e) = sudo_refused(&srv, "wrong").await;
     assert!(e.contains("sudo refused the password"), "{e}");
     assert!(!e.contains("not-the-password"), "{e}");
     // None at all: a key login.
-    let v = srv.ok("ssh_connect", json!({"address": "nosudo"})).await;
-    let k = v["session_id"].as_str().unwrap();
-    let e = srv
-        .err(
-            "ssh_execute",
-            json!({"session_id": k, "command": "id -u", "sudo": true}),
-        )
-        .await;
+    let (k, e) = sudo_refused(&srv, "nosudo").await;
     assert!(e.contains("sudo_password_env"), "{e}");
-    let sh = open(&srv, k, json!({})).await;
+    let sh = open(&srv, &k, json!({})).await;
     let e = srv
         .err("ssh_shell_send", json!({"shell_id": sh, "secret": "sudo"}))
         .await;
