@@ -194,7 +194,8 @@ impl LineClient {
         let log = home.path().join("server.log");
         let bin = super::harness::binary("ssh-mcp-stdio");
         let cmd = super::harness::server_command(&bin, home.path(), &log, opts);
-        let mut child = std::process::Command::from(cmd.into_std())
+        let mut child = cmd
+            .into_std()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

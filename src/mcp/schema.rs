@@ -1,106 +1,238 @@
-//! The JSON Schemas of the tools, generated the way rmcp generates them but kept once.
+//! The JSON Schemas of the tools: generated from the parameter and result types (their doc
+//! comments are the one source of the text a model reads) and stored in `schemas.json`.
 //!
-//! rmcp's own helpers cache every schema per thread, raw and stripped, so each one would
-//! be held twice for the life of the process on top of the copy in the tool list. These
-//! build a schema without caching; [`super::SshMcp`] builds its tool list once per process
-//! and every handler shares it.
+//! The server reads the stored copy instead of running schemars at start-up, which keeps
+//! schemars and every type's `JsonSchema` code out of the binaries. The test
+//! `stored_schemas_should_be_the_generated_ones` regenerates them all and fails when the
+//! file is stale; `SSH_MCP_WRITE_SCHEMAS=1 cargo test --lib schema` rewrites it.
+//!
+//! Input schemas are compact: every client hands them to the model, so each byte is paid for
+//! in every conversation (see `compact` in the tests).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rmcp::model::JsonObject;
 use schemars::JsonSchema;
-use schemars::generate::SchemaSettings;
 
-/// `inputSchema`: what `T` accepts (JSON Schema 2020-12), without the top-level `title`
-/// and `description` (the Rust type's name and doc), and compact: every client hands the
-/// input schemas to the model, so each byte is paid for in every conversation (see
-/// [`compact`]).
+const STORED: &str = include_str!("schemas.json");
+
+/// `inputSchema` of a tool taking `T`: what `T` accepts (JSON Schema 2020-12), without the
+/// top-level `title` and `description` (the Rust type's name and doc).
 pub fn input<T: JsonSchema>() -> Arc<JsonObject> {
-    let mut object = Arc::unwrap_or_clone(stripped::<T>(SchemaSettings::draft2020_12()));
-    object.remove("$schema");
-    compact_object(&mut object);
-    Arc::new(object)
+    stored("input", &T::schema_name())
 }
 
-/// Takes out what says nothing to a model or a validator: `"default": null` (an optional
-/// parameter is simply not required), `null` in the types of optional parameters, the
-/// non-standard integer `format`s (`uint64`, …; `minimum` stays), and the line breaks of
-/// doc comments.
-pub fn compact(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(o) => compact_object(o),
-        serde_json::Value::Array(a) => a.iter_mut().for_each(compact),
-        _ => {}
-    }
-}
-
-fn compact_object(o: &mut JsonObject) {
-    if o.get("default").is_some_and(serde_json::Value::is_null) {
-        o.remove("default");
-    }
-    if let Some(serde_json::Value::Array(types)) = o.get("type")
-        && types.len() == 2
-        && let Some(other) = types.iter().find(|t| *t != "null")
-        && types.iter().any(|t| t == "null")
-    {
-        let other = other.clone();
-        o.insert("type".into(), other);
-    }
-    if o.get("format")
-        .and_then(serde_json::Value::as_str)
-        .is_some_and(|f| f.starts_with("uint") || f.starts_with("int"))
-    {
-        o.remove("format");
-    }
-    if let Some(serde_json::Value::String(d)) = o.get_mut("description") {
-        *d = d.replace('\n', " ");
-    }
-    o.values_mut().for_each(compact);
-}
-
-/// `outputSchema`: what `T` serializes to, without the top-level `title` and
-/// `description`.
+/// `outputSchema` of a tool returning `T`: what `T` serializes to, without the top-level
+/// `title` and `description`.
 pub fn output<T: JsonSchema>() -> Arc<JsonObject> {
-    stripped::<T>(SchemaSettings::draft2020_12().for_serialize())
+    stored("output", &T::schema_name())
 }
 
-fn stripped<T: JsonSchema>(settings: SchemaSettings) -> Arc<JsonObject> {
-    let schema = settings.into_generator().into_root_schema_for::<T>();
-    let mut object = match schema.to_value() {
-        serde_json::Value::Object(object) => object,
-        // A boolean schema (`true`: anything) as the object it stands for.
-        _ => JsonObject::new(),
-    };
-    object.remove("title");
-    object.remove("description");
-    Arc::new(object)
+/// The stored schema of `kind` (`input` or `output`) named `name`. A type missing from the
+/// file (which the tests rule out) gets the schema of any object.
+fn stored(kind: &str, name: &str) -> Arc<JsonObject> {
+    static ALL: OnceLock<JsonObject> = OnceLock::new();
+    let all = ALL.get_or_init(|| serde_json::from_str(STORED).unwrap_or_default());
+    #[cfg(test)]
+    tests::note_use(kind, name);
+    let found = all
+        .get(kind)
+        .and_then(|k| k.get(name))
+        .and_then(serde_json::Value::as_object);
+    Arc::new(match found {
+        Some(schema) => schema.clone(),
+        None => {
+            tracing::error!(kind, name, "no stored schema");
+            let mut any = JsonObject::new();
+            any.insert("type".into(), "object".into());
+            any
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    use schemars::generate::SchemaSettings;
+    use serde_json::Value;
+
     use super::*;
-    use crate::mcp::types::{ConnectParams, ConnectResult, ListSessionsResult};
+    use crate::mcp::fanout::types::{FanoutParams, FanoutResult};
+    use crate::mcp::file_types::*;
+    use crate::mcp::shell_types::*;
+    use crate::mcp::types::*;
+
+    static USED: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
+
+    pub(super) fn note_use(kind: &str, name: &str) {
+        if let Ok(mut used) = USED.lock() {
+            used.insert((kind.to_string(), name.to_string()));
+        }
+    }
+
+    /// Every schema the tools use, generated from the types.
+    fn generated() -> Value {
+        let mut input = JsonObject::new();
+        let mut output = JsonObject::new();
+        macro_rules! inputs {
+            ($($t:ty),* $(,)?) => {$(
+                let mut o = strip::<$t>(SchemaSettings::draft2020_12());
+                o.remove("$schema");
+                compact_object(&mut o);
+                input.insert(<$t>::schema_name().into(), Value::Object(o));
+            )*};
+        }
+        macro_rules! outputs {
+            ($($t:ty),* $(,)?) => {$(
+                let o = strip::<$t>(SchemaSettings::draft2020_12().for_serialize());
+                output.insert(<$t>::schema_name().into(), Value::Object(o));
+            )*};
+        }
+        inputs!(
+            ConnectParams,
+            DownloadParams,
+            ExecuteParams,
+            FanoutParams,
+            ForwardCloseParams,
+            ForwardParams,
+            JobParams,
+            ListDirParams,
+            SessionParams,
+            ShellCloseParams,
+            ShellOpenParams,
+            ShellReadParams,
+            ShellSendParams,
+            UploadParams,
+        );
+        outputs!(
+            ConnectResult,
+            DisconnectResult,
+            DownloadResult,
+            ExecuteResult,
+            FanoutResult,
+            ForwardCloseResult,
+            ForwardResult,
+            JobResult,
+            ListDirResult,
+            ListSessionsResult,
+            ShellCloseResult,
+            ShellResult,
+            UploadResult,
+        );
+        serde_json::json!({"input": input, "output": output})
+    }
+
+    fn strip<T: JsonSchema>(settings: SchemaSettings) -> JsonObject {
+        let schema = settings.into_generator().into_root_schema_for::<T>();
+        let mut object = match schema.to_value() {
+            Value::Object(object) => object,
+            // A boolean schema (`true`: anything) as the object it stands for.
+            _ => JsonObject::new(),
+        };
+        object.remove("title");
+        object.remove("description");
+        object
+    }
+
+    /// Takes out what says nothing to a model or a validator: `"default": null` (an optional
+    /// parameter is simply not required), `null` in the types of optional parameters, the
+    /// non-standard integer `format`s (`uint64`, …; `minimum` stays), and the line breaks of
+    /// doc comments.
+    fn compact(value: &mut Value) {
+        match value {
+            Value::Object(o) => compact_object(o),
+            Value::Array(a) => a.iter_mut().for_each(compact),
+            _ => {}
+        }
+    }
+
+    fn compact_object(o: &mut JsonObject) {
+        if o.get("default").is_some_and(Value::is_null) {
+            o.remove("default");
+        }
+        if let Some(Value::Array(types)) = o.get("type")
+            && types.len() == 2
+            && let Some(other) = types.iter().find(|t| *t != "null")
+            && types.iter().any(|t| t == "null")
+        {
+            let other = other.clone();
+            o.insert("type".into(), other);
+        }
+        if o.get("format")
+            .and_then(Value::as_str)
+            .is_some_and(|f| f.starts_with("uint") || f.starts_with("int"))
+        {
+            o.remove("format");
+        }
+        if let Some(Value::String(d)) = o.get_mut("description") {
+            *d = d.replace('\n', " ");
+        }
+        o.values_mut().for_each(compact);
+    }
+
+    #[test]
+    fn stored_schemas_should_be_the_generated_ones() {
+        // One schema per line: compact, and a change shows as the lines of its types.
+        let all = generated();
+        let mut text = String::from("{");
+        for (i, kind) in ["input", "output"].into_iter().enumerate() {
+            text += if i == 0 { "\n" } else { ",\n" };
+            text += &format!("{kind:?}: {{");
+            let schemas = all[kind].as_object().cloned().unwrap_or_default();
+            for (j, (name, schema)) in schemas.iter().enumerate() {
+                text += if j == 0 { "\n" } else { ",\n" };
+                text += &format!("{name:?}: {schema}");
+            }
+            text += "\n}";
+        }
+        text += "\n}\n";
+        if std::env::var_os("SSH_MCP_WRITE_SCHEMAS").is_some() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/mcp/schemas.json");
+            assert!(std::fs::write(path, &text).is_ok(), "writing {path}");
+            return;
+        }
+        assert!(
+            STORED == text,
+            "src/mcp/schemas.json is stale: rewrite it with \
+             SSH_MCP_WRITE_SCHEMAS=1 cargo test --lib schema"
+        );
+    }
+
+    /// Every schema a tool asks for is stored: a new parameter or result type must be added
+    /// to `generated` above.
+    #[test]
+    fn every_tool_schema_should_be_stored() {
+        let tools = crate::mcp::SshMcp::tools().list_all();
+        assert!(tools.len() >= 10, "{}", tools.len());
+        let stored = generated();
+        let used = USED.lock().map(|u| u.clone()).unwrap_or_default();
+        assert!(!used.is_empty());
+        for (kind, name) in used {
+            assert!(
+                stored[&kind].get(&name).is_some(),
+                "{kind} schema {name} is not generated; add it to `generated`"
+            );
+        }
+    }
 
     /// The schemas are the ones rmcp's helpers would have produced (the input ones
     /// compacted).
     #[test]
-    fn schemas_match_rmcps() {
+    fn schemas_should_match_rmcps() {
         use rmcp::handler::server::common::schema_for_input;
         use rmcp::handler::server::tool::schema_for_output;
-        let mut theirs = serde_json::Value::Object(
-            (*schema_for_input::<ConnectParams>().unwrap_or_default()).clone(),
-        );
+        let mut theirs =
+            Value::Object((*schema_for_input::<ConnectParams>().unwrap_or_default()).clone());
         if let Some(o) = theirs.as_object_mut() {
             o.remove("$schema");
         }
         compact(&mut theirs);
-        assert_eq!(
-            serde_json::Value::Object((*input::<ConnectParams>()).clone()),
-            theirs
-        );
-        let port = &input::<ConnectParams>()["properties"]["username"];
-        assert_eq!(port["type"], "string", "{port}");
-        assert!(port.get("default").is_none(), "{port}");
+        assert_eq!(Value::Object((*input::<ConnectParams>()).clone()), theirs);
+        let user = &input::<ConnectParams>()["properties"]["username"];
+        assert_eq!(user["type"], "string", "{user}");
+        assert!(user.get("default").is_none(), "{user}");
         assert_eq!(
             output::<ConnectResult>(),
             schema_for_output::<ConnectResult>()
