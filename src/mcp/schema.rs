@@ -9,7 +9,7 @@
 //! Input schemas are compact: every client hands them to the model, so each byte is paid for
 //! in every conversation (see `compact` in the tests).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use rmcp::model::JsonObject;
 use schemars::JsonSchema;
@@ -28,26 +28,24 @@ pub fn output<T: JsonSchema>() -> Arc<JsonObject> {
     stored("output", &T::schema_name())
 }
 
-/// The stored schema of `kind` (`input` or `output`) named `name`. A type missing from the
-/// file (which the tests rule out) gets the schema of any object.
+/// The stored schema of `kind` (`input` or `output`) named `name`, read from its own line of
+/// the file (nothing else of it is kept). A type missing from the file (which the tests rule
+/// out) gets the schema of any object.
 fn stored(kind: &str, name: &str) -> Arc<JsonObject> {
-    static ALL: OnceLock<JsonObject> = OnceLock::new();
-    let all = ALL.get_or_init(|| serde_json::from_str(STORED).unwrap_or_default());
     #[cfg(test)]
     tests::note_use(kind, name);
-    let found = all
-        .get(kind)
-        .and_then(|k| k.get(name))
-        .and_then(serde_json::Value::as_object);
-    Arc::new(match found {
-        Some(schema) => schema.clone(),
-        None => {
-            tracing::error!(kind, name, "no stored schema");
-            let mut any = JsonObject::new();
-            any.insert("type".into(), "object".into());
-            any
-        }
-    })
+    let key = format!("{name:?}: ");
+    let found = STORED
+        .split_once(&format!("\n{kind:?}: {{\n"))
+        .and_then(|(_, rest)| rest.split("\n}").next())
+        .and_then(|section| section.lines().find_map(|l| l.strip_prefix(&key)))
+        .and_then(|line| serde_json::from_str::<JsonObject>(line.trim_end_matches(',')).ok());
+    Arc::new(found.unwrap_or_else(|| {
+        tracing::error!(kind, name, "no stored schema");
+        let mut any = JsonObject::new();
+        any.insert("type".into(), "object".into());
+        any
+    }))
 }
 
 #[cfg(test)]
@@ -210,9 +208,14 @@ mod tests {
         let used = USED.lock().map(|u| u.clone()).unwrap_or_default();
         assert!(!used.is_empty());
         for (kind, name) in used {
+            let schema = stored[&kind].get(&name);
             assert!(
-                stored[&kind].get(&name).is_some(),
+                schema.is_some(),
                 "{kind} schema {name} is not generated; add it to `generated`"
+            );
+            assert_eq!(
+                schema,
+                Some(&Value::Object((*super::stored(&kind, &name)).clone()))
             );
         }
     }
