@@ -1,15 +1,14 @@
-//! `ssh_upload`, `ssh_download`, `ssh_list_dir`.
+//! `ssh_upload`, `ssh_download`, `ssh_list_dir`: the tools themselves; what they share is
+//! in [`shared`].
 
-use std::path::{Path, PathBuf};
+mod shared;
 
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 
-use crate::audit::{Decision, Event};
 use crate::clock::rfc3339;
 use crate::error::Error;
-use crate::local_paths::Confinement;
 use crate::manager::OpenSftp;
 use crate::mcp::errors::tool_error;
 use crate::mcp::execute::millis;
@@ -17,6 +16,7 @@ use crate::mcp::file_types::*;
 use crate::mcp::progress::TransferProgress;
 use crate::mcp::{SshMcp, schema};
 use crate::ssh::sftp::{self, Sink, Source};
+use shared::{Verification, check_remote_path, save, verify};
 
 /// Largest `content` an upload may carry.
 pub const MAX_CONTENT: usize = 1024 * 1024;
@@ -351,179 +351,5 @@ impl SshMcp {
             truncated,
             reconnected,
         }))
-    }
-}
-
-impl SshMcp {
-    /// Where this call's `local_path` may point: the operator's `local_roots`; failing
-    /// those (stdio only) the roots the client declares, or the directory the server was
-    /// started in.
-    async fn confinement(&self, ctx: &RequestContext<RoleServer>) -> Confinement {
-        let settings = self.manager.settings();
-        let mut roots = settings.local_roots.clone();
-        if roots.is_empty() && settings.client_roots {
-            roots = self.client_roots(ctx).await;
-        }
-        if roots.is_empty() {
-            roots.extend(settings.start_dir.clone());
-        }
-        Confinement {
-            roots,
-            protected: settings.protected.clone(),
-            how_to_allow: if settings.client_roots {
-                "The operator can allow a directory with [files] local_roots in the config file, or start the server in that directory."
-            } else {
-                "The operator can allow a directory with [files] local_roots in the config file."
-            },
-        }
-    }
-
-    /// Audits a refused file call.
-    fn audit_refusal(
-        &self,
-        ctx: &RequestContext<RoleServer>,
-        tool: &'static str,
-        (session_id, target, local): (&str, &str, Option<&str>),
-        e: &Error,
-    ) {
-        self.audit(
-            ctx,
-            Event {
-                tool,
-                session_id: Some(session_id.trim().to_string()),
-                target: Some(target.to_string()),
-                local_path: local.map(String::from),
-                decision: Decision::Refused,
-                error: Some(e.to_string()),
-                ..Default::default()
-            },
-        );
-    }
-
-    /// Audits a transfer or listing: the remote path (`target`) and the local one.
-    fn audit_transfer<T>(
-        &self,
-        ctx: &RequestContext<RoleServer>,
-        tool: &'static str,
-        (session_id, target, local): (&str, &str, Option<&str>),
-        r: &Result<T, impl std::fmt::Display>,
-    ) {
-        self.audit(
-            ctx,
-            Event {
-                tool,
-                session_id: Some(session_id.trim().to_string()),
-                target: Some(target.to_string()),
-                local_path: local.map(String::from),
-                decision: if r.is_ok() {
-                    Decision::Allowed
-                } else {
-                    Decision::Failed
-                },
-                error: r.as_ref().err().map(|e| e.to_string()),
-                ..Default::default()
-            },
-        );
-    }
-}
-
-/// Downloads into a local file: written to a temporary name beside it, then renamed.
-async fn save(
-    session: &crate::ssh::Session,
-    remote: &str,
-    (confinement, raw, path): (&Confinement, &str, &Path),
-    max: Option<u64>,
-    overwrite: bool,
-    hash: bool,
-    progress: sftp::Progress<'_>,
-) -> crate::Result<(sftp::Transfer, u64)> {
-    if !overwrite && path.exists() {
-        return Err(Error::InvalidArgument(format!(
-            "{} exists; pass overwrite: true to replace it",
-            path.display()
-        )));
-    }
-    let temp = PartialDownload(path.with_file_name(format!(
-        ".{}.ssh-mcp-{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default(),
-        crate::ids::random_id(6)?
-    )));
-    let file = confinement.create_new(raw, &temp.0)?;
-    let download = sftp::download(session, remote, max, Sink::File(file), hash, progress);
-    let (t, size, _) = sftp::guarded(session, download).await?;
-    confinement.recheck_write(raw, path)?;
-    tokio::fs::rename(&temp.0, path)
-        .await
-        .map_err(|e| Error::io(format!("renaming into {}", path.display()), e))?;
-    temp.keep();
-    Ok((t, size))
-}
-
-/// A partly written download, removed unless it was renamed into place (also when the
-/// call is cancelled).
-struct PartialDownload(PathBuf);
-
-impl PartialDownload {
-    /// The file was renamed into place: nothing to remove.
-    fn keep(mut self) {
-        self.0 = PathBuf::new();
-    }
-}
-
-impl Drop for PartialDownload {
-    fn drop(&mut self) {
-        if !self.0.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-}
-
-/// Refuses a remote path with a NUL byte: an SFTP request cannot carry one, and the server
-/// would end the SFTP channel instead of answering.
-fn check_remote_path(path: &str) -> Result<(), Error> {
-    if path.contains('\0') {
-        return Err(Error::InvalidArgument(
-            "the remote path contains a NUL byte, which no path can hold".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// What checking a transfer against the remote file's own hash found.
-#[derive(Default)]
-struct Verification {
-    remote_sha256: Option<String>,
-    /// `Some(false)`: the hashes differ; `None`: not checked (see `note`).
-    verified: Option<bool>,
-    note: Option<String>,
-}
-
-/// Hashes `remote` on the remote side and compares it with `local` (the hash of the bytes
-/// sent or read); `whole` says whether those bytes were the whole file.
-async fn verify(
-    session: &std::sync::Arc<crate::ssh::Session>,
-    remote: &str,
-    local: Option<&str>,
-    whole: bool,
-) -> Verification {
-    let unchecked = |note: &str| Verification {
-        note: Some(note.to_string()),
-        ..Verification::default()
-    };
-    let Some(local) = local else {
-        return unchecked("not verified: checksum is off");
-    };
-    if !whole {
-        return unchecked("not verified: only part of the file was read (max_bytes)");
-    }
-    match crate::ssh::remote_hash::remote_sha256(session, remote).await {
-        Ok(h) => Verification {
-            verified: Some(h.eq_ignore_ascii_case(local)),
-            remote_sha256: Some(h),
-            note: None,
-        },
-        Err(why) => unchecked(&format!("not verified: {why}")),
     }
 }
