@@ -612,11 +612,16 @@ impl Bench {
         // page cache): the median of five fresh servers of each kind.
         const RUNS: usize = 5;
         let mut stdio = Vec::new();
+        let mut listed = Vec::new();
         let mut http = Vec::new();
         for _ in 0..RUNS {
             let fresh = Server::start_with(Transport::Stdio, quiet()).await;
             tokio::time::sleep(Duration::from_millis(500)).await;
             stdio.push(rss_kib(fresh.pid, "VmRSS:"));
+            // What every client asks next.
+            fresh.client.list_all_tools().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            listed.push(rss_kib(fresh.pid, "VmRSS:"));
             fresh.stop().await;
             let mut opts = quiet();
             // The HTTP server reports its URL at info level.
@@ -627,6 +632,7 @@ impl Bench {
             fresh.stop().await;
         }
         stdio.sort_unstable();
+        listed.sort_unstable();
         http.sort_unstable();
         let idle_stdio = stdio.get(RUNS / 2).copied().unwrap_or_default();
         let idle_http = http.get(RUNS / 2).copied().unwrap_or_default();
@@ -634,6 +640,16 @@ impl Bench {
         self.report.row(
             "idle RSS, ssh-mcp-stdio (after initialize), median of 5, KiB",
             idle_stdio.to_string(),
+            goal(),
+            String::new(),
+        );
+        self.report.row(
+            "idle RSS, ssh-mcp-stdio after tools/list, median of 5, KiB",
+            listed
+                .get(RUNS / 2)
+                .copied()
+                .unwrap_or_default()
+                .to_string(),
             goal(),
             String::new(),
         );
