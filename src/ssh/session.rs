@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use russh::Channel;
-use russh::ChannelOpenFailure;
 use russh::client::{Handle, Msg};
+use russh::{Channel, ChannelOpenFailure};
 use russh_sftp::client::RawSftpSession;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -41,7 +40,8 @@ pub struct Session {
     channels: Arc<Semaphore>,
     /// The size of `channels`, to tell whether other commands hold slots.
     channels_total: usize,
-    /// One command at a time, on servers that need it (see [`crate::ssh::ident::serializes_commands`]).
+    /// One command at a time, on servers that need it (see
+    /// [`crate::ssh::ident::serializes_commands`]).
     command_turn: Option<Arc<Semaphore>>,
     /// The server refuses channel signals here: commands carry a marker so that they can
     /// be stopped without them (see [`crate::ssh::ident::refuses_signals`]).
