@@ -1,19 +1,19 @@
 //! Authentication: explicit key file and/or password, else the agent, else the default
-//! identity files, as OpenSSH would.
+//! identity files, as OpenSSH would; key files are loaded here, the agent is asked in
+//! [`crate::ssh::agent`].
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use russh::client::{AuthResult, Handle, KeyboardInteractiveAuthResponse};
-use russh::keys::agent::AgentIdentity;
-use russh::keys::agent::client::AgentClient;
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg};
 use russh::{MethodKind, MethodSet};
 
 use crate::error::{Error, KeyProblem, MissingSecret, Result};
 use crate::paths::home_dir;
 use crate::secret::Secret;
+use crate::ssh::agent::try_agent;
 use crate::ssh::handler::ClientHandler;
 
 /// The default identity files tried when no credential is given, in order.
@@ -222,7 +222,7 @@ async fn try_key(
 /// The signature hash for an RSA key: the best the server lists in `server-sig-algs`.
 /// Asking waits up to a second for a server that sends no extension info (tinysshd,
 /// older servers), so other keys do not ask.
-async fn rsa_hash(handle: &Handle<ClientHandler>, rsa: bool) -> Result<Option<HashAlg>> {
+pub(crate) async fn rsa_hash(handle: &Handle<ClientHandler>, rsa: bool) -> Result<Option<HashAlg>> {
     if !rsa {
         return Ok(None);
     }
@@ -289,106 +289,6 @@ async fn try_password(
     Ok(None)
 }
 
-/// The SSH agent: `SSH_AUTH_SOCK`'s Unix socket (Linux, macOS's launchd socket, the BSDs).
-#[cfg(unix)]
-async fn try_agent(
-    handle: &mut Handle<ClientHandler>,
-    user: &str,
-    tried: &mut Vec<String>,
-    accepts: &mut MethodSet,
-) -> Result<Option<AuthMethod>> {
-    let Some(sock) = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    match AgentClient::connect_uds(&sock).await {
-        Ok(agent) => sign_with_agent(handle, user, tried, accepts, agent).await,
-        Err(e) => {
-            tried.push(format!("agent (unreachable: {e})"));
-            Ok(None)
-        }
-    }
-}
-
-/// The SSH agent on Windows: OpenSSH for Windows' named pipe (the one `SSH_AUTH_SOCK`
-/// names, else its usual one), then Pageant.
-#[cfg(windows)]
-async fn try_agent(
-    handle: &mut Handle<ClientHandler>,
-    user: &str,
-    tried: &mut Vec<String>,
-    accepts: &mut MethodSet,
-) -> Result<Option<AuthMethod>> {
-    let pipe = agent_pipe(std::env::var_os("SSH_AUTH_SOCK"));
-    match AgentClient::connect_named_pipe(&pipe).await {
-        Ok(agent) => return sign_with_agent(handle, user, tried, accepts, agent).await,
-        Err(e) => tried.push(format!("agent pipe (unreachable: {e})")),
-    }
-    match AgentClient::connect_pageant().await {
-        Ok(agent) => sign_with_agent(handle, user, tried, accepts, agent).await,
-        Err(e) => {
-            tried.push(format!("Pageant (unreachable: {e})"));
-            Ok(None)
-        }
-    }
-}
-
-/// The named pipe of OpenSSH for Windows' agent: `SSH_AUTH_SOCK` when set, else
-/// `\\.\pipe\openssh-ssh-agent`.
-#[cfg_attr(not(windows), allow(dead_code))]
-fn agent_pipe(auth_sock: Option<std::ffi::OsString>) -> std::ffi::OsString {
-    auth_sock
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| r"\\.\pipe\openssh-ssh-agent".into())
-}
-
-/// Tries each key the agent holds.
-async fn sign_with_agent<S>(
-    handle: &mut Handle<ClientHandler>,
-    user: &str,
-    tried: &mut Vec<String>,
-    accepts: &mut MethodSet,
-    mut agent: AgentClient<S>,
-) -> Result<Option<AuthMethod>>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let ids = match agent.request_identities().await {
-        Ok(ids) => ids,
-        Err(e) => {
-            tried.push(format!("agent (failed: {e})"));
-            return Ok(None);
-        }
-    };
-    if ids.is_empty() {
-        tried.push("agent (holds no keys)".into());
-    }
-    let any_rsa = ids
-        .iter()
-        .any(|id| matches!(id, AgentIdentity::PublicKey { key, .. } if key.algorithm().is_rsa()));
-    let hash = rsa_hash(handle, any_rsa).await?;
-    for id in ids {
-        let AgentIdentity::PublicKey { key, .. } = id else {
-            continue;
-        };
-        let fp = crate::ssh::known_hosts::fingerprint(&key);
-        let hash = if key.algorithm().is_rsa() { hash } else { None };
-        match handle
-            .authenticate_publickey_with(user, key, hash, &mut agent)
-            .await
-        {
-            Ok(AuthResult::Success) => return Ok(Some(format!("agent key {fp}"))),
-            Ok(AuthResult::Failure {
-                remaining_methods, ..
-            }) => {
-                tried.push(format!("agent key {fp} (rejected)"));
-                *accepts = remaining_methods;
-            }
-            Err(e) => tried.push(format!("agent key {fp} (agent error: {e})")),
-        }
-    }
-    Ok(None)
-}
-
 /// `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`, with how to show them.
 fn default_identities() -> Vec<(PathBuf, String)> {
     let Some(dir) = home_dir().map(|h| h.join(".ssh")) else {
@@ -438,25 +338,4 @@ fn method_names(set: &MethodSet) -> String {
         return "unknown".into();
     }
     set.iter().map(<&str>::from).collect::<Vec<_>>().join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_windows_agent_pipe_should_follow_ssh_auth_sock() {
-        assert_eq!(
-            agent_pipe(None),
-            std::ffi::OsString::from(r"\\.\pipe\openssh-ssh-agent")
-        );
-        assert_eq!(
-            agent_pipe(Some("".into())),
-            std::ffi::OsString::from(r"\\.\pipe\openssh-ssh-agent")
-        );
-        assert_eq!(
-            agent_pipe(Some(r"\\.\pipe\mine".into())),
-            std::ffi::OsString::from(r"\\.\pipe\mine")
-        );
-    }
 }

@@ -7,8 +7,10 @@
 //! - [`algorithms`]: key exchange, cipher and host-key algorithm preferences.
 //! - [`known_hosts`]: host-key verification with OpenSSH's known_hosts semantics.
 //! - [`handler`]: the russh client handler (host-key check, channels the server opens).
-//! - [`auth`]: password, key file, agent and default-identity authentication.
-//! - [`session`]: one authenticated connection and its channel budget.
+//! - [`auth`]: password, key file, agent and default-identity authentication, in that
+//!   order; [`agent`]: the SSH agent's keys.
+//! - [`session`]: one authenticated connection and its channel budget;
+//!   [`session::connect`]: opening one (TCP, ProxyJump hops, handshake, authentication).
 //! - [`command_line`]: the command line sent to the remote shell, quoting.
 //! - [`exec`]: running one command on its own channel; [`stop`]: its stop sequence.
 //! - [`output`]: head-and-tail capture of a command's output with exact byte counts.
@@ -16,11 +18,12 @@
 //! - [`pty`]: an interactive shell on a PTY; [`terminal`]: its emulated screen and output
 //!   buffers; [`plain_text`]: terminal output as text; [`scrub`]: secrets removed from it;
 //!   [`keys`]: named keys as bytes.
-//! - [`sftp_state`], [`sftp_channel`], [`sftp`], [`local_io`], [`remote_hash`]: file transfer and directory listing over the
-//!   sftp subsystem.
+//! - [`sftp_state`], [`sftp_channel`], [`sftp`], [`sftp_upload`], [`local_io`],
+//!   [`remote_hash`]: file transfer and directory listing over the sftp subsystem.
 //! - [`tunnel`], [`forward`], [`socks`]: local, remote and dynamic TCP forwarding (cargo
 //!   feature `port_forward`).
 
+pub mod agent;
 pub mod algorithms;
 pub mod auth;
 pub mod command_line;
@@ -42,6 +45,7 @@ pub mod session;
 pub mod sftp;
 pub mod sftp_channel;
 pub mod sftp_state;
+pub mod sftp_upload;
 pub mod socket;
 #[cfg(feature = "port_forward")]
 pub mod socks;
