@@ -15,9 +15,9 @@
 //! - [`exec`]: running one command on its own channel; [`stop`]: its stop sequence.
 //! - [`output`]: head-and-tail capture of a command's output with exact byte counts.
 //! - [`sudo`]: a command wrapped to run under `sudo -S` with the password on stdin.
-//! - [`pty`]: an interactive shell on a PTY (`pty::start`: starting its program); [`terminal`]: its emulated screen and output
-//!   buffers; [`plain_text`]: terminal output as text; [`scrub`]: secrets removed from it;
-//!   [`keys`]: named keys as bytes.
+//! - [`pty`]: an interactive shell on a PTY (`pty::start`: starting its program);
+//!   [`terminal`]: its emulated screen and output buffers; [`plain_text`]: terminal output
+//!   as text; [`scrub`]: secrets removed from it; [`keys`]: named keys as bytes.
 //! - [`sftp_state`], [`sftp_channel`], [`sftp`], [`sftp_upload`], [`local_io`],
 //!   [`remote_hash`]: file transfer and directory listing over the sftp subsystem.
 //! - [`tunnel`], [`forward`], [`socks`]: local, remote and dynamic TCP forwarding (cargo
