@@ -41,21 +41,15 @@ impl SshMcp {
         &self,
         ctx: &RequestContext<RoleServer>,
         tool: &'static str,
-        (session_id, target, local): (&str, &str, Option<&str>),
+        paths: (&str, &str, Option<&str>),
         e: &Error,
     ) {
-        self.audit(
-            ctx,
-            Event {
-                tool,
-                session_id: Some(session_id.trim().to_string()),
-                target: Some(target.to_string()),
-                local_path: local.map(String::from),
-                decision: Decision::Refused,
-                error: Some(e.to_string()),
-                ..Default::default()
-            },
-        );
+        let event = Event {
+            decision: Decision::Refused,
+            error: Some(e.to_string()),
+            ..file_event(tool, paths)
+        };
+        self.audit(ctx, event);
     }
 
     /// Audits a transfer or listing: the remote path (`target`) and the local one.
@@ -63,25 +57,34 @@ impl SshMcp {
         &self,
         ctx: &RequestContext<RoleServer>,
         tool: &'static str,
-        (session_id, target, local): (&str, &str, Option<&str>),
+        paths: (&str, &str, Option<&str>),
         r: &Result<T, impl std::fmt::Display>,
     ) {
-        self.audit(
-            ctx,
-            Event {
-                tool,
-                session_id: Some(session_id.trim().to_string()),
-                target: Some(target.to_string()),
-                local_path: local.map(String::from),
-                decision: if r.is_ok() {
-                    Decision::Allowed
-                } else {
-                    Decision::Failed
-                },
-                error: r.as_ref().err().map(|e| e.to_string()),
-                ..Default::default()
+        let event = Event {
+            decision: if r.is_ok() {
+                Decision::Allowed
+            } else {
+                Decision::Failed
             },
-        );
+            error: r.as_ref().err().map(|e| e.to_string()),
+            ..file_event(tool, paths)
+        };
+        self.audit(ctx, event);
+    }
+}
+
+/// The audit event of a file call on `session_id`: the remote path (`target`) and the local
+/// one.
+fn file_event(
+    tool: &'static str,
+    (session_id, target, local): (&str, &str, Option<&str>),
+) -> Event {
+    Event {
+        tool,
+        session_id: Some(session_id.trim().to_string()),
+        target: Some(target.to_string()),
+        local_path: local.map(String::from),
+        ..Default::default()
     }
 }
 
