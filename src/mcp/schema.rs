@@ -34,18 +34,24 @@ pub fn output<T: JsonSchema>() -> Arc<JsonObject> {
 fn stored(kind: &str, name: &str) -> Arc<JsonObject> {
     #[cfg(test)]
     tests::note_use(kind, name);
-    let key = format!("{name:?}: ");
-    let found = STORED
-        .split_once(&format!("\n{kind:?}: {{\n"))
-        .and_then(|(_, rest)| rest.split("\n}").next())
-        .and_then(|section| section.lines().find_map(|l| l.strip_prefix(&key)))
-        .and_then(|line| serde_json::from_str::<JsonObject>(line.trim_end_matches(',')).ok());
-    Arc::new(found.unwrap_or_else(|| {
+    Arc::new(find(STORED, kind, name).unwrap_or_else(|| {
         tracing::error!(kind, name, "no stored schema");
         let mut any = JsonObject::new();
         any.insert("type".into(), "object".into());
         any
     }))
+}
+
+/// The schema named `name` in the `kind` section of `text` (line ends `\n` or `\r\n`).
+fn find(text: &str, kind: &str, name: &str) -> Option<JsonObject> {
+    let (start, key) = (format!("{kind:?}: {{"), format!("{name:?}: "));
+    let line = text
+        .lines()
+        .skip_while(|l| *l != start)
+        .skip(1)
+        .take_while(|l| !l.starts_with('}'))
+        .find_map(|l| l.strip_prefix(&key))?;
+    serde_json::from_str(line.trim_end_matches(',')).ok()
 }
 
 #[cfg(test)]
@@ -218,6 +224,21 @@ mod tests {
                 Some(&Value::Object((*super::stored(&kind, &name)).clone()))
             );
         }
+    }
+
+    /// A checkout with Windows line ends reads the same schemas; a name is looked up in its
+    /// own section only.
+    #[test]
+    fn lookups_should_read_either_line_end_and_stay_in_their_section() {
+        let text = STORED.replace('\n', "\r\n");
+        let generated = generated();
+        assert_eq!(
+            find(&text, "input", "ConnectParams").as_ref(),
+            generated["input"]["ConnectParams"].as_object()
+        );
+        assert!(find(STORED, "output", "ConnectParams").is_none());
+        assert!(find(STORED, "input", "ConnectResult").is_none());
+        assert!(find(STORED, "input", "Nothing").is_none());
     }
 
     /// The schemas are the ones rmcp's helpers would have produced (the input ones
