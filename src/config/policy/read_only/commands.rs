@@ -1,7 +1,7 @@
 //! The read-only command set and the rules for each command's arguments.
 
 use super::words::WordInfo;
-use super::{Check, scripts, subcommands, utilities, wrappers};
+use super::{Check, awk, devtools, sed, subcommands, utilities, wrappers};
 
 /// How a command's arguments are checked.
 pub(super) enum Rule {
@@ -156,8 +156,8 @@ pub(super) fn rule(name: &str) -> Option<Rule> {
         "dmesg" => Rule::Options(&DMESG),
         "journalctl" => Rule::Options(&JOURNALCTL),
         "find" => Rule::Custom(utilities::find),
-        "sed" => Rule::Custom(scripts::sed),
-        "awk" | "gawk" | "mawk" => Rule::Custom(scripts::awk),
+        "sed" => Rule::Custom(sed::sed),
+        "awk" | "gawk" | "mawk" => Rule::Custom(awk::awk),
         "test" => Rule::Custom(utilities::test),
         "[" => Rule::Custom(utilities::bracket),
         "date" => Rule::Custom(utilities::date),
@@ -175,9 +175,9 @@ pub(super) fn rule(name: &str) -> Option<Rule> {
         "systemctl" => Rule::Custom(subcommands::systemctl),
         "timedatectl" => Rule::Custom(subcommands::timedatectl),
         "hostnamectl" => Rule::Custom(subcommands::hostnamectl),
-        "git" => Rule::Custom(subcommands::git),
-        "docker" | "podman" => Rule::Custom(subcommands::docker),
-        "kubectl" => Rule::Custom(subcommands::kubectl),
+        "git" => Rule::Custom(devtools::git),
+        "docker" | "podman" => Rule::Custom(devtools::docker),
+        "kubectl" => Rule::Custom(devtools::kubectl),
         "sudo" => Rule::Wrapper(wrappers::sudo),
         "timeout" => Rule::Wrapper(wrappers::timeout),
         "nice" => Rule::Wrapper(wrappers::nice),
