@@ -131,7 +131,7 @@ impl Bench {
 /// `script` running a command on a local PTY; a key written to its input comes back on its
 /// output once the remote side echoes it.
 struct Echo {
-    child: std::process::Child,
+    child: Watched,
     input: std::process::ChildStdin,
     output: std::process::ChildStdout,
 }
@@ -150,7 +150,7 @@ impl Echo {
         let input = child.stdin.take().unwrap();
         let output = child.stdout.take().unwrap();
         Self {
-            child,
+            child: Watched::new(child),
             input,
             output,
         }
@@ -173,15 +173,14 @@ impl Echo {
 
 impl Drop for Echo {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.stop();
     }
 }
 
 /// A minimal MCP client over stdio, blocking, on the caller's thread: one JSON-RPC line each
 /// way per call, as little client work as an MCP client can do.
 struct LineClient {
-    child: std::process::Child,
+    child: Watched,
     input: std::process::ChildStdin,
     output: std::io::BufReader<std::process::ChildStdout>,
     next: u64,
@@ -203,7 +202,7 @@ impl LineClient {
         let input = child.stdin.take().unwrap();
         let output = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut c = Self {
-            child,
+            child: Watched::new(child),
             input,
             output,
             next: 0,
@@ -251,7 +250,33 @@ impl LineClient {
 
 impl Drop for LineClient {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.stop();
+    }
+}
+
+/// A child process that is killed if it is still there after [`Watched::LIMIT`], so that a
+/// blocking read of its output cannot hang the bench.
+struct Watched(std::sync::Arc<std::sync::Mutex<std::process::Child>>);
+
+impl Watched {
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+    fn new(child: std::process::Child) -> Self {
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(child));
+        let weak = std::sync::Arc::downgrade(&shared);
+        std::thread::spawn(move || {
+            std::thread::sleep(Self::LIMIT);
+            if let Some(child) = weak.upgrade() {
+                eprintln!("a bench child ran past {:?}: killed", Self::LIMIT);
+                let _ = child.lock().unwrap().kill();
+            }
+        });
+        Self(shared)
+    }
+
+    fn stop(&self) {
+        let mut child = self.0.lock().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
