@@ -85,13 +85,15 @@ mod tests {
                 let mut o = strip::<$t>(SchemaSettings::draft2020_12());
                 o.remove("$schema");
                 compact_object(&mut o);
-                input.insert(<$t>::schema_name().into(), Value::Object(o));
+                let name = <$t>::schema_name();
+                assert!(input.insert(name.to_string(), Value::Object(o)).is_none(), "two types named {name}");
             )*};
         }
         macro_rules! outputs {
             ($($t:ty),* $(,)?) => {$(
                 let o = strip::<$t>(SchemaSettings::draft2020_12().for_serialize());
-                output.insert(<$t>::schema_name().into(), Value::Object(o));
+                let name = <$t>::schema_name();
+                assert!(output.insert(name.to_string(), Value::Object(o)).is_none(), "two types named {name}");
             )*};
         }
         inputs!(
