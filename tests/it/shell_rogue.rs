@@ -30,13 +30,24 @@ enum Mode {
     /// the success reply.
     Flood,
     /// Answers each `env` request after `delay` (a success when `accept`, and the variable
-    /// then reaches the command), and holds the reply to `exec` until then.
-    LateEnv { delay: Duration, accept: bool },
+    /// then reaches the command), and holds the reply to `exec` until then; that reply is a
+    /// refusal when `refuse_exec`.
+    LateEnv {
+        delay: Duration,
+        accept: bool,
+        refuse_exec: bool,
+    },
 }
 
 /// Messages of the flood: 64 bytes each as the client counts them, well over 64 KiB in all,
 /// though their data is under 2 KiB.
 const FLOOD: usize = 2_000;
+
+/// How long the client waits for the reply to an `env` request.
+const ENV_WAIT: Duration = Duration::from_secs(10);
+
+/// How long `ssh_execute` waits for a command to start before it follows it as a job.
+const START_WAIT: Duration = Duration::from_secs(5);
 
 /// One client connection of the server.
 struct Rogue {
@@ -53,7 +64,11 @@ struct Rogue {
 
 impl Rogue {
     /// The misbehaving start of a terminal channel's program.
-    fn start_program(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), russh::Error> {
+    fn start_program(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), russh::Error> {
         match self.mode {
             Mode::ExitBeforeReply => {
                 session.data(channel, &b"early\r\n"[..])?;
@@ -121,7 +136,7 @@ impl Handler for Rogue {
         value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let Mode::LateEnv { delay, accept } = self.mode else {
+        let Mode::LateEnv { delay, accept, .. } = self.mode else {
             return session.channel_failure(channel);
         };
         if accept {
@@ -172,23 +187,36 @@ impl Handler for Rogue {
         }
         let answered = self.env_answered.remove(&channel).unwrap_or_default();
         let env = self.env.remove(&channel).unwrap_or_default();
-        tokio::spawn(run_command(session.handle(), channel, command, answered, env));
+        let refuse = matches!(
+            self.mode,
+            Mode::LateEnv {
+                refuse_exec: true,
+                ..
+            }
+        );
+        let handle = session.handle();
+        tokio::spawn(async move {
+            for rx in answered {
+                let _ = tokio::time::timeout(Duration::from_secs(60), rx).await;
+            }
+            if refuse {
+                let _ = handle.channel_failure(channel).await;
+            } else {
+                run_command(handle, channel, command, env).await;
+            }
+        });
         Ok(())
     }
 }
 
-/// Answers `exec` once every earlier `env` request is answered (replies go in the order of
+/// Answers `exec` (once every earlier `env` request is answered: replies go in the order of
 /// the requests), then runs the command with `/bin/sh` and sends its output and exit status.
 async fn run_command(
     handle: russh::server::Handle,
     channel: ChannelId,
     command: String,
-    answered: Vec<oneshot::Receiver<()>>,
     env: Vec<(String, String)>,
 ) {
-    for rx in answered {
-        let _ = tokio::time::timeout(Duration::from_secs(60), rx).await;
-    }
     let _ = handle.channel_success(channel).await;
     let out = tokio::process::Command::new("/bin/sh")
         .arg("-c")
@@ -307,10 +335,16 @@ async fn a_flood_before_the_shell_is_confirmed_should_be_refused_promptly() {
 }
 
 /// Runs `echo "A=$A"; exit 5` with `env: {A: "1"}` against a server answering `env` after
-/// `delay`; checks the command ran once, with the variable.
+/// `delay`; checks the command ran once, with the variable, given by the `env` request when
+/// the server accepted it in time and else by the command line.
 async fn command_with_late_env(delay: Duration, accept: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let (port, commands) = start(dir.path(), Mode::LateEnv { delay, accept }).await;
+    let mode = Mode::LateEnv {
+        delay,
+        accept,
+        refuse_exec: false,
+    };
+    let (port, commands) = start(dir.path(), mode).await;
     let srv = Server::stdio().await;
     let s = srv.connect_address(&format!("127.0.0.1:{port}")).await;
 
@@ -323,13 +357,18 @@ async fn command_with_late_env(delay: Duration, accept: bool) {
         .await;
     assert_eq!(v["stdout"], "A=1\n", "{v}");
     assert_eq!(v["exit_code"], 5, "{v}");
-    let runs = commands
+    let runs: Vec<String> = commands
         .lock()
         .unwrap()
         .iter()
         .filter(|c| c.contains("echo \"A=$A\""))
-        .count();
-    assert_eq!(runs, 1, "{:?}", commands.lock().unwrap());
+        .cloned()
+        .collect();
+    assert_eq!(runs.len(), 1, "{:?}", commands.lock().unwrap());
+    // An accepted variable is not exported again; one refused, or not answered within the
+    // client's wait, is.
+    let exported = !accept || delay >= ENV_WAIT;
+    assert_eq!(runs[0].contains("export A="), exported, "{}", runs[0]);
 }
 
 #[tokio::test]
@@ -342,5 +381,38 @@ async fn an_env_reply_that_comes_late_should_still_let_the_command_run() {
 /// refusal of `exec`.
 #[tokio::test]
 async fn an_env_refusal_after_the_wait_should_not_be_taken_for_the_exec_reply() {
-    command_with_late_env(Duration::from_millis(10_500), false).await;
+    command_with_late_env(ENV_WAIT + Duration::from_millis(500), false).await;
+}
+
+/// A refusal of `exec` that comes after a late `env` reply, past the time the call waits for
+/// the command to start before it follows it as a job, is still the call's error.
+///
+/// The `env` reply comes within the client's wait: russh's server keeps one pending reply
+/// per channel, so after an `env` reply past that wait it would drop the reply to `exec`.
+#[tokio::test]
+async fn an_exec_refused_after_a_late_env_reply_should_be_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let began = Instant::now();
+    let mode = Mode::LateEnv {
+        delay: START_WAIT + Duration::from_secs(1),
+        accept: false,
+        refuse_exec: true,
+    };
+    let (port, _) = start(dir.path(), mode).await;
+    let srv = Server::stdio().await;
+    let s = srv.connect_address(&format!("127.0.0.1:{port}")).await;
+
+    let e = srv
+        .err(
+            "ssh_execute",
+            json!({"session_id": s, "command": "echo \"A=$A\"; exit 5",
+                   "env": {"A": "1"}, "timeout_secs": 60}),
+        )
+        .await;
+    assert!(e.contains("may not run commands"), "{e}");
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        began.elapsed()
+    );
 }
