@@ -26,9 +26,11 @@ enum Mode {
     /// On `shell` or `exec` of a terminal channel: output, exit status 3, EOF and close, and
     /// never the reply.
     ExitBeforeReply,
-    /// On `shell` or `exec` of a terminal channel: `FLOOD` one-byte data messages, then
-    /// the success reply.
+    /// On `shell` or `exec` of a terminal channel: `FLOOD` one-byte data messages (russh
+    /// sends no empty ones), then the success reply.
     Flood,
+    /// The same with `FLOOD` exit-status messages, which carry no data.
+    FloodStatus,
     /// Answers each `env` request after `delay` (a success when `accept`, and the variable
     /// then reaches the command), and holds the reply to `exec` until then; that reply is a
     /// refusal when `refuse_exec`.
@@ -79,6 +81,12 @@ impl Rogue {
             Mode::Flood => {
                 for _ in 0..FLOOD {
                     session.data(channel, &b"x"[..])?;
+                }
+                session.channel_success(channel)
+            }
+            Mode::FloodStatus => {
+                for _ in 0..FLOOD {
+                    session.exit_status_request(channel, 0)?;
                 }
                 session.channel_success(channel)
             }
@@ -307,8 +315,19 @@ async fn a_program_that_ends_before_its_shell_is_confirmed_should_be_shown_as_en
 
 #[tokio::test]
 async fn a_flood_before_the_shell_is_confirmed_should_be_refused_promptly() {
+    flood_before_the_shell_is_confirmed(Mode::Flood).await;
+}
+
+#[tokio::test]
+async fn a_flood_of_messages_without_data_should_be_refused_too() {
+    flood_before_the_shell_is_confirmed(Mode::FloodStatus).await;
+}
+
+/// Opens a shell on a server that floods it before confirming: the call fails promptly and
+/// the session goes on.
+async fn flood_before_the_shell_is_confirmed(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
-    let (port, _) = start(dir.path(), Mode::Flood).await;
+    let (port, _) = start(dir.path(), mode).await;
     let srv = Server::stdio().await;
     let s = srv.connect_address(&format!("127.0.0.1:{port}")).await;
 
