@@ -73,7 +73,8 @@ impl Jobs {
     /// Starts a job under a new random id: `run` gets the job's output sink and cancel
     /// token and runs the command (retries included). Returns once the server has accepted
     /// the command, or after [`START_WAIT`] (the command may be waiting for a channel); an
-    /// error before that, such as a refused command, is returned instead of a job.
+    /// error before that, such as a refused command, is returned instead of a job; one after
+    /// it is the job's failure.
     pub async fn start(&self, meta: JobMeta, limit: usize, run: Runner) -> Result<Arc<Job>> {
         let id = format!("job-{}", random_id(8)?);
         self.prune(MAX_FINISHED, MAX_FINISHED_BYTES);
@@ -94,8 +95,12 @@ impl Jobs {
                 // Not started yet: the starting call reports it, if it still waits.
                 Err(e) => match sink.take_started() {
                     Some(tx) => {
-                        task_job.finish_unstarted(e.chain());
-                        let _ = tx.send(Err(e));
+                        let chain = e.chain();
+                        match tx.send(Err(e)) {
+                            Ok(()) | Err(Ok(())) => task_job.finish_unstarted(chain),
+                            // The starting call no longer waits: the job reports it.
+                            Err(Err(e)) => task_job.finish(Err(e)),
+                        }
                     }
                     None => task_job.finish(Err(e)),
                 },
@@ -106,7 +111,16 @@ impl Jobs {
         // A command the server refuses (or a connection found dead) is the call's error,
         // not a job that failed at once. A command still waiting for a channel after
         // START_WAIT goes on in the background.
-        if let Ok(Ok(Err(e))) = tokio::time::timeout(START_WAIT, started_rx).await {
+        let mut started_rx = started_rx;
+        let early = match tokio::time::timeout(START_WAIT, &mut started_rx).await {
+            Ok(r) => r.ok(),
+            // Closed first, so that an error from now on goes to the job.
+            Err(_) => {
+                started_rx.close();
+                started_rx.try_recv().ok()
+            }
+        };
+        if let Some(Err(e)) = early {
             self.map().remove(&job.id);
             return Err(e);
         }

@@ -49,6 +49,7 @@ mod security;
 mod shell;
 mod shell_bypass;
 mod shell_misuse;
+mod shell_rogue;
 mod shell_sudo;
 mod sshconfig;
 mod sshd;
