@@ -43,15 +43,8 @@ pub struct UploadResult {
     pub duration_ms: u64,
     /// The session's connection had died and was reopened for this call.
     pub reconnected: bool,
-    /// SHA-256 of the remote file as the remote side computed it, after the transfer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub remote_sha256: Option<String>,
-    /// True when `remote_sha256` equals `sha256` (a difference is an error); null when it
-    /// could not be checked (see `verify_note`).
-    pub verified: Option<bool>,
-    /// Why the transfer could not be verified.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verify_note: Option<String>,
+    #[serde(flatten)]
+    pub check: Verification,
 }
 
 /// Parameters of `ssh_download`.
@@ -102,6 +95,14 @@ pub struct DownloadResult {
     pub duration_ms: u64,
     /// The session's connection had died and was reopened for this call.
     pub reconnected: bool,
+    #[serde(flatten)]
+    pub check: Verification,
+}
+
+/// What checking a transfer against the remote file's own hash found (part of the
+/// upload and download results).
+#[derive(Debug, Default, Serialize, JsonSchema)]
+pub struct Verification {
     /// SHA-256 of the remote file as the remote side computed it, after the transfer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_sha256: Option<String>,

@@ -16,7 +16,7 @@ use crate::mcp::file_types::*;
 use crate::mcp::progress::TransferProgress;
 use crate::mcp::{SshMcp, schema};
 use crate::ssh::sftp::{self, Sink, Source};
-use shared::{Verification, check_remote_path, save, verify};
+use shared::{check_remote_path, save, verify};
 
 /// Largest `content` an upload may carry.
 pub const MAX_CONTENT: usize = 1024 * 1024;
@@ -145,9 +145,7 @@ impl SshMcp {
             sha256: t.sha256,
             duration_ms: millis(t.duration),
             reconnected,
-            remote_sha256: check.remote_sha256,
-            verified: check.verified,
-            verify_note: check.note,
+            check,
         }))
     }
 
@@ -207,9 +205,7 @@ impl SshMcp {
             sha256: None,
             duration_ms: 0,
             reconnected,
-            remote_sha256: None,
-            verified: None,
-            verify_note: None,
+            check: Verification::default(),
         };
         let mut progress = TransferProgress::new(&ctx, "downloaded");
         let r = match &local {
@@ -284,9 +280,7 @@ impl SshMcp {
                     t.sha256.clone().unwrap_or_default()
                 ))));
             }
-            result.remote_sha256 = check.remote_sha256;
-            result.verified = check.verified;
-            result.verify_note = check.note;
+            result.check = check;
         }
         if result.truncated
             && let Some(c) = &mut result.content

@@ -10,6 +10,7 @@ use crate::audit::{Decision, Event};
 use crate::error::Error;
 use crate::local_paths::Confinement;
 use crate::mcp::SshMcp;
+use crate::mcp::file_types::Verification;
 use crate::ssh::sftp::{self, Sink};
 
 impl SshMcp {
@@ -152,15 +153,6 @@ pub(super) fn check_remote_path(path: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// What checking a transfer against the remote file's own hash found.
-#[derive(Default)]
-pub(super) struct Verification {
-    pub remote_sha256: Option<String>,
-    /// `Some(false)`: the hashes differ; `None`: not checked (see `note`).
-    pub verified: Option<bool>,
-    pub note: Option<String>,
-}
-
 /// Hashes `remote` on the remote side and compares it with `local` (the hash of the bytes
 /// sent or read); `whole` says whether those bytes were the whole file.
 pub(super) async fn verify(
@@ -170,7 +162,7 @@ pub(super) async fn verify(
     whole: bool,
 ) -> Verification {
     let unchecked = |note: &str| Verification {
-        note: Some(note.to_string()),
+        verify_note: Some(note.to_string()),
         ..Verification::default()
     };
     let Some(local) = local else {
@@ -183,7 +175,7 @@ pub(super) async fn verify(
         Ok(h) => Verification {
             verified: Some(h.eq_ignore_ascii_case(local)),
             remote_sha256: Some(h),
-            note: None,
+            verify_note: None,
         },
         Err(why) => unchecked(&format!("not verified: {why}")),
     }
