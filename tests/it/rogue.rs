@@ -43,11 +43,7 @@ impl Handler for Rogue {
         user: &str,
         _key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(if user == USER {
-            Auth::Accept
-        } else {
-            Auth::reject()
-        })
+        Ok(test_user_only(user))
     }
 
     async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
@@ -152,7 +148,22 @@ async fn serve_commands(mut channel: Channel<Msg>) {
 /// Starts the rogue server on a free loopback port; returns the port and the receiver of
 /// the outcomes.
 async fn start(dir: &std::path::Path) -> (u16, mpsc::UnboundedReceiver<(&'static str, bool)>) {
-    let key = sshd::keygen(dir, "rogue_host", "ed25519", "");
+    let (tx, rx) = mpsc::unbounded_channel();
+    let port = serve(dir, "rogue_host", move || Rogue {
+        outcomes: tx.clone(),
+    })
+    .await;
+    (port, rx)
+}
+
+/// Serves russh's server side on a free loopback port with a new ed25519 host key in `dir`,
+/// one handler from `handler` per connection; returns the port.
+pub(crate) async fn serve<H, F>(dir: &std::path::Path, key_name: &str, handler: F) -> u16
+where
+    H: Handler + Send + 'static,
+    F: Fn() -> H + Send + 'static,
+{
+    let key = sshd::keygen(dir, key_name, "ed25519", "");
     let config = Arc::new(russh::server::Config {
         keys: vec![russh::keys::load_secret_key(&key, None).unwrap()],
         auth_rejection_time: Duration::from_millis(10),
@@ -161,13 +172,9 @@ async fn start(dir: &std::path::Path) -> (u16, mpsc::UnboundedReceiver<(&'static
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let handler = Rogue {
-                outcomes: tx.clone(),
-            };
-            let config = config.clone();
+            let (config, handler) = (config.clone(), handler());
             tokio::spawn(async move {
                 if let Ok(running) = russh::server::run_stream(config, stream, handler).await {
                     let _ = running.await;
@@ -175,7 +182,16 @@ async fn start(dir: &std::path::Path) -> (u16, mpsc::UnboundedReceiver<(&'static
             });
         }
     });
-    (port, rx)
+    port
+}
+
+/// The test user's key is accepted, every other user refused.
+pub(crate) fn test_user_only(user: &str) -> Auth {
+    if user == USER {
+        Auth::Accept
+    } else {
+        Auth::reject()
+    }
 }
 
 #[tokio::test]

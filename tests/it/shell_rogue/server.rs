@@ -10,8 +10,6 @@ use russh::server::{Auth, Handler, Msg, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId};
 use tokio::sync::oneshot;
 
-use crate::sshd::{self, USER};
-
 /// How the server misbehaves.
 #[derive(Clone, Copy)]
 pub(super) enum Mode {
@@ -95,11 +93,7 @@ impl Handler for Rogue {
         user: &str,
         _key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(if user == USER {
-            Auth::Accept
-        } else {
-            Auth::reject()
-        })
+        Ok(crate::rogue::test_user_only(user))
     }
 
     async fn channel_open_session(
@@ -241,33 +235,15 @@ async fn run_command(
 /// Starts the server on a free loopback port; returns the port and the command lines it
 /// receives.
 pub(super) async fn start(dir: &std::path::Path, mode: Mode) -> (u16, Arc<Mutex<Vec<String>>>) {
-    let key = sshd::keygen(dir, "shell_rogue_host", "ed25519", "");
-    let config = Arc::new(russh::server::Config {
-        keys: vec![russh::keys::load_secret_key(&key, None).unwrap()],
-        auth_rejection_time: Duration::from_millis(10),
-        auth_rejection_time_initial: Some(Duration::ZERO),
-        ..Default::default()
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
     let commands = Arc::new(Mutex::new(Vec::new()));
     let seen = commands.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let handler = Rogue {
-                mode,
-                commands: commands.clone(),
-                ptys: HashSet::new(),
-                env_answered: HashMap::new(),
-                env: HashMap::new(),
-            };
-            let config = config.clone();
-            tokio::spawn(async move {
-                if let Ok(running) = russh::server::run_stream(config, stream, handler).await {
-                    let _ = running.await;
-                }
-            });
-        }
-    });
+    let port = crate::rogue::serve(dir, "shell_rogue_host", move || Rogue {
+        mode,
+        commands: commands.clone(),
+        ptys: HashSet::new(),
+        env_answered: HashMap::new(),
+        env: HashMap::new(),
+    })
+    .await;
     (port, seen)
 }
