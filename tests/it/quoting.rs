@@ -62,6 +62,14 @@ fn login_users() -> Vec<(String, String)> {
 }
 
 /// Makes `dir` and everything below it enterable by every user.
+/// An sshd that lets in each of `users` (login shell, account).
+fn sshd_letting_in(users: &[(String, String)]) -> Sshd {
+    let allow: Vec<&str> = users.iter().map(|(_, u)| u.as_str()).collect();
+    Sshd::builder()
+        .config(format!("AllowUsers {}", allow.join(" ")))
+        .start()
+}
+
 fn open_up(dir: &Path) {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
     for e in fs::read_dir(dir).unwrap().flatten() {
@@ -74,10 +82,7 @@ fn open_up(dir: &Path) {
 #[tokio::test]
 async fn cwd_and_env_should_be_taken_literally_by_every_login_shell() {
     let users = login_users();
-    let allow: Vec<&str> = users.iter().map(|(_, u)| u.as_str()).collect();
-    let sshd = Sshd::builder()
-        .config(format!("AllowUsers {}", allow.join(" ")))
-        .start();
+    let sshd = sshd_letting_in(&users);
     let srv = Server::stdio().await;
 
     let base = tempfile::Builder::new()
@@ -191,10 +196,7 @@ async fn sudo_should_run_under_every_login_shell() {
         "sudo not found: install it with `apt-get install -y sudo` (scripts/test does)"
     );
     let users = login_users();
-    let allow: Vec<&str> = users.iter().map(|(_, u)| u.as_str()).collect();
-    let sshd = Sshd::builder()
-        .config(format!("AllowUsers {}", allow.join(" ")))
-        .start();
+    let sshd = sshd_letting_in(&users);
     let srv = Server::stdio().await;
     for (shell, user) in &users {
         // The usual test user has both already; its sudoers file is shared with other
