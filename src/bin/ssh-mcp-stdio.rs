@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use rmcp::ServiceExt;
 use ssh_mcp::config::cli::{SettingsArgs, shutdown_on_signals};
+use ssh_mcp::mcp::stdio_transport::LineTransport;
 use ssh_mcp::{SessionManager, SshMcp, logging};
 
 /// MCP server giving an AI agent SSH access, speaking MCP over stdin/stdout.
@@ -36,8 +37,9 @@ async fn main() -> anyhow::Result<()> {
     manager.spawn_reaper(shutdown.clone());
     // Secret pages get a loopback listener of their own on first need.
     let pages = ssh_mcp::secret_page::Pages::on_demand(shutdown.clone());
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
     let server = SshMcp::with_pages(manager.clone(), pages)
-        .serve(rmcp::transport::stdio_pipes())
+        .serve(LineTransport::new(stdin, stdout))
         .await
         .context("starting the MCP stdio server")?;
     tracing::info!("serving MCP over stdio");

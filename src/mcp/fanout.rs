@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
+use rmcp::model::CallToolResponse;
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
 use tokio::sync::{Semaphore, mpsc};
@@ -74,10 +74,8 @@ impl SshMcp {
         let command = p.command.clone();
         match self.fanout(p, &ctx).await {
             Ok(result) => {
-                let value =
-                    serde_json::to_value(&result).map_err(|e| format!("Failed to fan out: {e}"))?;
-                let mut r = CallToolResult::structured(value);
-                r.content = vec![ContentBlock::text(view::render(&result))];
+                let r = crate::mcp::structured::with_text(&result, view::render(&result))
+                    .map_err(|e| format!("Failed to fan out: {}", e.message))?;
                 Ok(r.into())
             }
             Err(e) => {

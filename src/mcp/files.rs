@@ -5,7 +5,9 @@ mod shared;
 
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
-use rmcp::{Json, RoleServer, tool, tool_router};
+use rmcp::{RoleServer, tool, tool_router};
+
+use crate::mcp::structured::Json;
 
 use crate::clock::rfc3339;
 use crate::error::Error;

@@ -2,7 +2,9 @@
 
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
-use rmcp::{Json, RoleServer, tool, tool_router};
+use rmcp::{RoleServer, tool, tool_router};
+
+use crate::mcp::structured::Json;
 
 use crate::audit::{Decision, Event};
 use crate::config::policy::hosts::canonical;

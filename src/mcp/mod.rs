@@ -36,6 +36,8 @@ pub mod sessions;
 pub mod shell;
 pub mod shell_types;
 pub mod shell_wait;
+pub mod stdio_transport;
+pub mod structured;
 pub mod types;
 
 use std::sync::{Arc, OnceLock};

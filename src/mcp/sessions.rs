@@ -5,7 +5,9 @@ use rmcp::handler::server::tool::{InputResponses, RequestState};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResponse;
 use rmcp::service::RequestContext;
-use rmcp::{Json, RoleServer, tool, tool_router};
+use rmcp::{RoleServer, tool, tool_router};
+
+use crate::mcp::structured::Json;
 
 use crate::audit::{Decision, Event};
 

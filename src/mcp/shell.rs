@@ -10,7 +10,9 @@ use rmcp::handler::server::tool::{InputResponses, IntoCallToolResult, RequestSta
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResponse, InputRequiredResult};
 use rmcp::service::RequestContext;
-use rmcp::{Json, RoleServer, tool, tool_router};
+use rmcp::{RoleServer, tool, tool_router};
+
+use crate::mcp::structured::Json;
 
 use crate::audit::{Decision, Event};
 use crate::config::policy::Policy;

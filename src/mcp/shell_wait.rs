@@ -1,6 +1,7 @@
 //! How the shell tools wait (on a pattern, on quiet, on exit, up to a timeout) and what a
 //! read returns.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use regex_lite::{Regex, RegexBuilder};
@@ -29,9 +30,36 @@ const INLINE_TEXT: usize = 256;
 /// with the text times its size, and it runs again on every change.
 const MATCH_WINDOW: usize = 64 * 1024;
 
+/// The `wait_for` compiled last, and whether it is cheap: a model typing into a shell
+/// mostly waits for the same prompt or echo, and compiling took a tenth of such a call's
+/// own work. Shared, as a compiled pattern is the same whoever asks for it.
+static LAST_PATTERN: Mutex<Option<(String, Arc<Regex>, bool)>> = Mutex::new(None);
+
+fn compile(w: &str) -> Result<(Arc<Regex>, bool)> {
+    let last = || LAST_PATTERN.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((pattern, re, cheap)) = last().as_ref()
+        && pattern == w
+    {
+        return Ok((re.clone(), *cheap));
+    }
+    let build = |limit| RegexBuilder::new(w).size_limit(limit).build();
+    let (re, cheap) = match build(CHEAP_PATTERN) {
+        Ok(re) => (re, true),
+        Err(_) => (
+            build(PATTERN_MEMORY).map_err(|e| {
+                Error::InvalidArgument(format!("wait_for is not a valid regex: {e}"))
+            })?,
+            false,
+        ),
+    };
+    let re = Arc::new(re);
+    *last() = Some((w.to_string(), re.clone(), cheap));
+    Ok((re, cheap))
+}
+
 /// How a call waits on a shell.
 pub(super) struct Wait {
-    pattern: Option<Regex>,
+    pattern: Option<Arc<Regex>>,
     /// The pattern is small enough to be matched inline on short text.
     cheap: bool,
     idle: Duration,
@@ -53,16 +81,8 @@ impl Wait {
                 )));
             }
             Some(w) => {
-                let build = |limit| RegexBuilder::new(w).size_limit(limit).build();
-                match build(CHEAP_PATTERN) {
-                    Ok(re) => (Some(re), true),
-                    Err(_) => (
-                        Some(build(PATTERN_MEMORY).map_err(|e| {
-                            Error::InvalidArgument(format!("wait_for is not a valid regex: {e}"))
-                        })?),
-                        false,
-                    ),
-                }
+                let (re, cheap) = compile(w)?;
+                (Some(re), cheap)
             }
             None => (None, false),
         };
@@ -142,11 +162,11 @@ impl Wait {
 
 /// Whether `re` matches `text`: off the async workers unless the pattern is `cheap` and the
 /// text short (a costly pattern takes a while).
-async fn matches(re: &Regex, text: String, cheap: bool) -> bool {
+async fn matches(re: &Arc<Regex>, text: String, cheap: bool) -> bool {
     if cheap && text.len() <= INLINE_TEXT {
         return re.is_match(&text);
     }
-    let re = re.clone();
+    let re = Arc::clone(re);
     tokio::task::spawn_blocking(move || re.is_match(&text))
         .await
         .unwrap_or(false)
@@ -206,4 +226,28 @@ pub(super) fn view_of(p: &WaitParams) -> Result<Option<View>> {
             )));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pattern_asked_for_again_should_not_be_compiled_again() {
+        let (a, cheap) = compile("\\$ $").unwrap();
+        assert!(cheap);
+        let (again, _) = compile("\\$ $").unwrap();
+        assert!(Arc::ptr_eq(&a, &again));
+        let (other, _) = compile(">>> $").unwrap();
+        assert!(!Arc::ptr_eq(&a, &other));
+        assert!(other.is_match("x\n>>> ") && !other.is_match("$ "));
+        // A costly pattern is kept with its cost; a wrong one is refused each time.
+        let (big, cheap) = compile("[a-z]{50}[0-9]{50}").unwrap();
+        assert!(!cheap);
+        let (_, cheap) = compile("[a-z]{50}[0-9]{50}").unwrap();
+        assert!(!cheap && big.is_match(&format!("{}{}", "a".repeat(50), "1".repeat(50))));
+        for _ in 0..2 {
+            assert!(compile("(").is_err());
+        }
+    }
 }

@@ -57,6 +57,17 @@ pub fn quick_ack(inner: TcpStream) -> io::Result<QuickAckStream> {
     Ok(Observed::new(inner, QuickAck))
 }
 
+/// The buffer the SSH transport reads through.
+///
+/// russh reads each packet in two exact reads, its length and then the rest, and reads once
+/// more to learn that nothing else has come: three `recvfrom` and two `TCP_QUICKACK` calls
+/// for one small packet. Through a buffer, one read takes all that has arrived, and as it
+/// comes back short, tokio waits for the socket to be readable again instead of reading it.
+/// A read as large as the buffer bypasses it, so bulk data is not copied twice.
+pub fn read_buffer<S: AsyncRead>(inner: S) -> tokio::io::BufReader<S> {
+    tokio::io::BufReader::with_capacity(16 * 1024, inner)
+}
+
 impl<S: AsyncRead + Unpin, O: ReadObserver<S> + Unpin> AsyncRead for Observed<S, O> {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -153,6 +153,7 @@ impl Session {
             remote_targets.clone(),
         );
         let (stream, ident) = crate::ssh::ident::tap(stream);
+        let stream = crate::ssh::socket::read_buffer(stream);
         let mut handle = client::connect_stream(Arc::new(config), stream, handler).await?;
         let ident = ident.get().cloned().unwrap_or_default();
         let one_at_a_time = serializes_commands(&ident);
