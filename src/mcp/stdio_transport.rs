@@ -137,23 +137,25 @@ where
 /// The line as a `tools/call` request, when it is one that rmcp would read as one.
 fn tool_call(line: &[u8]) -> Option<RxJsonRpcMessage<RoleServer>> {
     memchr::memmem::find(line, b"tools/call")?;
-    // rmcp refuses a request that also has `result` or `error`.
-    let keys: Keys = serde_json::from_slice(line).ok()?;
-    if !(keys.method && keys.id) || keys.result || keys.error {
-        return None;
-    }
     let request: JsonRpcRequest<CallToolRequest> = serde_json::from_slice(line).ok()?;
+    // rmcp refuses a request that also has `result` or `error`. Such a key is spelled out
+    // in the line, or written with a `\u` escape.
+    let may_have = |word: &[u8]| memchr::memmem::find(line, word).is_some();
+    if may_have(b"\"result\"") || may_have(b"\"error\"") || may_have(b"\\u") {
+        let keys: Keys = serde_json::from_slice(line).ok()?;
+        if keys.result || keys.error {
+            return None;
+        }
+    }
     Some(JsonRpcMessage::Request(JsonRpcRequest::new(
         request.id,
         ClientRequest::from(request.request),
     )))
 }
 
-/// Which of the keys that decide a message's kind an object has.
+/// Whether an object has the keys that make a message a response or an error.
 #[derive(Default)]
 struct Keys {
-    method: bool,
-    id: bool,
     result: bool,
     error: bool,
 }
@@ -170,8 +172,6 @@ impl<'de> serde::Deserialize<'de> for Keys {
                 let mut keys = Keys::default();
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     match key.as_ref() {
-                        "method" => keys.method = true,
-                        "id" => keys.id = true,
                         "result" => keys.result = true,
                         "error" => keys.error = true,
                         _ => {}

@@ -65,6 +65,9 @@ async fn every_input_should_be_read_as_rmcp_reads_it() {
         // A request that also carries a result or an error: answered as invalid.
         br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"result":{}}
 {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a"},"error":null}
+{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"a"},"\u0072esult":1}
+{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"a","arguments":{"result":"error"}}}
+{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"a\u0062"}}
 "#.to_vec(),
         // tools/call that is not one: no id, no name, wrong version, params not an object.
         br#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"a"}}
