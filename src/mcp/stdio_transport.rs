@@ -102,11 +102,17 @@ where
         loop {
             if self.pending {
                 // rmcp reads the handed line, then finds nothing more and ends its read: a
-                // message, or `None` once it has answered or skipped the line.
+                // message, or `None` once it has answered or skipped the line. A `None`
+                // before it reached the end of the handed lines means it stopped for its own
+                // reason (its answer could not be written), and so does this transport.
+                self.handed.queue().ended = false;
                 let message = self.rmcp.receive().await;
                 self.pending = false;
                 if message.is_some() {
                     return message;
+                }
+                if !self.handed.queue().ended {
+                    return None;
                 }
             }
             match self.next_line().await {
@@ -119,13 +125,16 @@ where
             }
             let text = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
             let text = text.strip_suffix(b"\r").unwrap_or(text);
-            if let Some(call) = tool_call(text) {
-                self.line.clear();
-                return Some(call);
+            let call = tool_call(text);
+            if call.is_none() {
+                self.handed.push(&self.line);
+                self.pending = true;
             }
-            self.handed.push(&self.line);
             self.line.clear();
-            self.pending = true;
+            self.line.shrink_to(KEPT_CAPACITY);
+            if call.is_some() {
+                return call;
+            }
         }
     }
 
@@ -194,12 +203,20 @@ struct Handed(Arc<Mutex<Queue>>);
 struct Queue {
     bytes: Vec<u8>,
     read: usize,
+    /// A read found nothing left.
+    ended: bool,
 }
 
+/// Buffers keep at most this much room after a long line.
+const KEPT_CAPACITY: usize = 64 * 1024;
+
 impl Handed {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn push(&self, line: &[u8]) {
-        let mut q = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        q.bytes.extend_from_slice(line);
+        self.queue().bytes.extend_from_slice(line);
     }
 }
 
@@ -209,13 +226,15 @@ impl AsyncRead for Handed {
         _: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.queue();
         let from = q.read;
         let n = buf.remaining().min(q.bytes.len() - from);
         buf.put_slice(&q.bytes[from..from + n]);
         q.read += n;
+        q.ended |= n == 0;
         if q.read == q.bytes.len() {
             q.bytes.clear();
+            q.bytes.shrink_to(KEPT_CAPACITY);
             q.read = 0;
         }
         Poll::Ready(Ok(()))

@@ -63,9 +63,11 @@ pub fn quick_ack(inner: TcpStream) -> io::Result<QuickAckStream> {
 /// more to learn that nothing else has come: three `recvfrom` and two `TCP_QUICKACK` calls
 /// for one small packet. Through a buffer, one read takes all that has arrived, and as it
 /// comes back short, tokio waits for the socket to be readable again instead of reading it.
-/// A read as large as the buffer bypasses it, so bulk data is not copied twice.
+/// One page: it is part of every session's memory (16 KiB made an idle session 16 KiB
+/// larger), small packets fit in it, and a read as large as the buffer bypasses it, so
+/// bulk data is copied at most one page at a time and read with as many calls as before.
 pub fn read_buffer<S: AsyncRead>(inner: S) -> tokio::io::BufReader<S> {
-    tokio::io::BufReader::with_capacity(16 * 1024, inner)
+    tokio::io::BufReader::with_capacity(4 * 1024, inner)
 }
 
 impl<S: AsyncRead + Unpin, O: ReadObserver<S> + Unpin> AsyncRead for Observed<S, O> {

@@ -30,6 +30,21 @@ impl AsyncWrite for Written {
     }
 }
 
+/// A writer that always fails, as a closed stdout does.
+struct Broken;
+
+impl AsyncWrite for Broken {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
 /// Every message the transport gives for `input`, as JSON, and what it wrote back.
 async fn read_all<T: Transport<RoleServer>>(
     mut t: T,
@@ -116,4 +131,34 @@ fn tool_calls_should_take_the_short_way() {
     let other =
         br#"{"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"cursor":"tools/call"}}"#;
     assert!(tool_call(other).is_none());
+}
+
+#[tokio::test]
+async fn an_answer_that_cannot_be_written_should_end_the_transport_as_in_rmcp() {
+    // `[1]` is answered as an invalid request; the answer fails, and rmcp's transport ends.
+    let mut input = String::from("[1]\n");
+    for i in 0..100 {
+        input.push_str(&format!(
+            "{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{{\"requestId\":{i}}}}}\n"
+        ));
+    }
+    input.push_str(&format!("{CALL}\n"));
+    let mut theirs = AsyncRwTransport::<RoleServer, _, _>::new(input.as_bytes(), Broken);
+    assert!(theirs.receive().await.is_none());
+    let mut ours = LineTransport::new(input.as_bytes(), Broken);
+    assert!(ours.receive().await.is_none());
+    assert!(ours.handed.queue().bytes.is_empty());
+}
+
+#[tokio::test]
+async fn a_long_line_should_not_keep_its_room() {
+    let mut input = format!(
+        "{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\",\"params\":\"{}\"}}\n",
+        "y".repeat(1 << 20)
+    );
+    input.push_str(&format!("{CALL}\n"));
+    let mut ours = LineTransport::new(input.as_bytes(), Written::default());
+    assert!(ours.receive().await.is_some());
+    assert!(ours.line.capacity() <= super::KEPT_CAPACITY);
+    assert!(ours.handed.queue().bytes.capacity() <= super::KEPT_CAPACITY);
 }
