@@ -112,7 +112,7 @@ fn describe(e: &Error) -> (String, String) {
         Error::Limit(_) => "wait for running work to finish, or close sessions you no longer need".into(),
         Error::JobNotFound(_) => "the job id is wrong, or the job finished long ago and was forgotten; call ssh_list_sessions to see jobs".into(),
         Error::ChannelOpen(_) => {
-            "the server refused; it may limit channels or forbid this (e.g. AllowTcpForwarding no)".into()
+            "for a forward, the server may forbid forwarding (AllowTcpForwarding, PermitOpen); otherwise it may limit open channels: close shells, jobs or forwards no longer needed, or ssh_disconnect and ssh_connect anew".into()
         }
         Error::ExecRefused => {
             "this server may not run commands for this account (an SFTP-only server, a forced command or a restricted shell); ssh_upload, ssh_download and ssh_list_dir may still work".into()
@@ -166,6 +166,17 @@ mod tests {
             "{s}"
         );
         assert!(s.ends_with("— is sshd listening on h:22?"), "{s}");
+    }
+
+    #[test]
+    fn a_refused_channel_should_point_to_what_fits_a_shell_and_a_forward() {
+        let e = Error::ChannelOpen("the server kept closing the channel before starting".into());
+        let s = tool_error("Failed to open shell", &e);
+        assert!(s.contains("close shells, jobs or forwards"), "{s}");
+        assert!(
+            s.contains("for a forward, the server may forbid forwarding"),
+            "{s}"
+        );
     }
 
     #[test]
