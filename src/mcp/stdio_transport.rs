@@ -51,7 +51,7 @@ where
         }
     }
 
-    /// Reads the next whole line into `self.line`, without its end; `false` at the end of
+    /// Reads the next whole line, with its `\n`, into `self.line`; `false` at the end of
     /// the input. Lines longer than rmcp's limit are dropped, as rmcp drops them.
     /// Cancel-safe: a partial line stays in `self.line` for the next call.
     async fn next_line(&mut self) -> io::Result<bool> {
@@ -231,7 +231,7 @@ impl AsyncRead for Handed {
         let n = buf.remaining().min(q.bytes.len() - from);
         buf.put_slice(&q.bytes[from..from + n]);
         q.read += n;
-        q.ended |= n == 0;
+        q.ended |= from == q.bytes.len();
         if q.read == q.bytes.len() {
             q.bytes.clear();
             q.bytes.shrink_to(KEPT_CAPACITY);
