@@ -112,7 +112,7 @@ fn describe(e: &Error) -> (String, String) {
         Error::Limit(_) => "wait for running work to finish, or close sessions you no longer need".into(),
         Error::JobNotFound(_) => "the job id is wrong, or the job finished long ago and was forgotten; call ssh_list_sessions to see jobs".into(),
         Error::ChannelOpen(_) => {
-            "for a forward, the server may forbid forwarding (AllowTcpForwarding, PermitOpen); otherwise it may limit open channels: close shells, jobs or forwards no longer needed, or ssh_disconnect and ssh_connect anew".into()
+            "the server may limit open channels: close shells, jobs or forwards no longer needed, or ssh_disconnect and ssh_connect anew".into()
         }
         Error::ExecRefused => {
             "this server may not run commands for this account (an SFTP-only server, a forced command or a restricted shell); ssh_upload, ssh_download and ssh_list_dir may still work".into()
@@ -169,14 +169,22 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_channel_should_point_to_what_fits_a_shell_and_a_forward() {
+    fn a_refused_channel_should_point_to_what_fits_a_shell() {
         let e = Error::ChannelOpen("the server kept closing the channel before starting".into());
         let s = tool_error("Failed to open shell", &e);
         assert!(s.contains("close shells, jobs or forwards"), "{s}");
-        assert!(
-            s.contains("for a forward, the server may forbid forwarding"),
-            "{s}"
-        );
+        assert!(!s.contains("AllowTcpForwarding"), "{s}");
+    }
+
+    #[cfg(feature = "port_forward")]
+    #[test]
+    fn a_refused_forward_should_name_the_forwarding_settings() {
+        let e = crate::ssh::tunnel::open_error(russh::Error::ChannelOpenFailure(
+            russh::ChannelOpenFailure::AdministrativelyProhibited,
+        ));
+        let s = tool_error("Failed to forward", &e);
+        assert!(s.contains("AdministrativelyProhibited"), "{s}");
+        assert!(s.contains("AllowTcpForwarding or PermitOpen"), "{s}");
     }
 
     #[test]

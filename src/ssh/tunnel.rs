@@ -118,9 +118,13 @@ pub fn host_port(host: &str, port: u16) -> String {
     .to_string()
 }
 
+/// The error of a refused forwarding channel (`direct-tcpip`), with what may cause it.
 pub(crate) fn open_error(e: russh::Error) -> Error {
     match e {
-        russh::Error::ChannelOpenFailure(reason) => Error::ChannelOpen(format!("{reason:?}")),
+        russh::Error::ChannelOpenFailure(reason) => Error::ChannelOpen(format!(
+            "{reason:?} (the server may forbid forwarding, with AllowTcpForwarding or \
+             PermitOpen, or nothing answers at the target)"
+        )),
         other => Error::Ssh(other),
     }
 }
