@@ -4,6 +4,7 @@
 //! this; the client must still show what ran, refuse the flood promptly, and not take a late
 //! `env` reply for the reply to `exec`.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -13,12 +14,32 @@ use crate::harness::Server;
 mod server;
 use server::{ENV_WAIT, Mode, START_WAIT, start};
 
+/// A misbehaving server in `mode` and a stdio server with a session on it.
+struct Rig {
+    srv: Server,
+    session: String,
+    /// The command lines the misbehaving server received.
+    commands: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig(mode: Mode) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, commands) = start(dir.path(), mode).await;
+    let srv = Server::stdio().await;
+    let session = srv.connect_address(&format!("127.0.0.1:{port}")).await;
+    Rig {
+        srv,
+        session,
+        commands,
+        _dir: dir,
+    }
+}
+
 #[tokio::test]
 async fn a_program_that_ends_before_its_shell_is_confirmed_should_be_shown_as_ended() {
-    let dir = tempfile::tempdir().unwrap();
-    let (port, _) = start(dir.path(), Mode::ExitBeforeReply).await;
-    let srv = Server::stdio().await;
-    let s = srv.connect_address(&format!("127.0.0.1:{port}")).await;
+    let setup = rig(Mode::ExitBeforeReply).await;
+    let (srv, s) = (&setup.srv, &setup.session);
 
     let began = Instant::now();
     let v = srv
@@ -59,10 +80,8 @@ async fn a_flood_of_messages_without_data_should_be_refused_too() {
 /// Opens a shell on a server that floods it before confirming: the call fails promptly and
 /// the session goes on.
 async fn flood_before_the_shell_is_confirmed(mode: Mode) {
-    let dir = tempfile::tempdir().unwrap();
-    let (port, _) = start(dir.path(), mode).await;
-    let srv = Server::stdio().await;
-    let s = srv.connect_address(&format!("127.0.0.1:{port}")).await;
+    let setup = rig(mode).await;
+    let (srv, s) = (&setup.srv, &setup.session);
 
     let began = Instant::now();
     let e = srv
@@ -81,7 +100,7 @@ async fn flood_before_the_shell_is_confirmed(mode: Mode) {
     // The server answers, and the session still runs commands.
     let list = srv.ok("ssh_list_sessions", json!({})).await;
     assert_eq!(list["sessions"][0]["session_id"], s.as_str(), "{list}");
-    let v = srv.exec(&s, "echo fine; exit 4").await;
+    let v = srv.exec(s, "echo fine; exit 4").await;
     assert_eq!(v["stdout"], "fine\n");
     assert_eq!(v["exit_code"], 4);
 }
@@ -90,15 +109,14 @@ async fn flood_before_the_shell_is_confirmed(mode: Mode) {
 /// `delay`; checks the command ran once, with the variable, given by the `env` request when
 /// the server accepted it in time and else by the command line.
 async fn command_with_late_env(delay: Duration, accept: bool) {
-    let dir = tempfile::tempdir().unwrap();
     let mode = Mode::LateEnv {
         delay,
         accept,
         refuse_exec: false,
     };
-    let (port, commands) = start(dir.path(), mode).await;
-    let srv = Server::stdio().await;
-    let s = srv.connect_address(&format!("127.0.0.1:{port}")).await;
+    let setup = rig(mode).await;
+    let (srv, s) = (&setup.srv, &setup.session);
+    let commands = &setup.commands;
 
     let v = srv
         .ok(
@@ -143,16 +161,14 @@ async fn an_env_refusal_after_the_wait_should_not_be_taken_for_the_exec_reply() 
 /// per channel, so after an `env` reply past that wait it would drop the reply to `exec`.
 #[tokio::test]
 async fn an_exec_refused_after_a_late_env_reply_should_be_an_error() {
-    let dir = tempfile::tempdir().unwrap();
     let began = Instant::now();
     let mode = Mode::LateEnv {
         delay: START_WAIT + Duration::from_secs(1),
         accept: false,
         refuse_exec: true,
     };
-    let (port, _) = start(dir.path(), mode).await;
-    let srv = Server::stdio().await;
-    let s = srv.connect_address(&format!("127.0.0.1:{port}")).await;
+    let setup = rig(mode).await;
+    let (srv, s) = (&setup.srv, &setup.session);
 
     let e = srv
         .err(
